@@ -1,0 +1,183 @@
+package pmmlkit.bridge;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ForkJoinPool;
+import java.util.stream.IntStream;
+
+/**
+ * Column-wise batch scoring: one call per chunk across the Python/Java boundary.
+ *
+ * An input column is either a {@code double[]} (NaN = missing) or an {@code int[]}
+ * of codes into a {@code String[]} dictionary (-1 = missing). An output column is
+ * a {@code double[]} (kind 0, NaN = missing) or dictionary-coded (kind 1) as
+ * {@code int[]} codes (-1 = missing). The result holds the columns, then the rows that
+ * failed ({@code int[]}) and their messages ({@code String[]}), then one dictionary
+ * ({@code String[]}, null for a double column) per column.
+ */
+public final class Batch {
+
+    private static final int BLOCK = 512;
+    private static volatile ForkJoinPool pool;
+
+    private Batch() {
+    }
+
+    private static ForkJoinPool pool(int parallelism) {
+        ForkJoinPool current = pool;
+        if (current == null || current.getParallelism() != parallelism) {
+            synchronized (Batch.class) {
+                current = pool;
+                if (current == null || current.getParallelism() != parallelism) {
+                    if (current != null) {
+                        current.shutdown();
+                    }
+                    current = new ForkJoinPool(parallelism);
+                    pool = current;
+                }
+            }
+        }
+        return current;
+    }
+
+    /** Scores {@code nrows} rows; see the class comment for the layout of the result. */
+    public static Object[] score(RowScorer scorer, Object[] columns, Object[] dictionaries, int nrows,
+            int[] outKinds, int parallelism) throws Exception {
+        int ncols = outKinds.length;
+        Object[] rawOut = new Object[ncols];
+        for (int j = 0; j < ncols; j++) {
+            rawOut[j] = (outKinds[j] == 0) ? new double[nrows] : new Object[nrows];
+        }
+        String[] errors = new String[nrows];
+        int blocks = (nrows + BLOCK - 1) / BLOCK;
+        IntStream range = IntStream.range(0, blocks);
+        if (parallelism > 1 && blocks > 1) {
+            pool(parallelism).submit(() -> range.parallel().forEach(
+                    b -> scoreBlock(scorer, columns, dictionaries, b, nrows, outKinds, rawOut, errors))).get();
+        } else {
+            range.forEach(b -> scoreBlock(scorer, columns, dictionaries, b, nrows, outKinds, rawOut, errors));
+        }
+        Object[] result = new Object[ncols + 2 + ncols];
+        for (int j = 0; j < ncols; j++) {
+            if (outKinds[j] == 0) {
+                result[j] = rawOut[j];
+            } else {
+                encode((Object[]) rawOut[j], result, j, ncols + 2 + j);
+            }
+        }
+        int failed = 0;
+        for (String error : errors) {
+            failed += (error == null) ? 0 : 1;
+        }
+        int[] errorRows = new int[failed];
+        String[] errorMessages = new String[failed];
+        for (int i = 0, k = 0; i < nrows; i++) {
+            if (errors[i] != null) {
+                errorRows[k] = i;
+                errorMessages[k++] = errors[i];
+            }
+        }
+        result[ncols] = errorRows;
+        result[ncols + 1] = errorMessages;
+        return result;
+    }
+
+    private static void scoreBlock(RowScorer scorer, Object[] columns, Object[] dictionaries, int block, int nrows,
+            int[] outKinds, Object[] rawOut, String[] errors) {
+        int start = block * BLOCK;
+        int end = Math.min(nrows, start + BLOCK);
+        Object[] row = new Object[columns.length];
+        for (int i = start; i < end; i++) {
+            for (int c = 0; c < columns.length; c++) {
+                row[c] = cell(columns[c], dictionaries[c], i);
+            }
+            try {
+                Object[] values = scorer.score(row);
+                store(values, i, outKinds, rawOut);
+            } catch (Exception e) {
+                errors[i] = describe(e);
+                store(null, i, outKinds, rawOut);
+            }
+        }
+    }
+
+    private static Object cell(Object column, Object dictionary, int i) {
+        if (column instanceof double[]) {
+            double value = ((double[]) column)[i];
+            return Double.isNaN(value) ? null : (Object) value;
+        }
+        int code = ((int[]) column)[i];
+        return code < 0 ? null : ((String[]) dictionary)[code];
+    }
+
+    private static void store(Object[] values, int i, int[] outKinds, Object[] rawOut) {
+        for (int j = 0; j < outKinds.length; j++) {
+            Object value = (values == null) ? null : values[j];
+            if (outKinds[j] == 0) {
+                ((double[]) rawOut[j])[i] = toDouble(value);
+            } else {
+                ((Object[]) rawOut[j])[i] = value;
+            }
+        }
+    }
+
+    private static double toDouble(Object value) {
+        if (value instanceof Number) {
+            return ((Number) value).doubleValue();
+        }
+        if (value instanceof Boolean) {
+            return ((Boolean) value) ? 1.0 : 0.0;
+        }
+        if (value instanceof String) {
+            try {
+                return Double.parseDouble((String) value);
+            } catch (NumberFormatException e) {
+                return Double.NaN;
+            }
+        }
+        return Double.NaN;
+    }
+
+    private static void encode(Object[] values, Object[] result, int codesAt, int dictionaryAt) {
+        Map<String, Integer> index = new HashMap<>();
+        int[] codes = new int[values.length];
+        for (int i = 0; i < values.length; i++) {
+            Object value = values[i];
+            if (value == null) {
+                codes[i] = -1;
+                continue;
+            }
+            String text = text(value);
+            Integer code = index.get(text);
+            if (code == null) {
+                code = index.size();
+                index.put(text, code);
+            }
+            codes[i] = code;
+        }
+        String[] dictionary = new String[index.size()];
+        for (Map.Entry<String, Integer> entry : index.entrySet()) {
+            dictionary[entry.getValue()] = entry.getKey();
+        }
+        result[codesAt] = codes;
+        result[dictionaryAt] = dictionary;
+    }
+
+    /** The text of a value: integral doubles print without a fraction so "1.0" and "1" agree. */
+    public static String text(Object value) {
+        if (value instanceof Double || value instanceof Float) {
+            double d = ((Number) value).doubleValue();
+            if (d == Math.rint(d) && !Double.isInfinite(d) && Math.abs(d) < 1e15) {
+                return Long.toString((long) d);
+            }
+        }
+        return String.valueOf(value);
+    }
+
+    /** One line naming the Java exception class and its message. */
+    public static String describe(Throwable e) {
+        String message = e.getMessage();
+        String name = e.getClass().getSimpleName();
+        return (message == null || message.isEmpty()) ? name : name + ": " + message;
+    }
+}

@@ -1,0 +1,43 @@
+"""Shared CLI plumbing: error translation, JSON printing and common options."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from pmmlkit.errors import PmmlkitError
+
+BackendOption = Annotated[
+    str | None,
+    typer.Option("--backend", help="Evaluator: jpmml (default) or pypmml; env PMMLKIT_BACKEND."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def run(app: typer.Typer, args: list[str] | None = None) -> int:
+    """Run the app; print a PmmlkitError as one clean message and return its exit code."""
+    try:
+        app(args=args, standalone_mode=False)
+    except PmmlkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,77 @@
+"""``pmmlkit inspect``, ``pmmlkit verify`` and ``pmmlkit doctor``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pmmlkit.cli._common import BackendOption, JsonOption, print_json
+from pmmlkit.errors import PmmlkitError, VerificationError
+
+ModelArg = Annotated[str, typer.Argument(help="PMML file: a local path or an fsspec URL.")]
+
+
+def inspect(model: ModelArg, backend: BackendOption = None, json: JsonOption = False) -> None:
+    """Show a model's inputs, targets and output columns."""
+    from pmmlkit.scorer import load
+
+    loaded = load(model, backend=backend, verify=False)
+    schema = loaded.schema
+    if json:
+        print_json({"source": loaded.source, "sha256": loaded.sha256,
+                    "evaluator": loaded.evaluator, "schema": schema.to_dict()})
+        return
+    console = Console()
+    console.print(f"[bold]{loaded.source}[/bold]: {schema.model_element} "
+                  f"({schema.function_name}), {schema.algorithm or 'no algorithm name'}, "
+                  f"PMML {schema.pmml_version}, made by {schema.application or 'unknown'}")
+    table = Table("input", "data type", "op type", "valid values", "missing")
+    for f in schema.inputs:
+        valid = ", ".join(f.valid_values[:8]) + (" …" if len(f.valid_values) > 8 else "")
+        missing = (f"replaced by {f.missing_value_replacement}"
+                   if f.missing_value_replacement is not None
+                   else "handled" if f.handles_missing else "error")
+        table.add_row(f.name, f.data_type, f.op_type, valid, missing)
+    console.print(table)
+    out = Table("output column", "kind", "data type")
+    for c in schema.columns:
+        out.add_row(c.name, c.kind, c.data_type)
+    console.print(out)
+
+
+def verify(model: ModelArg, backend: BackendOption = None, json: JsonOption = False) -> None:
+    """Replay the PMML's ModelVerification records; exit 8 when they are not reproduced."""
+    from pmmlkit.scorer import load
+
+    loaded = load(model, backend=backend, verify=False)
+    report = loaded.verify()
+    if json:
+        print_json(report.to_dict())
+    else:
+        typer.echo(f"{loaded.source} ({loaded.evaluator}): {report.summary()}")
+    if not report.passed:
+        raise VerificationError(f"{loaded.source}: verification failed")
+
+
+def doctor(json: JsonOption = False) -> None:
+    """Check Java, both backends and converter versions; exit 1 when something is wrong."""
+    from pmmlkit.doctor import run_doctor
+
+    report = run_doctor()
+    if json:
+        print_json(report.to_dict())
+    else:
+        for check in report.checks:
+            mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+            Console().print(f"{mark} {check.name}: {check.detail}", highlight=False)
+    if not report.ok:
+        raise PmmlkitError("some checks failed (see above)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(inspect)
+    app.command()(verify)
+    app.command()(doctor)

@@ -1,0 +1,106 @@
+"""The pmmlkit exception tree.
+
+Every error carries a process exit code (used by the CLI) and an HTTP status (used by the
+server), and serialises itself to JSON. Foreign exceptions (JPype, Java, fsspec, converters)
+are translated where they enter pmmlkit, with the original chained as ``__cause__``::
+
+    PmmlkitError                      exit 1, HTTP 500
+    ├── ConfigurationError            exit 3, HTTP 500   bad option or environment value
+    ├── JavaError                     exit 4, HTTP 500   no Java, too old, JVM cannot start
+    ├── BackendError                  exit 4, HTTP 500   a backend is unknown or cannot load
+    ├── ModelLoadError                exit 5, HTTP 422   file missing, empty, malformed, unsafe, unsupported
+    │   └── UnsafeDocumentError       exit 5, HTTP 422   DOCTYPE / external entity refused (XXE)
+    ├── ModelNotFoundError            exit 5, HTTP 404   no such model or version
+    ├── InvalidInputError             exit 6, HTTP 400   a record cannot be scored (field, value, reason)
+    ├── ScoringError                  exit 7, HTTP 500   the evaluator failed on a valid record
+    └── VerificationError             exit 8, HTTP 422   the PMML's ModelVerification records disagree
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PmmlkitError(Exception):
+    """Root of every error pmmlkit raises on purpose."""
+
+    exit_code: int = 1
+    http_status: int = 500
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description: the error's class name and its message."""
+        return {"error": type(self).__name__, "message": str(self)}
+
+
+class ConfigurationError(PmmlkitError):
+    """An option or environment variable has a value pmmlkit cannot use."""
+
+    exit_code = 3
+
+
+class JavaError(PmmlkitError):
+    """Java is missing, too old, or the JVM cannot start with pmmlkit's classpath."""
+
+    exit_code = 4
+
+
+class BackendError(PmmlkitError):
+    """A scoring backend is unknown, not installed, or failed to build an evaluator."""
+
+    exit_code = 4
+
+
+class ModelLoadError(PmmlkitError):
+    """A PMML document cannot be read: missing, empty, malformed, not PMML, or unsupported."""
+
+    exit_code = 5
+    http_status = 422
+
+
+class UnsafeDocumentError(ModelLoadError):
+    """The PMML declares a DOCTYPE or an entity; pmmlkit never resolves them (XXE)."""
+
+
+class ModelNotFoundError(PmmlkitError):
+    """No model, or no such version of it, in the repository."""
+
+    exit_code = 5
+    http_status = 404
+
+
+class InvalidInputError(PmmlkitError):
+    """A record cannot be scored; names the field, the value and the reason."""
+
+    exit_code = 6
+    http_status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.update(field=self.field, value=_jsonable(self.value), reason=self.reason)
+        return out
+
+
+class ScoringError(PmmlkitError):
+    """The evaluator failed on a record that passed validation."""
+
+    exit_code = 7
+
+
+class VerificationError(PmmlkitError):
+    """The model's own verification records are not reproduced by the evaluator."""
+
+    exit_code = 8
+    http_status = 422
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)

@@ -1,0 +1,386 @@
+"""Read a PMML document safely into a :class:`ModelSchema`.
+
+The parser refuses any DOCTYPE, entity declaration or external reference (XXE and "billion
+laughs") before looking at the content: PMML comes from shared storage and is untrusted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as safe_et
+from defusedxml import DefusedXmlException
+
+from pmmlkit.errors import ModelLoadError, UnsafeDocumentError
+
+NUMERIC_TYPES = frozenset({"double", "float", "integer"})
+MODEL_ELEMENTS = frozenset({
+    "AssociationModel", "AnomalyDetectionModel", "BayesianNetworkModel", "BaselineModel",
+    "ClusteringModel", "GaussianProcessModel", "GeneralRegressionModel", "MiningModel",
+    "NaiveBayesModel", "NearestNeighborModel", "NeuralNetwork", "RegressionModel",
+    "RuleSetModel", "SequenceModel", "Scorecard", "SupportVectorMachineModel", "TextModel",
+    "TimeSeriesModel", "TreeModel",
+})
+_MISSING_AWARE_STRATEGIES = frozenset({"lastPrediction", "defaultChild", "weightedConfidence",
+                                       "aggregateNodes"})
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A valid range of a continuous field; ``None`` bounds are open-ended."""
+
+    closure: str
+    left: float | None
+    right: float | None
+
+    def contains(self, x: float) -> bool:
+        left_ok = self.left is None or (x >= self.left if self.closure.startswith("closed")
+                                        else x > self.left)
+        right_ok = self.right is None or (x <= self.right if self.closure.endswith("Closed")
+                                          else x < self.right)
+        return left_ok and right_ok
+
+
+@dataclass(frozen=True)
+class InputField:
+    """One active input of the model, with the MiningSchema's treatments applied."""
+
+    name: str
+    data_type: str
+    op_type: str
+    valid_values: tuple[str, ...] = ()
+    missing_values: tuple[str, ...] = ()
+    intervals: tuple[Interval, ...] = ()
+    invalid_value_treatment: str = "returnInvalid"
+    missing_value_treatment: str | None = None
+    missing_value_replacement: str | None = None
+    handles_missing: bool = False
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.data_type in NUMERIC_TYPES
+
+
+@dataclass(frozen=True)
+class TargetField:
+    name: str
+    data_type: str
+    op_type: str
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutputField:
+    name: str
+    data_type: str
+    feature: str
+    value: str | None = None
+    final: bool = True
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of pmmlkit's output contract.
+
+    ``kind`` is ``target`` (the predicted value), ``probability`` (of ``category``) or
+    ``output`` (a declared OutputField). ``key`` is the field it is read from: the target's
+    name (``None`` for a model without target) or the output field's name.
+    """
+
+    name: str
+    kind: str
+    data_type: str
+    key: str | None
+    category: str | None = None
+
+    @property
+    def numeric(self) -> bool:
+        return self.data_type in NUMERIC_TYPES or self.data_type == "boolean"
+
+
+@dataclass(frozen=True)
+class VerificationRecords:
+    """The PMML's ModelVerification: inputs and expected outputs per record."""
+
+    fields: dict[str, dict[str, Any]]
+    rows: list[dict[str, str | None]]
+
+
+@dataclass(frozen=True)
+class ModelSchema:
+    """What goes into a model and what comes out of it."""
+
+    model_element: str
+    function_name: str
+    algorithm: str | None
+    pmml_version: str
+    application: str | None
+    inputs: tuple[InputField, ...]
+    targets: tuple[TargetField, ...]
+    outputs: tuple[OutputField, ...]
+    columns: tuple[Column, ...]
+    verification: VerificationRecords | None = field(default=None, repr=False)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [f.name for f in self.inputs]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def target_column(self) -> Column:
+        return self.columns[0]
+
+    def input(self, name: str) -> InputField:
+        for f in self.inputs:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (verification records reduced to their count)."""
+        out = asdict(self)
+        out.pop("verification")
+        out["verification_records"] = len(self.verification.rows) if self.verification else 0
+        return out
+
+
+def parse(data: bytes, *, source: str = "<bytes>") -> tuple[ModelSchema, Element]:
+    """Parse PMML bytes safely; return the schema and the XML root."""
+    root = _parse_xml(data, source)
+    return _schema(root, source), root
+
+
+def read_schema(data: bytes, *, source: str = "<bytes>") -> ModelSchema:
+    """Parse PMML bytes safely into a :class:`ModelSchema`."""
+    return parse(data, source=source)[0]
+
+
+def _parse_xml(data: bytes, source: str) -> Element:
+    if not data or not data.strip():
+        raise ModelLoadError(f"{source}: the file is empty; expected a PMML document")
+    if re.search(rb"<!DOCTYPE|<!ENTITY", data[:65536], re.IGNORECASE):
+        raise UnsafeDocumentError(
+            f"{source}: the document declares a DOCTYPE or an entity; pmmlkit refuses these to "
+            "prevent XML external entity (XXE) and entity-expansion attacks. Remove the "
+            "<!DOCTYPE ...> declaration; PMML does not need one.")
+    try:
+        root = safe_et.fromstring(data, forbid_dtd=True, forbid_entities=True,
+                                  forbid_external=True)
+    except DefusedXmlException as exc:
+        raise UnsafeDocumentError(
+            f"{source}: refused unsafe XML ({exc}); pmmlkit never resolves DOCTYPEs or "
+            "entities") from exc
+    except Exception as exc:  # ParseError and friends: truncated or not XML
+        raise ModelLoadError(f"{source}: not well-formed XML ({exc}); the file is truncated "
+                             "or is not a PMML document") from exc
+    if _local(root.tag) != "PMML":
+        raise ModelLoadError(f"{source}: the root element is <{_local(root.tag)}>, not <PMML>; "
+                             "this is not a PMML document")
+    return root
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _children(elem: Element, name: str) -> list[Element]:
+    return [c for c in elem if _local(c.tag) == name]
+
+
+def _child(elem: Element, name: str) -> Element | None:
+    found = _children(elem, name)
+    return found[0] if found else None
+
+
+def _schema(root: Element, source: str) -> ModelSchema:
+    models = [c for c in root if _local(c.tag) in MODEL_ELEMENTS]
+    if not models:
+        others = sorted({_local(c.tag) for c in root} - {"Header", "DataDictionary"})
+        raise ModelLoadError(f"{source}: the PMML contains no supported model element "
+                             f"(found: {', '.join(others) or 'nothing'}); supported: "
+                             f"{', '.join(sorted(MODEL_ELEMENTS))}")
+    model = models[0]
+    data_fields = _data_fields(root, source)
+    header = _child(root, "Header")
+    app = _child(header, "Application") if header is not None else None
+    mining = _child(model, "MiningSchema")
+    if mining is None:
+        raise ModelLoadError(f"{source}: <{_local(model.tag)}> has no MiningSchema")
+    aware = _missing_aware_fields(root)
+    doc_aware = "*" in aware
+    inputs, targets = [], []
+    for mf in _children(mining, "MiningField"):
+        name = mf.get("name", "")
+        usage = mf.get("usageType", "active")
+        df = data_fields.get(name)
+        if df is None:
+            raise ModelLoadError(f"{source}: MiningField {name!r} is not in the DataDictionary")
+        op_type = mf.get("optype") or df.get("optype", "continuous")
+        if usage in ("target", "predicted"):
+            cats = tuple(v for v, prop in df["values"] if prop == "valid")
+            targets.append(TargetField(name, df["dataType"], op_type, cats))
+        elif usage == "active":
+            replacement = mf.get("missingValueReplacement")
+            inputs.append(InputField(
+                name=name, data_type=df["dataType"], op_type=op_type,
+                valid_values=tuple(v for v, prop in df["values"] if prop == "valid"),
+                missing_values=tuple(v for v, prop in df["values"] if prop == "missing"),
+                intervals=df["intervals"],
+                invalid_value_treatment=mf.get("invalidValueTreatment", "returnInvalid"),
+                missing_value_treatment=mf.get("missingValueTreatment"),
+                missing_value_replacement=replacement,
+                handles_missing=replacement is not None or doc_aware or name in aware,
+            ))
+    function = model.get("functionName", "")
+    outputs = _outputs(model)
+    schema = ModelSchema(
+        model_element=_local(model.tag), function_name=function,
+        algorithm=model.get("algorithmName"), pmml_version=root.get("version", ""),
+        application=(f"{app.get('name')} {app.get('version', '')}".strip()
+                     if app is not None else None),
+        inputs=tuple(inputs), targets=tuple(targets), outputs=tuple(outputs),
+        columns=tuple(_columns(function, targets, outputs)),
+        verification=_verification(model),
+    )
+    return schema
+
+
+def _data_fields(root: Element, source: str) -> dict[str, dict[str, Any]]:
+    dd = _child(root, "DataDictionary")
+    if dd is None:
+        raise ModelLoadError(f"{source}: the PMML has no DataDictionary")
+    out: dict[str, dict[str, Any]] = {}
+    for df in _children(dd, "DataField"):
+        values = [(v.get("value", ""), v.get("property", "valid")) for v in _children(df, "Value")]
+        intervals = tuple(
+            Interval(iv.get("closure", "closedClosed"), _float(iv.get("leftMargin")),
+                     _float(iv.get("rightMargin")))
+            for iv in _children(df, "Interval"))
+        out[df.get("name", "")] = {"dataType": df.get("dataType", "string"),
+                                   "optype": df.get("optype"), "values": values,
+                                   "intervals": intervals}
+    return out
+
+
+def _float(text: str | None) -> float | None:
+    return None if text is None else float(text)
+
+
+def _missing_aware_fields(root: Element) -> set[str]:
+    """Fields the document handles missing values of explicitly; ``*`` means any field."""
+    aware: set[str] = set()
+    for elem in root.iter():
+        tag = _local(elem.tag)
+        if tag == "SimplePredicate" and elem.get("operator") in ("isMissing", "isNotMissing"):
+            aware.add(elem.get("field", ""))
+        elif tag == "TreeModel" and elem.get("missingValueStrategy") in _MISSING_AWARE_STRATEGIES:
+            aware.add("*")
+        elif tag in ("FieldRef", "Apply", "NormContinuous", "NormDiscrete", "Discretize",
+                     "MapValues") and elem.get("mapMissingTo") is not None:
+            aware.update(_field_refs(elem))
+        elif tag == "Apply" and elem.get("function") in ("isMissing", "isNotMissing"):
+            aware.update(_field_refs(elem))
+    return aware
+
+
+def _field_refs(elem: Element) -> set[str]:
+    refs = {e.get("field", "") for e in elem.iter() if _local(e.tag) == "FieldRef"}
+    if elem.get("field"):
+        refs.add(elem.get("field", ""))
+    return refs
+
+
+def _output_elements(model: Element) -> list[Element]:
+    """OutputFields of the model; a model chain's final segment contributes its own."""
+    found = []
+    output = _child(model, "Output")
+    if output is not None:
+        found.extend(_children(output, "OutputField"))
+    segmentation = _child(model, "Segmentation")
+    if segmentation is not None and segmentation.get("multipleModelMethod") == "modelChain":
+        segments = _children(segmentation, "Segment")
+        inner = [c for c in segments[-1] if _local(c.tag) in MODEL_ELEMENTS] if segments else []
+        if inner:
+            found.extend(_output_elements(inner[0]))
+    return found
+
+
+def _outputs(model: Element) -> list[OutputField]:
+    out = []
+    for of in _output_elements(model):
+        feature = of.get("feature", "predictedValue")
+        default_type = "double" if feature in ("probability", "probabilityWeight", "residual",
+                                               "standardError", "affinity",
+                                               "entityAffinity") else "string"
+        out.append(OutputField(of.get("name", ""), of.get("dataType", default_type), feature,
+                               of.get("value"), of.get("isFinalResult", "true") != "false"))
+    return out
+
+
+def _columns(function: str, targets: list[TargetField],
+             outputs: list[OutputField]) -> list[Column]:
+    finals = [o for o in outputs if o.final]
+    if targets:
+        t = targets[0]
+        cols = [Column(t.name, "target", t.data_type, t.name)]
+    else:
+        cluster_type = "string"
+        cols = [Column("prediction", "target", cluster_type, None)]
+    declared_probs = {o.value: o for o in finals if o.feature == "probability" and o.value}
+    if targets and function == "classification":
+        t = targets[0]
+        for cat in t.categories:
+            if cat not in declared_probs:
+                cols.append(Column(f"probability({cat})", "probability", "double", t.name, cat))
+    taken = {c.name for c in cols}
+    for o in finals:
+        if o.name not in taken:
+            cols.append(Column(o.name, "output", o.data_type, o.name, o.value))
+            taken.add(o.name)
+    return cols
+
+
+def _verification(model: Element) -> VerificationRecords | None:
+    mv = _child(model, "ModelVerification")
+    if mv is None:
+        return None
+    vfields: dict[str, dict[str, Any]] = {}
+    column_to_field: dict[str, str] = {}
+    vf_parent = _child(mv, "VerificationFields")
+    for vf in _children(vf_parent, "VerificationField") if vf_parent is not None else []:
+        name = vf.get("field", "")
+        column = vf.get("column") or name
+        column = column.split(":", 1)[-1]
+        vfields[name] = {"column": column, "precision": float(vf.get("precision", "1e-6")),
+                         "zero_threshold": float(vf.get("zeroThreshold", "1e-16"))}
+        column_to_field[column] = name
+    table = _child(mv, "InlineTable")
+    rows: list[dict[str, str | None]] = []
+    for row in _children(table, "row") if table is not None else []:
+        record: dict[str, str | None] = {}
+        for cell in row:
+            col = _local(cell.tag)
+            record[column_to_field.get(col, col)] = cell.text
+        rows.append(record)
+    return VerificationRecords(vfields, rows)
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN and the empty string are missing values."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, str):
+        return value == ""
+    try:
+        return bool(value != value)  # numpy / pandas NA-like scalars
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,120 @@
+"""pmmlkit's one in-process JVM (JPype), shared by both backends.
+
+JPype can start a single JVM per process and cannot change its classpath afterwards, and
+pypmml and jpmml_evaluator would each try to start their own. pmmlkit starts it once, lazily,
+with the bridge jar, JPMML-Evaluator's jars and PMML4S's jars, and the heap options of
+``PMMLKIT_JAVA_OPTS`` (default ``-Xmx1g``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import threading
+from pathlib import Path
+from typing import Any
+
+from pmmlkit.errors import JavaError
+
+DEFAULT_JAVA_OPTS = "-Xmx1g -Xss4m"
+MIN_JAVA = 11
+BRIDGE_JAR = Path(__file__).resolve().parents[2] / "jars" / "pmmlkit-bridge.jar"
+_lock = threading.Lock()
+_started_by_us = False
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def dependency_classpath() -> list[str]:
+    """The jars of JPMML-Evaluator (jpmml_evaluator) and PMML4S (pypmml), as installed."""
+    jars: list[str] = []
+    for package, folders in (("jpmml_evaluator", ("resources", "dependencies")),
+                             ("pypmml", ("jars",))):
+        root = _package_dir(package)
+        if root is None:
+            continue
+        for folder in folders:
+            jars.extend(sorted(str(p) for p in (root / folder).glob("*.jar")))
+    return jars
+
+
+def classpath() -> list[str]:
+    return [str(BRIDGE_JAR), *dependency_classpath()]
+
+
+def java_opts() -> list[str]:
+    """JVM options from ``PMMLKIT_JAVA_OPTS`` (a shell-quoted string) or the default."""
+    return shlex.split(os.environ.get("PMMLKIT_JAVA_OPTS", DEFAULT_JAVA_OPTS))
+
+
+def ensure_jvm() -> Any:
+    """Start the JVM if needed and return the ``jpype`` module, ready to import Java classes."""
+    global _started_by_us
+    import jpype
+
+    with _lock:
+        if not jpype.isJVMStarted():
+            try:
+                jvm_path = jpype.getDefaultJVMPath()
+            except Exception as exc:  # JVMNotFoundException and platform errors
+                raise JavaError(
+                    "Java was not found: pmmlkit scores through a JVM. Install Java 17 "
+                    "(for example `apt-get install openjdk-17-jre-headless`) or set "
+                    f"JAVA_HOME to a Java {MIN_JAVA}+ installation.") from exc
+            try:
+                jpype.startJVM(jvm_path, *java_opts(), classpath=classpath(),
+                               convertStrings=False)
+            except Exception as exc:
+                raise JavaError(f"the JVM at {jvm_path} could not start with options "
+                                f"{java_opts()}: {exc}. Check PMMLKIT_JAVA_OPTS.") from exc
+            _started_by_us = True
+            _check_version(jpype)
+        _check_bridge(jpype)
+    return jpype
+
+
+def _check_version(jpype: Any) -> None:
+    system = jpype.JClass("java.lang.System")
+    spec = str(system.getProperty("java.specification.version"))
+    major = int(spec.split(".")[-1]) if spec.startswith("1.") else int(spec.split(".")[0])
+    if major < MIN_JAVA:
+        raise JavaError(f"Java {spec} is too old: pmmlkit needs Java {MIN_JAVA} or newer "
+                        "(Java 17 recommended). Install it and set JAVA_HOME.")
+
+
+def _check_bridge(jpype: Any) -> None:
+    try:
+        jpype.JClass("pmmlkit.bridge.Batch")
+    except Exception as exc:
+        raise JavaError(
+            "a JVM is already running in this process without pmmlkit's classpath (it was "
+            "started by another library, e.g. jpmml_evaluator or pypmml). Load pmmlkit "
+            "models before using those libraries directly, or start the JVM with "
+            "pmmlkit.scorer.backends._jvm.classpath().") from exc
+
+
+def java_info() -> dict[str, Any]:
+    """Version facts about the running JVM (starting it if needed)."""
+    jpype = ensure_jvm()
+    system = jpype.JClass("java.lang.System")
+    runtime = jpype.JClass("java.lang.Runtime").getRuntime()
+    return {
+        "version": str(system.getProperty("java.version")),
+        "vendor": str(system.getProperty("java.vendor")),
+        "home": str(system.getProperty("java.home")),
+        "max_heap_mb": int(runtime.maxMemory()) // (1024 * 1024),
+        "compiler": has_compiler(),
+        "options": java_opts(),
+    }
+
+
+def has_compiler() -> bool:
+    """True when the JVM is a JDK, which JPMML's transpiler needs."""
+    jpype = ensure_jvm()
+    return jpype.JClass("javax.tools.ToolProvider").getSystemJavaCompiler() is not None

@@ -1,0 +1,137 @@
+"""The backend interface: build a row scorer in the JVM, then score rows and column chunks.
+
+A backend only decides how a PMML document becomes a ``pmmlkit.bridge.RowScorer`` (see
+``bridge/src``). Moving data is shared: one call per row for :meth:`Handle.score_row`, and one
+call per chunk for :meth:`Handle.score_columns`, with numeric columns as ``double[]`` and
+string columns dictionary-coded as ``int[]`` + ``String[]``.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pmmlkit.errors import ModelLoadError, ScoringError
+from pmmlkit.schema import ModelSchema
+from pmmlkit.scorer.backends import _jvm
+
+#: A prepared input column: float64 values (NaN = missing), or int32 codes (-1 = missing)
+#: into a list of strings.
+ColumnData = np.ndarray | tuple[np.ndarray, list[str]]
+
+
+@dataclass
+class ChunkResult:
+    """Output columns in contract order, and the rows the evaluator failed on."""
+
+    columns: list[np.ndarray]
+    error_rows: np.ndarray
+    error_messages: list[str]
+
+
+class Handle:
+    """A model loaded into one backend: scores rows in the schema's input order."""
+
+    def __init__(self, scorer: Any, schema: ModelSchema, *, source: str, description: str):
+        self._scorer = scorer
+        self._schema = schema
+        self.source = source
+        self.description = description
+        order = [str(n) for n in scorer.inputNames()]
+        index = {name: i for i, name in enumerate(schema.input_names)}
+        missing = [n for n in order if n not in index]
+        if missing:
+            raise ModelLoadError(f"{source}: the evaluator expects inputs {missing} that the "
+                                 "MiningSchema does not list as active")
+        #: position in the schema's input order of each evaluator input
+        self._take = [index[n] for n in order]
+        self._out_kinds = [0 if c.numeric else 1 for c in schema.columns]
+        jpype = _jvm.ensure_jvm()
+        self._jpype = jpype
+        self._batch = jpype.JClass("pmmlkit.bridge.Batch")
+        self._java_out_kinds = jpype.JArray(jpype.JInt)(self._out_kinds)
+        self._object_array = jpype.JArray(jpype.JObject)
+
+    def score_row(self, values: list[Any]) -> list[Any]:
+        """Score one row given in schema input order (None = missing); contract order out."""
+        row = self._object_array([values[i] for i in self._take])
+        try:
+            result = self._scorer.score(row)
+        except self._jpype.JException as exc:
+            raise ScoringError(str(self._batch.describe(exc))) from exc
+        return [_to_python(v) for v in result]
+
+    def score_columns(self, columns: list[ColumnData], nrows: int,
+                      parallelism: int | None = None) -> ChunkResult:
+        """Score a chunk given as columns in schema input order."""
+        jpype = self._jpype
+        java_cols, java_dicts = [], []
+        for i in self._take:
+            col = columns[i]
+            if isinstance(col, tuple):
+                codes, dictionary = col
+                java_cols.append(jpype.JArray(jpype.JInt)(np.ascontiguousarray(codes, np.int32)))
+                java_dicts.append(jpype.JArray(jpype.JString)(dictionary))
+            else:
+                java_cols.append(jpype.JArray(jpype.JDouble)(
+                    np.ascontiguousarray(col, np.float64)))
+                java_dicts.append(None)
+        result = self._batch.score(self._scorer, self._object_array(java_cols),
+                                   self._object_array(java_dicts), nrows,
+                                   self._java_out_kinds, parallelism or default_parallelism())
+        ncols = len(self._out_kinds)
+        out: list[np.ndarray] = []
+        for j, kind in enumerate(self._out_kinds):
+            if kind == 0:
+                out.append(np.array(result[j], dtype=np.float64))
+            else:
+                codes = np.array(result[j], dtype=np.int64)
+                labels = np.array([str(s) for s in result[ncols + 2 + j]] + [None], dtype=object)
+                out.append(labels[codes])  # code -1 picks the trailing None
+        rows = np.array(result[ncols], dtype=np.int64)
+        messages = [str(m) for m in result[ncols + 1]]
+        return ChunkResult(out, rows, messages)
+
+
+def default_parallelism() -> int:
+    """Threads per chunk: ``PMMLKIT_THREADS`` or the number of usable cores."""
+    configured = os.environ.get("PMMLKIT_THREADS")
+    if configured:
+        return max(1, int(configured))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+def _to_python(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    text = str(value)
+    name = value.getClass().getSimpleName()
+    if name in ("Double", "Float"):
+        return float(value.doubleValue())
+    if name in ("Integer", "Long", "Short", "Byte"):
+        return int(value.longValue())
+    if name == "Boolean":
+        return bool(value.booleanValue())
+    return text
+
+
+class Backend(ABC):
+    """Turns PMML bytes into a :class:`Handle`."""
+
+    name: str = ""
+
+    @abstractmethod
+    def load(self, pmml: bytes, schema: ModelSchema, *, source: str,
+             options: dict[str, Any]) -> Handle:
+        """Build an evaluator for ``pmml``; raise ModelLoadError naming ``source`` on failure."""
+
+    def version(self) -> str:
+        """The evaluator's version, for reports."""
+        return "unknown"

@@ -1,0 +1,54 @@
+"""PMML4S backend (the engine behind pypmml), called in-process rather than through Py4J."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+from pmmlkit.errors import ModelLoadError
+from pmmlkit.schema import Column, ModelSchema
+from pmmlkit.scorer.backends import _jvm
+from pmmlkit.scorer.backends.base import Backend, Handle
+
+
+class PypmmlBackend(Backend):
+    """Builds ``org.pmml4s.model.Model`` objects with supplementary outputs switched on."""
+
+    name = "pypmml"
+
+    def load(self, pmml: bytes, schema: ModelSchema, *, source: str,
+             options: dict[str, Any]) -> Handle:
+        jpype = _jvm.ensure_jvm()
+        try:
+            model = jpype.JClass("org.pmml4s.model.Model").fromBytes(jpype.JArray(jpype.JByte)(pmml))
+            model.setSupplementOutput(True)
+            names = [str(n) for n in model.outputNames()]
+        except jpype.JException as exc:
+            raise ModelLoadError(f"{source}: PMML4S cannot load the model: "
+                                 f"{exc.getClass().getSimpleName()}: {exc.getMessage()}"
+                                 ) from exc
+        index = [_output_index(c, names, source) for c in schema.columns]
+        scorer = jpype.JClass("pmmlkit.bridge.Pmml4sScorer")(
+            model, jpype.JArray(jpype.JInt)(index))
+        return Handle(scorer, schema, source=source, description=f"PMML4S {self.version()}")
+
+    def version(self) -> str:
+        return version("pypmml")
+
+
+def _output_index(column: Column, names: list[str], source: str) -> int:
+    if column.kind == "target":
+        candidates = [f"predicted_{column.key}", column.key or ""] if column.key else [
+            "predicted_cluster", "cluster"]
+    elif column.kind == "probability":
+        candidates = [f"probability_{column.category}", f"probability({column.category})"]
+    else:
+        candidates = [column.name]
+    for candidate in candidates:
+        if candidate in names:
+            return names.index(candidate)
+    raise ModelLoadError(f"{source}: PMML4S gives no output for column {column.name!r} "
+                         f"(its outputs: {names})")
+
+
+BACKEND_CLASS = PypmmlBackend

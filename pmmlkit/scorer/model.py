@@ -1,0 +1,305 @@
+"""The scorer's public objects: :func:`load` and :class:`Model`."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from pmmlkit.errors import InvalidInputError, ModelLoadError, VerificationError
+from pmmlkit.schema import Column, ModelSchema, parse
+from pmmlkit.scorer.backends import get_backend
+from pmmlkit.scorer.backends.base import Handle
+from pmmlkit.scorer.validation import RowError, _text, compile_rules
+
+#: Name of the column :meth:`Model.score_batch` adds: None for a scored row, else the reason.
+ERROR_COLUMN = "error"
+DEFAULT_CHUNK_SIZE = 50_000
+
+
+@dataclass
+class VerificationFailure:
+    record: int
+    field: str
+    expected: Any
+    actual: Any
+    difference: float | None
+
+
+@dataclass
+class VerificationReport:
+    """The outcome of replaying the PMML's ModelVerification records."""
+
+    records: int
+    fields: list[str]
+    failures: list[VerificationFailure] = field(default_factory=list)
+    max_abs_difference: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["passed"] = self.passed
+        return out
+
+    def summary(self, limit: int = 5) -> str:
+        if self.records == 0:
+            return "no verification records in the PMML"
+        if self.passed:
+            return f"{self.records} verification records reproduced ({', '.join(self.fields)})"
+        lines = [f"{len(self.failures)} of {self.records * len(self.fields)} checked values "
+                 "differ from the PMML's verification records:"]
+        for f in self.failures[:limit]:
+            diff = "" if f.difference is None else f" (difference {f.difference:.3g})"
+            lines.append(f"  record {f.record}, field {f.field!r}: expected {f.expected!r}, "
+                         f"got {f.actual!r}{diff}")
+        return "\n".join(lines)
+
+
+class Model:
+    """A PMML model loaded into one backend. Create it with :func:`pmmlkit.load`."""
+
+    def __init__(self, schema: ModelSchema, handle: Handle, *, source: str, backend: str,
+                 sha256: str, strict: bool = False):
+        self.schema = schema
+        self.source = source
+        self.backend = backend
+        self.sha256 = sha256
+        self.strict = strict
+        self._handle = handle
+        self._rules = compile_rules(schema.inputs)
+        self._names = schema.column_names
+        self._converters = [_scalar_converter(c) for c in schema.columns]
+        self._inputs = frozenset(schema.input_names)
+
+    def __repr__(self) -> str:
+        return (f"<pmmlkit.Model {self.source!r} {self.schema.model_element}/"
+                f"{self.schema.function_name} backend={self.backend}>")
+
+    @property
+    def evaluator(self) -> str:
+        """The evaluator behind this model, with its version and mode."""
+        return self._handle.description
+
+    # -- one record ----------------------------------------------------------------------
+    def score(self, record: Mapping[str, Any], *, strict: bool | None = None) -> dict[str, Any]:
+        """Score one record; raise :class:`InvalidInputError` naming field, value and reason."""
+        if not isinstance(record, Mapping):
+            raise InvalidInputError(f"{self.source}: a record must be a mapping of field "
+                                    f"names to values, got {type(record).__name__}")
+        if self.strict if strict is None else strict:
+            self._check_unknown(record.keys())
+        try:
+            values = [rule.coerce(record.get(rule.name)) for rule in self._rules]
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{self.source}: {exc}", field=exc.field, value=exc.value,
+                                    reason=exc.reason) from None
+        out = self._handle.score_row(values)
+        if out[0] is None:
+            raise InvalidInputError(f"{self.source}: {_NO_PREDICTION}", reason=_NO_PREDICTION)
+        return {name: conv(v) for name, conv, v in zip(self._names, self._converters, out)}
+
+    def _check_unknown(self, keys: Iterable[str]) -> None:
+        unknown = sorted(set(keys) - self._inputs)
+        if unknown:
+            raise InvalidInputError(
+                f"{self.source}: unknown fields {unknown} (strict mode); the model's inputs "
+                f"are {self.schema.input_names}", field=unknown[0], reason="unknown field")
+
+    # -- many records --------------------------------------------------------------------
+    def score_batch(self, data: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                    strict: bool | None = None) -> pd.DataFrame:
+        """Score a DataFrame, a pyarrow Table, a dict of columns or an iterable of records.
+
+        Returns one row per input row, in order: the output contract's columns and an
+        ``error`` column (None where the row was scored). A bad row never raises.
+        """
+        frame = _as_frame(data)
+        if self.strict if strict is None else strict:
+            self._check_unknown(frame.columns)
+        parts = []
+        for start in range(0, max(len(frame), 1), chunk_size):
+            out, errors = self.score_chunk(frame.iloc[start:start + chunk_size])
+            messages = np.full(len(out), None, dtype=object)
+            for err in errors:
+                messages[err.row] = err.message
+            out[ERROR_COLUMN] = messages
+            parts.append(out)
+        result = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return result
+
+    def score_chunk(self, frame: pd.DataFrame, *, parallelism: int | None = None
+                    ) -> tuple[pd.DataFrame, list[RowError]]:
+        """Score one chunk: the output columns, and the rows that failed (0-based in chunk)."""
+        n = len(frame)
+        errors: dict[int, RowError] = {}
+        columns = [rule.prepare(frame[rule.name] if rule.name in frame.columns else None,
+                                n, errors) for rule in self._rules]
+        if n == 0:
+            return self._frame([np.empty(0) for _ in self._names], []), []
+        chunk = self._handle.score_columns(columns, n, parallelism)
+        for row, message in zip(chunk.error_rows.tolist(), chunk.error_messages):
+            errors.setdefault(row, RowError(row, None, None, f"the evaluator failed: {message}"))
+        target = chunk.columns[0]
+        no_prediction = pd.isna(target)
+        for row in np.flatnonzero(no_prediction).tolist():
+            errors.setdefault(row, RowError(row, None, None, _NO_PREDICTION))
+        bad = sorted(errors)
+        return self._frame(chunk.columns, bad), [errors[r] for r in bad]
+
+    def _frame(self, columns: list[np.ndarray], bad: list[int]) -> pd.DataFrame:
+        data = {}
+        for col, values in zip(self.schema.columns, columns):
+            if bad:
+                values = values.copy()
+                values[bad] = np.nan if values.dtype.kind == "f" else None
+            data[col.name] = _typed(col, values)
+        return pd.DataFrame(data)
+
+    # -- verification --------------------------------------------------------------------
+    def verify(self) -> VerificationReport:
+        """Replay the PMML's ModelVerification records through this model's backend."""
+        records = self.schema.verification
+        if records is None or not records.rows:
+            return VerificationReport(0, [])
+        by_field = {c.key if c.kind == "target" else c.name: c for c in self.schema.columns}
+        checked = [f for f in records.fields if f in by_field]
+        frame = pd.DataFrame([{k: r.get(k) for k in self.schema.input_names}
+                              for r in records.rows], dtype=object)
+        out, errors = self.score_chunk(frame, parallelism=1)
+        report = VerificationReport(len(records.rows), checked)
+        failed_rows = {e.row: e.message for e in errors}
+        for name in checked:
+            column = by_field[name]
+            spec = records.fields[name]
+            worst = 0.0
+            for i, row in enumerate(records.rows):
+                expected = row.get(name)
+                actual = out[column.name].iloc[i]
+                if i in failed_rows:
+                    report.failures.append(VerificationFailure(i, name, expected,
+                                                               failed_rows[i], None))
+                    continue
+                ok, diff = _matches(column, expected, actual, spec)
+                worst = max(worst, diff or 0.0)
+                if not ok:
+                    report.failures.append(VerificationFailure(i, name, expected,
+                                                               _plain(actual), diff))
+            if column.numeric:
+                report.max_abs_difference[name] = worst
+        return report
+
+
+_NO_PREDICTION = ("the model returned no prediction for this row (a missing or invalid "
+                  "input the model does not handle)")
+
+
+def _matches(column: Column, expected: str | None, actual: Any,
+             spec: dict[str, Any]) -> tuple[bool, float | None]:
+    if expected is None or expected == "":
+        return bool(pd.isna(actual)), None
+    if column.numeric and column.kind != "target" or column.data_type in ("double", "float"):
+        try:
+            e, a = float(expected), float(actual)
+        except (TypeError, ValueError):
+            return False, None
+        diff = abs(a - e)
+        tolerance = max(spec["precision"] * abs(e), spec["zero_threshold"])
+        return diff <= tolerance, diff
+    return _text(expected) == ("" if pd.isna(actual) else _text(actual)), None
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _typed(column: Column, values: np.ndarray) -> Any:
+    if column.data_type in ("double", "float"):
+        return values.astype(np.float64)
+    if column.data_type == "integer" and values.dtype.kind == "f":
+        return pd.array(np.where(np.isnan(values), None, values), dtype="Int64")
+    if column.data_type == "boolean" and values.dtype.kind == "f":
+        return pd.array(np.where(np.isnan(values), None, values != 0), dtype="boolean")
+    return values.astype(object)
+
+
+def _scalar_converter(column: Column) -> Any:
+    if column.data_type in ("double", "float"):
+        return lambda v: None if v is None else float(v)
+    if column.data_type == "integer":
+        return lambda v: None if v is None else int(float(v))
+    if column.data_type == "boolean":
+        return lambda v: None if v is None else (v if isinstance(v, bool)
+                                                 else str(v).lower() in ("true", "1"))
+    return lambda v: None if v is None else _text(v)
+
+
+def _as_frame(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data.reset_index(drop=True)
+    if hasattr(data, "to_pandas") and hasattr(data, "schema"):  # pyarrow Table/RecordBatch
+        return data.to_pandas()
+    if isinstance(data, Mapping):
+        return pd.DataFrame(data)
+    if isinstance(data, Iterable) and not isinstance(data, (str, bytes)):
+        rows = list(data)
+        if not all(isinstance(r, Mapping) for r in rows):
+            raise InvalidInputError("score_batch takes a DataFrame, a pyarrow Table, a dict of "
+                                    "columns or an iterable of records (mappings)")
+        return pd.DataFrame(rows)
+    raise InvalidInputError(f"score_batch cannot score a {type(data).__name__}")
+
+
+def read_source(uri: str) -> bytes:
+    """Read a PMML file from a local path or any fsspec URL."""
+    import fsspec
+
+    try:
+        with fsspec.open(uri, "rb") as fh:
+            data: bytes = fh.read()
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{uri}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise ModelLoadError(f"{uri}: is a directory, not a PMML file") from exc
+    except Exception as exc:
+        raise ModelLoadError(f"{uri}: cannot read the file: {exc}") from exc
+    return data
+
+
+def load(source: str | bytes | Any, *, backend: str | None = None,
+         verify: bool | Literal["warn"] = True, strict: bool = False,
+         transpile: bool | None = None) -> Model:
+    """Load a PMML model from a path, an fsspec URL, or bytes.
+
+    ``backend`` is ``"jpmml"`` (default, or ``PMMLKIT_BACKEND``) or ``"pypmml"``. With
+    ``verify`` (default) the PMML's ModelVerification records are replayed and a mismatch
+    raises :class:`VerificationError` (``"warn"`` warns instead). ``strict`` makes unknown
+    input fields an error. ``transpile`` (jpmml only) compiles the model to bytecode; the
+    default does so when the JVM is a JDK.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        data, name = bytes(source), "<bytes>"
+    else:
+        name = str(source)
+        data = read_source(name)
+    schema, _root = parse(data, source=name)
+    chosen = get_backend(backend)
+    handle = chosen.load(data, schema, source=name, options={"transpile": transpile})
+    model = Model(schema, handle, source=name, backend=chosen.name,
+                  sha256=hashlib.sha256(data).hexdigest(), strict=strict)
+    if verify:
+        report = model.verify()
+        if not report.passed:
+            message = f"{name} (backend {chosen.name}): {report.summary()}"
+            if verify == "warn":
+                warnings.warn(message, stacklevel=2)
+            else:
+                raise VerificationError(message + "\nPass verify=False to load it anyway.")
+    return model
