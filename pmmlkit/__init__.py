@@ -8,15 +8,21 @@
 from pmmlkit.errors import (
     BackendError,
     ConfigurationError,
+    ConversionError,
     InvalidInputError,
     JavaError,
     ModelLoadError,
     ModelNotFoundError,
+    ParityError,
     PmmlkitError,
     ScoringError,
+    TooManyRejectsError,
     UnsafeDocumentError,
     VerificationError,
 )
+from pmmlkit.batch import ScoreSummary, score_file
+from pmmlkit.converter import export_sklearn, export_spark
+from pmmlkit.repository import ModelVersion, Repository
 from pmmlkit.schema import ModelSchema, read_schema
 from pmmlkit.scorer import ERROR_COLUMN, Model, RowError, VerificationReport, load
 
@@ -26,19 +32,28 @@ __all__ = [
     "ERROR_COLUMN",
     "BackendError",
     "ConfigurationError",
+    "ConversionError",
     "InvalidInputError",
     "JavaError",
     "Model",
     "ModelLoadError",
     "ModelNotFoundError",
     "ModelSchema",
+    "ModelVersion",
+    "ParityError",
     "PmmlkitError",
+    "Repository",
     "RowError",
+    "ScoreSummary",
     "ScoringError",
+    "TooManyRejectsError",
     "UnsafeDocumentError",
     "VerificationError",
     "VerificationReport",
     "__version__",
+    "export_sklearn",
+    "export_spark",
     "load",
     "read_schema",
+    "score_file",
 ]

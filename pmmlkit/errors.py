@@ -13,7 +13,10 @@ are translated where they enter pmmlkit, with the original chained as ``__cause_
     ├── ModelNotFoundError            exit 5, HTTP 404   no such model or version
     ├── InvalidInputError             exit 6, HTTP 400   a record cannot be scored (field, value, reason)
     ├── ScoringError                  exit 7, HTTP 500   the evaluator failed on a valid record
-    └── VerificationError             exit 8, HTTP 422   the PMML's ModelVerification records disagree
+    ├── VerificationError             exit 8, HTTP 422   the PMML's ModelVerification records disagree
+    ├── ConversionError               exit 9, HTTP 422   a model cannot be converted to PMML
+    │   └── ParityError               exit 9, HTTP 422   the PMML does not reproduce the native model
+    └── TooManyRejectsError           exit 11, HTTP 422  a batch job rejected more rows than allowed
 """
 
 from __future__ import annotations
@@ -98,6 +101,32 @@ class VerificationError(PmmlkitError):
 
     exit_code = 8
     http_status = 422
+
+
+class ConversionError(PmmlkitError):
+    """A scikit-learn or Spark model cannot be converted to PMML (unsupported step, version)."""
+
+    exit_code = 9
+    http_status = 422
+
+
+class ParityError(ConversionError):
+    """The exported PMML does not reproduce the native model's predictions; nothing published."""
+
+    def __init__(self, message: str, *, report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.report = report or {}
+
+
+class TooManyRejectsError(PmmlkitError):
+    """A batch job rejected more rows than ``max_rejects``; it stopped and published nothing."""
+
+    exit_code = 11
+    http_status = 422
+
+    def __init__(self, message: str, *, summary: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary or {}
 
 
 def _jsonable(value: Any) -> Any:

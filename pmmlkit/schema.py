@@ -282,12 +282,16 @@ def _missing_aware_fields(root: Element) -> set[str]:
             aware.add(elem.get("field", ""))
         elif tag == "TreeModel" and elem.get("missingValueStrategy") in _MISSING_AWARE_STRATEGIES:
             aware.add("*")
-        elif tag in ("FieldRef", "Apply", "NormContinuous", "NormDiscrete", "Discretize",
-                     "MapValues") and elem.get("mapMissingTo") is not None:
-            aware.update(_field_refs(elem))
-        elif tag == "Apply" and elem.get("function") in ("isMissing", "isNotMissing"):
+        elif _maps_missing(tag, elem):
             aware.update(_field_refs(elem))
     return aware
+
+
+def _maps_missing(tag: str, elem: Element) -> bool:
+    mapping = ("FieldRef", "Apply", "NormContinuous", "NormDiscrete", "Discretize", "MapValues")
+    if tag in mapping and elem.get("mapMissingTo") is not None:
+        return True
+    return tag == "Apply" and elem.get("function") in ("isMissing", "isNotMissing")
 
 
 def _field_refs(elem: Element) -> set[str]:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pmmlkit.cli import _model
+from pmmlkit.cli import _export, _model, _score
 from pmmlkit.cli._common import run
 
 app = typer.Typer(
@@ -17,6 +17,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _model.register(app)
+_score.register(app)
+_export.register(app)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 def run(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the app; print a PmmlkitError as one clean message and return its exit code."""
     try:
-        app(args=args, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except PmmlkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -36,7 +36,7 @@ def run(app: typer.Typer, args: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def print_json(data: Any) -> None:

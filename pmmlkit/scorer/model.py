@@ -78,6 +78,8 @@ class Model:
         self._names = schema.column_names
         self._converters = [_scalar_converter(c) for c in schema.columns]
         self._inputs = frozenset(schema.input_names)
+        #: the repository manifest when loaded from a repository reference, else None
+        self.manifest: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return (f"<pmmlkit.Model {self.source!r} {self.schema.model_element}/"
@@ -104,7 +106,7 @@ class Model:
         out = self._handle.score_row(values)
         if out[0] is None:
             raise InvalidInputError(f"{self.source}: {_NO_PREDICTION}", reason=_NO_PREDICTION)
-        return {name: conv(v) for name, conv, v in zip(self._names, self._converters, out)}
+        return {name: conv(v) for name, conv, v in zip(self._names, self._converters, out, strict=False)}
 
     def _check_unknown(self, keys: Iterable[str]) -> None:
         unknown = sorted(set(keys) - self._inputs)
@@ -145,7 +147,7 @@ class Model:
         if n == 0:
             return self._frame([np.empty(0) for _ in self._names], []), []
         chunk = self._handle.score_columns(columns, n, parallelism)
-        for row, message in zip(chunk.error_rows.tolist(), chunk.error_messages):
+        for row, message in zip(chunk.error_rows.tolist(), chunk.error_messages, strict=False):
             errors.setdefault(row, RowError(row, None, None, f"the evaluator failed: {message}"))
         target = chunk.columns[0]
         no_prediction = pd.isna(target)
@@ -156,7 +158,7 @@ class Model:
 
     def _frame(self, columns: list[np.ndarray], bad: list[int]) -> pd.DataFrame:
         data = {}
-        for col, values in zip(self.schema.columns, columns):
+        for col, values in zip(self.schema.columns, columns, strict=False):
             if bad:
                 values = values.copy()
                 values[bad] = np.nan if values.dtype.kind == "f" else None
@@ -205,7 +207,7 @@ def _matches(column: Column, expected: str | None, actual: Any,
              spec: dict[str, Any]) -> tuple[bool, float | None]:
     if expected is None or expected == "":
         return bool(pd.isna(actual)), None
-    if column.numeric and column.kind != "target" or column.data_type in ("double", "float"):
+    if (column.numeric and column.kind != "target") or column.data_type in ("double", "float"):
         try:
             e, a = float(expected), float(actual)
         except (TypeError, ValueError):
@@ -224,9 +226,10 @@ def _typed(column: Column, values: np.ndarray) -> Any:
     if column.data_type in ("double", "float"):
         return values.astype(np.float64)
     if column.data_type == "integer" and values.dtype.kind == "f":
-        return pd.array(np.where(np.isnan(values), None, values), dtype="Int64")
+        missing = np.isnan(values)
+        return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
     if column.data_type == "boolean" and values.dtype.kind == "f":
-        return pd.array(np.where(np.isnan(values), None, values != 0), dtype="boolean")
+        return pd.arrays.BooleanArray(values != 0, np.isnan(values))
     return values.astype(object)
 
 
@@ -257,6 +260,28 @@ def _as_frame(data: Any) -> pd.DataFrame:
     raise InvalidInputError(f"score_batch cannot score a {type(data).__name__}")
 
 
+def _read(name: str) -> tuple[bytes, dict[str, Any] | None, str]:
+    """PMML bytes, manifest and display name: a repository reference or a plain file."""
+    from pmmlkit.repository import Repository, resolve
+
+    if not name.lower().endswith((".pmml", ".xml")):
+        version = resolve(name)
+        if version is not None:
+            data = Repository(version.root).read_pmml(version)
+            return data, version.manifest, version.ref
+    return read_source(name), None, name
+
+
+def _warn_on_recorded_difference(manifest: dict[str, Any], backend: str, name: str) -> None:
+    report = manifest.get("parity", {}).get("backends", {}).get(backend)
+    if report is not None and not report.get("passed", True):
+        worst = report.get("max_abs_difference", {})
+        warnings.warn(f"{name}: at export, backend {backend!r} differed from the native model "
+                      f"beyond the tolerance {manifest['parity'].get('tolerance')} "
+                      f"(max |difference| per output: {worst}); prefer the default backend",
+                      stacklevel=3)
+
+
 def read_source(uri: str) -> bytes:
     """Read a PMML file from a local path or any fsspec URL."""
     import fsspec
@@ -284,16 +309,20 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
     input fields an error. ``transpile`` (jpmml only) compiles the model to bytecode; the
     default does so when the JVM is a JDK.
     """
+    manifest: dict[str, Any] | None = None
     if isinstance(source, (bytes, bytearray)):
         data, name = bytes(source), "<bytes>"
     else:
         name = str(source)
-        data = read_source(name)
+        data, manifest, name = _read(name)
     schema, _root = parse(data, source=name)
     chosen = get_backend(backend)
     handle = chosen.load(data, schema, source=name, options={"transpile": transpile})
     model = Model(schema, handle, source=name, backend=chosen.name,
                   sha256=hashlib.sha256(data).hexdigest(), strict=strict)
+    model.manifest = manifest
+    if manifest is not None:
+        _warn_on_recorded_difference(manifest, chosen.name, name)
     if verify:
         report = model.verify()
         if not report.passed:

@@ -68,10 +68,23 @@ class FieldRule:
         self.replacement: Any = None
         if repl is not None:
             self.replacement = float(repl) if self.numeric else repl
+        # fast paths of coerce(): values that need no checks beyond their type
+        self._plain_number = (self.numeric and not self.integer and self.valid_numbers is None
+                              and self.missing_numbers is None and not field.intervals)
+        self._fast_texts: frozenset[str] | None = None
+        if not self.numeric and self.valid_text:
+            self._fast_texts = self.valid_text - self.missing_text - {""}
 
     # -- scalar path ---------------------------------------------------------------------
     def coerce(self, value: Any) -> Any:
         """Return the value to pass to the evaluator (None = missing) or raise."""
+        kind = type(value)
+        if kind is float and self._plain_number and value == value:
+            return value
+        if kind is str and self._fast_texts is not None and value in self._fast_texts:
+            return value
+        if kind is int and self._plain_number:
+            return float(value)
         try:
             if is_missing(value):
                 raise _Missing
@@ -177,7 +190,7 @@ class FieldRule:
     def _prepare_numeric(self, series: pd.Series, errors: dict[int, RowError]) -> np.ndarray:
         kind = series.dtype.kind
         if kind in "biuf" and not isinstance(series.dtype, pd.CategoricalDtype):
-            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            values = np.array(series.to_numpy(dtype=np.float64, na_value=np.nan), copy=True)
         else:
             values = self._numbers_from_objects(series, errors)
         bad = np.zeros(len(values), dtype=bool)
@@ -214,8 +227,17 @@ class FieldRule:
     def _numbers_from_objects(self, series: pd.Series, errors: dict[int, RowError]
                               ) -> np.ndarray:
         raw = series.to_numpy(dtype=object)
-        out = np.full(len(raw), np.nan)
-        for i, value in enumerate(raw):
+        if _all_text(series):
+            # vectorised parse of numeric text; only the failures take the scalar path
+            parsed = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64,
+                                                                     na_value=np.nan)
+            out = np.array(parsed, copy=True)
+            suspects = np.flatnonzero(np.isnan(out))
+        else:
+            out = np.full(len(raw), np.nan)
+            suspects = np.arange(len(raw))
+        for i in suspects.tolist():
+            value = raw[i]
             if is_missing(value):
                 continue
             try:
@@ -286,6 +308,16 @@ class FieldRule:
                     errors[int(i)] = RowError(int(i), err.field, err.value, err.reason)
             mapped = np.where(mapped == -2, -1, mapped)
         return mapped.astype(np.int32), dictionary
+
+
+def _all_text(series: pd.Series) -> bool:
+    """True for a column of strings (and missing values) only."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return True
+    if series.dtype != object:
+        return False
+    inferred = pd.api.types.infer_dtype(series, skipna=True)
+    return inferred in ("string", "empty")
 
 
 def _text(value: Any) -> str:

@@ -9,6 +9,7 @@ string columns dictionary-coded as ``int[]`` + ``String[]``.
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,22 @@ from pmmlkit.scorer.backends import _jvm
 #: A prepared input column: float64 values (NaN = missing), or int32 codes (-1 = missing)
 #: into a list of strings.
 ColumnData = np.ndarray | tuple[np.ndarray, list[str]]
+
+
+_NAN = float("nan")
+
+
+@dataclass
+class _RowCall:
+    """A Java ``RowCall`` with its arrays, and Python staging lists, for one thread."""
+
+    java: Any
+    numbers: Any  # double[]
+    texts: Any  # String[]
+    out_numbers: Any  # double[]
+    out_texts: Any  # String[]
+    numbers_py: list[float]
+    texts_py: list[str | None]
 
 
 @dataclass
@@ -55,15 +72,62 @@ class Handle:
         self._batch = jpype.JClass("pmmlkit.bridge.Batch")
         self._java_out_kinds = jpype.JArray(jpype.JInt)(self._out_kinds)
         self._object_array = jpype.JArray(jpype.JObject)
+        # score_row: schema input i goes to numbers[slot] (slot >= 0) or texts[-slot - 1]
+        self._slots: list[int] = []
+        n_numbers = n_texts = 0
+        for f in schema.inputs:
+            if f.is_numeric:
+                self._slots.append(n_numbers)
+                n_numbers += 1
+            else:
+                n_texts += 1
+                self._slots.append(-n_texts)
+        self._n_numbers, self._n_texts = n_numbers, n_texts
+        self._layout = jpype.JArray(jpype.JInt)([self._slots[i] for i in self._take])
+        self._local = threading.local()
 
     def score_row(self, values: list[Any]) -> list[Any]:
-        """Score one row given in schema input order (None = missing); contract order out."""
-        row = self._object_array([values[i] for i in self._take])
-        try:
-            result = self._scorer.score(row)
-        except self._jpype.JException as exc:
-            raise ScoringError(str(self._batch.describe(exc))) from exc
-        return [_to_python(v) for v in result]
+        """Score one row given in schema input order (None = missing); contract order out.
+
+        The row is copied into a per-thread ``RowCall``'s ``double[]`` and ``String[]`` and
+        scored with one argument-free JNI call; results come back the same way.
+        """
+        call = self._row_call()
+        numbers, texts = call.numbers_py, call.texts_py
+        for i, value in enumerate(values):
+            slot = self._slots[i]
+            if slot >= 0:
+                numbers[slot] = _NAN if value is None else value
+            else:
+                texts[-slot - 1] = value
+        if numbers:
+            call.numbers[:] = numbers
+        for k, text in enumerate(texts):
+            call.texts[k] = text
+        error = call.java.run()
+        if error is not None:
+            raise ScoringError(str(error))
+        out_numbers = memoryview(call.out_numbers).tolist()
+        out: list[Any] = []
+        for j, kind in enumerate(self._out_kinds):
+            if kind == 0:
+                x = out_numbers[j]
+                out.append(None if x != x else x)
+            else:
+                t = call.out_texts[j]
+                out.append(None if t is None else str(t))
+        return out
+
+    def _row_call(self) -> Any:
+        call = getattr(self._local, "call", None)
+        if call is None:
+            java = self._jpype.JClass("pmmlkit.bridge.RowCall")(
+                self._scorer, self._n_numbers, self._n_texts, self._layout,
+                self._java_out_kinds)
+            call = _RowCall(java, java.numbers, java.texts, java.outNumbers, java.outTexts,
+                            [_NAN] * self._n_numbers, [None] * self._n_texts)
+            self._local.call = call
+        return call
 
     def score_columns(self, columns: list[ColumnData], nrows: int,
                       parallelism: int | None = None) -> ChunkResult:
@@ -104,22 +168,6 @@ def default_parallelism() -> int:
         return max(1, int(configured))
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else (os.cpu_count() or 1))
-
-
-def _to_python(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    text = str(value)
-    name = value.getClass().getSimpleName()
-    if name in ("Double", "Float"):
-        return float(value.doubleValue())
-    if name in ("Integer", "Long", "Short", "Byte"):
-        return int(value.longValue())
-    if name == "Boolean":
-        return bool(value.booleanValue())
-    return text
 
 
 class Backend(ABC):

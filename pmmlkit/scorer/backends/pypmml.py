@@ -27,7 +27,7 @@ class PypmmlBackend(Backend):
             raise ModelLoadError(f"{source}: PMML4S cannot load the model: "
                                  f"{exc.getClass().getSimpleName()}: {exc.getMessage()}"
                                  ) from exc
-        index = [_output_index(c, names, source) for c in schema.columns]
+        index = [_output_index(c, names, schema, source) for c in schema.columns]
         scorer = jpype.JClass("pmmlkit.bridge.Pmml4sScorer")(
             model, jpype.JArray(jpype.JInt)(index))
         return Handle(scorer, schema, source=source, description=f"PMML4S {self.version()}")
@@ -36,10 +36,13 @@ class PypmmlBackend(Backend):
         return version("pypmml")
 
 
-def _output_index(column: Column, names: list[str], source: str) -> int:
+def _output_index(column: Column, names: list[str], schema: ModelSchema, source: str) -> int:
     if column.kind == "target":
         candidates = [f"predicted_{column.key}", column.key or ""] if column.key else [
             "predicted_cluster", "cluster"]
+        # PMML4S adds no predicted_<target> when the PMML declares a predictedValue output
+        candidates += [o.name for o in schema.outputs if o.feature == "predictedValue"
+                       and o.value is None]
     elif column.kind == "probability":
         candidates = [f"probability_{column.category}", f"probability({column.category})"]
     else:

@@ -174,6 +174,42 @@ public final class Batch {
         return String.valueOf(value);
     }
 
+    /**
+     * Scores one row with primitive arrays in and out, so a call costs two bulk copies rather
+     * than one boxed object per cell. {@code layout[i]} places evaluator input i: {@code k >= 0}
+     * is {@code numbers[k]} (NaN = missing), {@code k < 0} is {@code texts[-k - 1]} (null =
+     * missing). Outputs land in {@code outNumbers} or {@code outTexts} by {@code outKinds}.
+     * Returns null when scored, else the reason.
+     */
+    public static String scoreOne(RowScorer scorer, double[] numbers, String[] texts, int[] layout,
+            int[] outKinds, double[] outNumbers, String[] outTexts) {
+        Object[] row = new Object[layout.length];
+        for (int i = 0; i < layout.length; i++) {
+            int k = layout[i];
+            if (k >= 0) {
+                double value = numbers[k];
+                row[i] = Double.isNaN(value) ? null : (Object) value;
+            } else {
+                row[i] = texts[-k - 1];
+            }
+        }
+        Object[] values;
+        try {
+            values = scorer.score(row);
+        } catch (Exception e) {
+            return describe(e);
+        }
+        for (int j = 0; j < outKinds.length; j++) {
+            Object value = values[j];
+            if (outKinds[j] == 0) {
+                outNumbers[j] = toDouble(value);
+            } else {
+                outTexts[j] = (value == null) ? null : text(value);
+            }
+        }
+        return null;
+    }
+
     /** One line naming the Java exception class and its message. */
     public static String describe(Throwable e) {
         String message = e.getMessage();

@@ -1,0 +1,50 @@
+"""The benchmark models of the scorer issue, trained once and cached under benchmarks/.cache."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from pmmlkit.datasets import CATEGORICAL, FEATURES, NUMERIC, make_churn
+
+CACHE = Path(__file__).parent / ".cache"
+
+
+def _estimators() -> dict:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    return {
+        "logreg": LogisticRegression(max_iter=1000),
+        "gbm": GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0),
+        "forest": RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0,
+                                         n_jobs=2),
+    }
+
+
+def benchmark_models() -> dict[str, Path]:
+    """Export (once) the three benchmark pipelines; return their PMML paths."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn2pmml import sklearn2pmml
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    CACHE.mkdir(exist_ok=True)
+    paths = {}
+    train = None
+    for name, estimator in _estimators().items():
+        path = CACHE / f"{name}.pmml"
+        paths[name] = path
+        if path.exists():
+            continue
+        if train is None:
+            train = make_churn(20_000, seed=10)
+        pre = ColumnTransformer([("num", StandardScaler(), NUMERIC),
+                                 ("cat", OneHotEncoder(), CATEGORICAL)])
+        pipeline = PMMLPipeline([("pre", pre), ("model", estimator)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline.fit(train[FEATURES], train["churn"])
+        pipeline.verify(train[FEATURES].iloc[:50])
+        sklearn2pmml(pipeline, str(path))
+    return paths

@@ -1,0 +1,3 @@
+from pmmlkit.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""``pmmlkit export sklearn|spark`` and ``pmmlkit list``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from pmmlkit.cli._common import JsonOption, print_json
+
+export_app = typer.Typer(help="Export a trained model to PMML in a repository, parity-checked.",
+                         no_args_is_help=True)
+
+RepoOption = Annotated[str | None, typer.Option(
+    "--repo", help="Repository root: local path or fsspec URL (default: PMMLKIT_REPO or "
+                   "./models).")]
+NameOption = Annotated[str, typer.Option("--name", help="Model name (letters, digits, . _ -).")]
+ToleranceOption = Annotated[float, typer.Option(
+    "--tolerance", help="Max |difference| allowed between the PMML and the native model.")]
+RowsOption = Annotated[int, typer.Option(
+    "--verification-rows", help="Sample rows embedded as PMML verification records.")]
+
+
+def _read_table(url: str) -> Any:
+    import pandas as pd
+
+    if url.lower().endswith((".parquet", ".pq")):
+        return pd.read_parquet(url)
+    return pd.read_csv(url)
+
+
+def _print_version(ref: Any, json: bool) -> None:
+    if json:
+        print_json({"name": ref.name, "version": ref.version, "uri": ref.uri,
+                    "manifest": ref.manifest})
+        return
+    parity = ref.manifest["parity"]
+    typer.echo(f"published {ref.name} version {ref.version}: {ref.uri}")
+    for backend, report in parity["backends"].items():
+        worst = report.get("max_abs_difference", {})
+        status = "pass" if report.get("passed") else "DIFFERS"
+        typer.echo(f"  parity {backend}: {status}, max |difference| {worst} over "
+                   f"{parity['rows']} rows")
+
+
+@export_app.command("sklearn")
+def sklearn(
+    model_file: Annotated[str, typer.Argument(
+        help="Fitted estimator saved with joblib or pickle. These formats run code when "
+             "loaded: load only files you trust.")],
+    sample: Annotated[str, typer.Option("--sample", help="CSV or Parquet sample of the "
+                                                         "training data.")],
+    name: NameOption,
+    repo: RepoOption = None,
+    target: Annotated[str | None, typer.Option(
+        "--target", help="Label column of the sample (dropped from the features).")] = None,
+    tolerance: ToleranceOption = 1e-6,
+    verification_rows: RowsOption = 100,
+    json: JsonOption = False,
+) -> None:
+    """Export a scikit-learn model (joblib/pickle; trusted files only) to PMML and publish it."""
+    import joblib
+
+    from pmmlkit.converter import export_sklearn
+
+    estimator = joblib.load(model_file)
+    frame = _read_table(sample)
+    y = frame.pop(target) if target else None
+    features = list(getattr(estimator, "feature_names_in_", frame.columns))
+    ref = export_sklearn(estimator, frame[features], y, repo=repo, name=name,
+                         tolerance=tolerance, verification_rows=verification_rows)
+    _print_version(ref, json)
+
+
+@export_app.command("spark")
+def spark(
+    pipeline_model_dir: Annotated[str, typer.Argument(
+        help="A fitted PipelineModel saved with model.save(path).")],
+    sample: Annotated[str, typer.Option("--sample", help="CSV or Parquet sample with the "
+                                                         "input columns.")],
+    name: NameOption,
+    repo: RepoOption = None,
+    tolerance: ToleranceOption = 1e-6,
+    verification_rows: RowsOption = 100,
+    json: JsonOption = False,
+) -> None:
+    """Export a saved Spark ML PipelineModel to PMML and publish it."""
+    from pmmlkit.converter import export_spark
+    from pmmlkit.converter._spark import spark_session
+
+    session = spark_session()
+    from pyspark.ml import PipelineModel
+
+    model = PipelineModel.load(pipeline_model_dir)
+    reader = session.read
+    frame = (reader.parquet(sample) if sample.lower().endswith((".parquet", ".pq"))
+             else reader.csv(sample, header=True, inferSchema=True))
+    ref = export_spark(model, frame, repo=repo, name=name, tolerance=tolerance,
+                       verification_rows=verification_rows)
+    _print_version(ref, json)
+
+
+def list_models(
+    root: Annotated[str | None, typer.Argument(
+        help="Repository root (default: PMMLKIT_REPO or ./models).")] = None,
+    json: JsonOption = False,
+) -> None:
+    """List the published models: name, version, created, framework, parity status."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pmmlkit.repository import Repository
+
+    rows = Repository(root).describe()
+    if json:
+        print_json(rows)
+        return
+    table = Table("name", "version", "created", "framework", "estimator", "parity", "backends")
+    for r in rows:
+        table.add_row(r["name"], str(r["version"]), r["created_at"] or "", r["framework"] or "",
+                      r["estimator"] or "", r["parity"],
+                      ", ".join(f"{b} {s}" for b, s in r["backends"].items()))
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(export_app, name="export")
+    app.command("list")(list_models)

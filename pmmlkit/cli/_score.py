@@ -1,0 +1,56 @@
+"""``pmmlkit score``: streaming batch scoring of CSV and Parquet files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pmmlkit.cli._common import BackendOption, JsonOption, print_json
+
+
+def score(
+    model: Annotated[str, typer.Argument(help="PMML file: a local path or an fsspec URL.")],
+    input: Annotated[str, typer.Argument(
+        help="CSV (.csv, .csv.gz) or Parquet file, local or fsspec URL; '-' reads CSV from "
+             "stdin.")],
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Where to write results (CSV or Parquet by extension; '-' = "
+                               "stdout). Default: INPUT with .scored before the extension.")] = None,
+    keep: Annotated[list[str] | None, typer.Option(
+        "--keep", help="Input column to copy to the output (repeat, or comma-separate).")] = None,
+    rejects: Annotated[str | None, typer.Option(
+        "--rejects", help="Write rejected rows (row, field, value, reason, kept columns) "
+                          "here.")] = None,
+    chunk_size: Annotated[int, typer.Option(
+        "--chunk-size", min=1, help="Rows per chunk; bounds memory.")] = 50_000,
+    backend: BackendOption = None,
+    max_rejects: Annotated[int | None, typer.Option(
+        "--max-rejects", min=0, help="Stop with exit 11, publishing nothing, once more rows "
+                                     "than this are rejected. Default: no limit.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Score a CSV or Parquet file in chunks; exit 0 if every row scored, 10 if some were
+    rejected, 11 if rejects exceeded --max-rejects."""
+    from pmmlkit.batch import EXIT_ROWS_REJECTED, score_file
+
+    columns = [c.strip() for item in keep or [] for c in item.split(",") if c.strip()]
+    summary = score_file(model, input, output, keep=columns, rejects=rejects,
+                         chunk_size=chunk_size, backend=backend, max_rejects=max_rejects)
+    if json:
+        print_json(summary.to_dict())
+    else:
+        target = "stdout" if summary.output == "-" else summary.output
+        typer.echo(f"read {summary.rows_read:,} rows: {summary.rows_scored:,} scored, "
+                   f"{summary.rows_rejected:,} rejected, {summary.rows_per_second:,.0f} rows/s "
+                   f"-> {target}" + (f" (rejects: {summary.rejects})" if summary.rejects else ""),
+                   err=summary.output == "-")
+        for item in summary.first_rejects[:5]:
+            typer.echo(f"  row {item['row']}: {item['reason']}"
+                       + (f" [field {item['field']!r}]" if item["field"] else ""), err=True)
+    if summary.rows_rejected:
+        raise typer.Exit(EXIT_ROWS_REJECTED)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(score)

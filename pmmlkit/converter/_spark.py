@@ -1,0 +1,126 @@
+"""Spark ML → PMML through pyspark2pmml and its bundled JPMML-SparkML jars (offline)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pmmlkit.converter._parity import NativeOutputs
+from pmmlkit.errors import ConversionError
+
+TESTED_STAGES = (
+    "StringIndexer, OneHotEncoder, VectorAssembler, StandardScaler, MinMaxScaler, Bucketizer; "
+    "LogisticRegression, DecisionTreeClassifier, RandomForestClassifier, GBTClassifier, "
+    "MultilayerPerceptronClassifier, NaiveBayes, LinearRegression, KMeans")
+_lock = threading.Lock()
+
+
+def spark_session() -> Any:
+    """The active Spark session (checked for JPMML-SparkML), or a new local one with the jars."""
+    try:
+        import pyspark2pmml
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ConversionError("exporting Spark models needs pyspark and pyspark2pmml: "
+                              "pip install 'pmmlkit[spark]'") from exc
+    with _lock:
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            _check_jars(active, pyspark2pmml.spark_jars())
+            return active
+        return (SparkSession.builder.master("local[2]").appName("pmmlkit-export")
+                .config("spark.jars", pyspark2pmml.spark_jars())
+                .config("spark.ui.enabled", "false")
+                .config("spark.sql.shuffle.partitions", "4")
+                .config("spark.driver.memory", "2g")
+                .getOrCreate())
+
+
+def _check_jars(spark: Any, jars: str) -> None:
+    jvm = spark.sparkContext._jvm
+    try:
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        jvm.java.lang.Class.forName("org.jpmml.sparkml.PMMLBuilder", False, loader)
+    except Exception as exc:
+        raise ConversionError(
+            "the running Spark session does not have JPMML-SparkML on its classpath. Start it "
+            "with the jars pyspark2pmml ships: SparkSession.builder.config('spark.jars', "
+            f"pyspark2pmml.spark_jars()) — that is, spark.jars={jars}") from exc
+
+
+def as_pipeline_model(model: Any) -> Any:
+    """A fitted PipelineModel: itself, or a bare fitted model wrapped in one."""
+    from pyspark.ml import PipelineModel, Transformer
+
+    if isinstance(model, PipelineModel):
+        return model
+    if isinstance(model, Transformer):
+        return PipelineModel(stages=[model])
+    raise ConversionError(f"{type(model).__name__} is not a fitted Spark model: call .fit() "
+                          "first and export the resulting PipelineModel (or fitted model)")
+
+
+def as_spark_frame(spark: Any, sample: Any) -> Any:
+    from pyspark.sql import DataFrame
+
+    if isinstance(sample, DataFrame):
+        return sample
+    if isinstance(sample, pd.DataFrame):
+        return spark.createDataFrame(sample)
+    raise ConversionError("the sample must be a Spark or pandas DataFrame")
+
+
+def convert(pipeline: Any, sample: Any, verify_rows: int) -> bytes:
+    from pyspark2pmml import PMMLBuilder
+
+    try:
+        builder = PMMLBuilder(sample, pipeline)
+        if verify_rows:
+            builder = builder.verify(sample.limit(verify_rows))
+        data: bytes = bytes(builder.buildByteArray())
+    except Exception as exc:
+        raise ConversionError(f"pyspark2pmml could not convert the pipeline "
+                              f"({_stages(pipeline)}): {_java_reason(exc)}; tested and "
+                              f"supported: {TESTED_STAGES}") from exc
+    return data
+
+
+def _stages(pipeline: Any) -> str:
+    return " -> ".join(type(s).__name__ for s in pipeline.stages)
+
+
+def _java_reason(exc: Exception) -> str:
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        return f"{java.getClass().getName()}: {java.getMessage()}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def native_outputs(pipeline: Any, sample: Any, columns: list[str], categories: list[str],
+                   kind: str) -> NativeOutputs:
+    """Spark's own predictions on the sample, keyed by pmmlkit's output columns."""
+    transformed = pipeline.transform(sample)
+    names = transformed.columns
+    target = columns[0]
+    wanted = ["prediction"] + (["probability"] if "probability" in names else [])
+    frame = transformed.select(*wanted).toPandas()
+    values: dict[str, np.ndarray] = {}
+    labels: set[str] = set()
+    prediction = frame["prediction"].to_numpy()
+    if kind == "classification":
+        values[target] = np.array([categories[int(p)] for p in prediction], dtype=object)
+        labels.add(target)
+        if "probability" in frame:
+            matrix = np.array([v.toArray() for v in frame["probability"]])
+            for i, category in enumerate(categories):
+                if f"probability({category})" in columns:
+                    values[f"probability({category})"] = matrix[:, i]
+    elif kind == "clustering":
+        values[target] = np.array([str(int(p)) for p in prediction], dtype=object)
+        labels.add(target)
+    else:
+        values[target] = prediction.astype(float)
+    return NativeOutputs(values, frozenset(labels))

@@ -1,0 +1,234 @@
+"""Versioned model storage on any fsspec URL (local path, ``s3://``, ``memory://`` …).
+
+Layout (like TensorFlow Serving's model base path)::
+
+    <root>/<name>/<version>/model.pmml
+    <root>/<name>/<version>/manifest.json
+
+A version is a positive integer claimed by creating ``<name>/<version>/.claim`` exclusively
+(``O_EXCL`` on a local disk, ``If-None-Match: *`` on S3), so two concurrent exporters always get
+different versions. ``model.pmml`` is written next, then ``manifest.json`` last: a version
+exists for readers only once its manifest is present and the PMML's sha256 matches it. Nothing
+is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pmmlkit.errors import ConfigurationError, ModelLoadError, ModelNotFoundError, PmmlkitError
+from pmmlkit.storage import url_to_fs
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+PMML_FILE = "model.pmml"
+MANIFEST_FILE = "manifest.json"
+CLAIM_FILE = ".claim"
+DEFAULT_ROOT = "models"
+_MAX_CLAIM_ATTEMPTS = 1000
+
+
+def check_name(name: str) -> str:
+    """A model name is one path segment of letters, digits, ``.``, ``_`` and ``-``."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name in (".", ".."):
+        raise ConfigurationError(
+            f"invalid model name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '/', no '..')")
+    return name
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One published version: where its PMML is and what its manifest says."""
+
+    root: str
+    name: str
+    version: int
+    uri: str
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.root.rstrip('/')}/{self.name}/{self.version}"
+
+
+class Repository:
+    """Models in shared storage. ``root`` defaults to ``PMMLKIT_REPO`` or ``./models``."""
+
+    def __init__(self, root: str | None = None):
+        self.root = (root or os.environ.get("PMMLKIT_REPO") or DEFAULT_ROOT).rstrip("/")
+        self._fs, self._path = url_to_fs(self.root)
+
+    def __repr__(self) -> str:
+        return f"Repository({self.root!r})"
+
+    def _p(self, *parts: str | int) -> str:
+        return "/".join([self._path.rstrip("/"), *(str(p) for p in parts)])
+
+    def _uri(self, *parts: str | int) -> str:
+        return "/".join([self.root, *(str(p) for p in parts)])
+
+    # -- reading ---------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Names that have at least one published version."""
+        return sorted(n for n in self._children(self._p()) if NAME_PATTERN.match(n)
+                      and self.versions(n))
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            entries = self._fs.ls(path, detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
+
+    def _claimed(self, name: str) -> list[int]:
+        return sorted(int(v) for v in self._children(self._p(name)) if v.isdigit() and int(v) > 0)
+
+    def versions(self, name: str) -> list[int]:
+        """Published versions of ``name`` (manifest present), ascending."""
+        check_name(name)
+        return [v for v in self._claimed(name)
+                if self._fs.exists(self._p(name, v, MANIFEST_FILE))]
+
+    def get(self, name: str, version: int | None = None) -> ModelVersion:
+        """A published version (the latest when ``version`` is None), checksum verified."""
+        check_name(name)
+        if version is None:
+            return self.latest(name)
+        manifest_path = self._p(name, version, MANIFEST_FILE)
+        try:
+            with self._fs.open(manifest_path, "rb") as fh:
+                manifest = json.loads(fh.read())
+        except FileNotFoundError:
+            known = self.versions(name)
+            raise ModelNotFoundError(
+                f"{self._uri(name, version)}: no such model version "
+                f"(published versions of {name!r}: {known or 'none'})") from None
+        except ValueError as exc:
+            raise ModelLoadError(f"{self._uri(name, version, MANIFEST_FILE)}: unreadable "
+                                 f"manifest: {exc}") from exc
+        return ModelVersion(self.root, name, int(version), self._uri(name, version, PMML_FILE),
+                            manifest)
+
+    def latest(self, name: str) -> ModelVersion:
+        """The highest published version of ``name``."""
+        published = self.versions(name)
+        if not published:
+            raise ModelNotFoundError(f"{self._uri(name)}: no published version of {name!r} "
+                                     f"(models here: {self.names() or 'none'})")
+        return self.get(name, published[-1])
+
+    def read_pmml(self, version: ModelVersion) -> bytes:
+        """The PMML bytes of a version, after checking them against the manifest's sha256."""
+        with self._fs.open(self._p(version.name, version.version, PMML_FILE), "rb") as fh:
+            data: bytes = fh.read()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != version.manifest.get("sha256"):
+            raise ModelLoadError(f"{version.uri}: sha256 {digest} does not match the manifest's "
+                                 f"{version.manifest.get('sha256')}; the file was altered")
+        return data
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One summary per published version: name, version, created, source, parity."""
+        rows = []
+        for name in self.names():
+            for v in self.versions(name):
+                manifest = self.get(name, v).manifest
+                parity = manifest.get("parity", {})
+                backends = parity.get("backends", {})
+                rows.append({
+                    "name": name, "version": v, "created_at": manifest.get("created_at"),
+                    "framework": manifest.get("source", {}).get("framework"),
+                    "estimator": manifest.get("source", {}).get("estimator"),
+                    "parity": "pass" if parity.get("passed") else "FAIL",
+                    "backends": {b: ("pass" if r.get("passed") else "differs")
+                                 for b, r in backends.items()},
+                })
+        return rows
+
+    # -- writing ---------------------------------------------------------------------------
+    def publish(self, pmml: bytes, manifest: dict[str, Any], *, name: str) -> ModelVersion:
+        """Publish a new version of ``name``; returns it. Concurrent publishers never collide."""
+        check_name(name)
+        version = self._claim(name)
+        digest = hashlib.sha256(pmml).hexdigest()
+        full = {**manifest, "name": name, "version": version, "sha256": digest}
+        self._create(self._p(name, version, PMML_FILE), pmml)
+        self._create(self._p(name, version, MANIFEST_FILE),
+                     json.dumps(full, indent=2, sort_keys=True, default=str).encode())
+        return ModelVersion(self.root, name, version, self._uri(name, version, PMML_FILE), full)
+
+    def _claim(self, name: str) -> int:
+        candidate = (self._claimed(name) or [0])[-1] + 1
+        for _ in range(_MAX_CLAIM_ATTEMPTS):
+            try:
+                self._create(self._p(name, candidate, CLAIM_FILE), b"")
+                return candidate
+            except FileExistsError:
+                candidate += 1
+        raise PmmlkitError(f"{self._uri(name)}: could not claim a new version")
+
+    def _create(self, path: str, data: bytes) -> None:
+        """Create ``path`` with ``data``; FileExistsError if it exists. Complete or absent."""
+        protocol = self._fs.protocol if isinstance(self._fs.protocol, str) \
+            else self._fs.protocol[0]
+        parent = path.rpartition("/")[0]
+        if protocol in ("file", "local"):
+            os.makedirs(parent, exist_ok=True)
+            temp = f"{path}.tmp-{os.getpid()}-{id(data)}"
+            with open(temp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(temp, path)  # atomic, and fails if the target exists
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+            return
+        if protocol in ("s3", "s3a"):
+            try:
+                self._fs.pipe_file(path, data, mode="create")
+            except (FileExistsError, OSError) as exc:
+                if isinstance(exc, FileExistsError) or "PreconditionFailed" in str(exc) or \
+                        "412" in str(exc):
+                    raise FileExistsError(path) from exc
+                raise
+            return
+        # other filesystems (memory://, …): best effort, single writer
+        if self._fs.exists(path):
+            raise FileExistsError(path)
+        self._fs.makedirs(parent, exist_ok=True)
+        self._fs.pipe_file(path, data)
+
+
+def parse_ref(ref: str) -> tuple[str, str, int | None] | None:
+    """Split ``root/name``, ``root/name/3`` or ``root/name@latest`` into its parts."""
+    text = ref.rstrip("/")
+    if text.endswith("@latest"):
+        text = text[: -len("@latest")]
+    head, _, last = text.rpartition("/")
+    version: int | None = None
+    if last.isdigit():
+        version = int(last)
+        head, _, last = head.rpartition("/")
+    if not head or not NAME_PATTERN.match(last):
+        return None
+    return head, last, version
+
+
+def resolve(ref: str) -> ModelVersion | None:
+    """The published version a repository reference points to; None when it is not one."""
+    parts = parse_ref(ref)
+    if parts is None:
+        return None
+    root, name, version = parts
+    repo = Repository(root)
+    if not repo._claimed(name):
+        return None
+    return repo.get(name, version)

@@ -1,0 +1,110 @@
+"""Shared fixtures: real scikit-learn models exported with sklearn2pmml, once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pmmlkit.datasets import CATEGORICAL, FEATURES, NUMERIC, make_churn
+
+DATA = Path(__file__).parent / "data"
+
+
+@dataclass
+class Exported:
+    """A native model, the PMML it was exported to, and how to read its native predictions."""
+
+    name: str
+    estimator: Any
+    path: Path
+    target: str
+    classes: list[Any] | None
+
+    def native(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        if self.classes is None:
+            return {self.target: np.asarray(self.estimator.predict(X), dtype=float)}
+        out = {f"probability({c})": p for c, p in
+               zip(self.classes, self.estimator.predict_proba(X).T, strict=False)}
+        out[self.target] = self.estimator.predict(X)
+        return out
+
+
+def _pipeline(step: Any, *, target: str) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    pre = ColumnTransformer([("num", StandardScaler(), NUMERIC),
+                             ("cat", OneHotEncoder(), CATEGORICAL)])
+    return PMMLPipeline([("pre", pre), ("model", step)])
+
+
+def _specs() -> dict[str, tuple[Callable[[], Any], str]]:
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    return {
+        "logreg": (lambda: LogisticRegression(max_iter=500), "churn"),
+        "tree": (lambda: DecisionTreeClassifier(max_depth=5, random_state=0), "churn"),
+        "forest": (lambda: RandomForestClassifier(n_estimators=15, max_depth=6,
+                                                  random_state=0), "churn"),
+        "gbm": (lambda: GradientBoostingClassifier(n_estimators=30, max_depth=3,
+                                                   random_state=0), "churn"),
+        "linreg": (lambda: LinearRegression(), "spend"),
+        "mlp": (lambda: MLPClassifier(hidden_layer_sizes=(8,), max_iter=300,
+                                      random_state=0), "churn"),
+        "kmeans": (lambda: KMeans(n_clusters=4, n_init=3, random_state=0), ""),
+    }
+
+
+@pytest.fixture(scope="session")
+def dataset() -> pd.DataFrame:
+    return make_churn(3000, seed=1)
+
+
+@pytest.fixture(scope="session")
+def holdout() -> pd.DataFrame:
+    return make_churn(600, seed=2)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory, dataset: pd.DataFrame,
+             holdout: pd.DataFrame) -> dict[str, Exported]:
+    """Every test model, trained on ``dataset`` and exported with verification records."""
+    import warnings
+
+    from sklearn2pmml import sklearn2pmml
+
+    folder = tmp_path_factory.mktemp("pmml")
+    out = {}
+    for name, (make, target) in _specs().items():
+        pipeline = _pipeline(make(), target=target)
+        X = dataset[FEATURES]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if target:
+                pipeline.fit(X, dataset[target].rename(target))
+            else:
+                pipeline.fit(X)
+        pipeline.verify(holdout[FEATURES].iloc[:100])
+        path = folder / f"{name}.pmml"
+        sklearn2pmml(pipeline, str(path))
+        classes = list(pipeline.classes_) if hasattr(pipeline, "classes_") and target == \
+            "churn" else None
+        out[name] = Exported(name, pipeline, path, target, classes)
+    return out
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "spark" in item.nodeid:
+            item.add_marker(pytest.mark.spark)

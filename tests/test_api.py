@@ -1,0 +1,61 @@
+"""The curated public API, the documentation, and the errors' contract."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+
+import pmmlkit
+from pmmlkit import errors
+from pmmlkit.cli import app
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+def test_public_names_are_exported():
+    for name in pmmlkit.__all__:
+        assert hasattr(pmmlkit, name), name
+    for name in ("load", "Model", "InvalidInputError", "ModelLoadError", "VerificationError"):
+        assert name in pmmlkit.__all__
+
+
+def _commands(group: typer.Typer, prefix: str = "") -> list[tuple[str, object]]:
+    found = []
+    for info in group.registered_commands:
+        name = info.name or info.callback.__name__.replace("_", "-")
+        found.append((prefix + name, info.callback))
+    for sub in group.registered_groups:
+        found.extend(_commands(sub.typer_instance, prefix + sub.name + " "))
+    return found
+
+
+@pytest.mark.parametrize(("name", "callback"), _commands(app))
+def test_every_command_has_help_and_is_documented(name, callback):
+    assert callback.__doc__ and callback.__doc__.strip(), f"{name} has no help text"
+    reference = (DOCS / "cli.md").read_text()
+    assert re.search(rf"^## `pmmlkit {re.escape(name)}`", reference, re.M), \
+        f"`pmmlkit {name}` is not documented in docs/cli.md"
+
+
+def test_every_error_is_documented():
+    text = (DOCS / "errors.md").read_text()
+    for name in dir(errors):
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, errors.PmmlkitError):
+            assert f"`{name}`" in text, f"{name} missing from docs/errors.md"
+            assert str(obj.exit_code) in text
+
+
+def test_docs_exist():
+    for page in ("quickstart.md", "cli.md", "python-api.md", "errors.md", "performance.md"):
+        assert (DOCS / page).is_file(), page
+
+
+def test_error_serialises_with_field_value_reason():
+    exc = pmmlkit.InvalidInputError("bad", field="x0", value=float("inf"), reason="too big")
+    assert exc.to_dict() == {"error": "InvalidInputError", "message": "bad", "field": "x0",
+                             "value": float("inf"), "reason": "too big"}
+    assert exc.http_status == 400 and exc.exit_code == 6

@@ -1,0 +1,199 @@
+"""Streaming file scoring: pmmlkit.score_file and `pmmlkit score`."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import pmmlkit
+from pmmlkit.cli import app
+from pmmlkit.cli._common import run
+from pmmlkit.datasets import FEATURES, make_churn
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def gbm_path(exported) -> Path:
+    return exported["gbm"].path
+
+
+@pytest.fixture()
+def table(holdout) -> pd.DataFrame:
+    frame = holdout[FEATURES].copy()
+    frame.insert(0, "id", [f"c{i:04d}" for i in range(len(frame))])
+    frame["note"] = "ignored"
+    return frame
+
+
+def _write_bad_csv(frame: pd.DataFrame, path: Path) -> dict[int, str]:
+    """Write ``frame`` as CSV with four bad records; return record number -> expected field."""
+    lines = frame.to_csv(index=False).splitlines()
+    header = lines[0].split(",")
+    col = {name: header.index(name) for name in header}
+
+    def edit(record: int, name: str, value: str) -> None:
+        cells = lines[record].split(",")
+        cells[col[name]] = value
+        lines[record] = ",".join(cells)
+
+    edit(3, "x0", "abc")
+    lines[5] = lines[5] + ",one,too,many"
+    edit(7, "color", "purple")
+    edit(9, "x1", "")
+    path.write_text("\n".join(lines) + "\n")
+    return {3: "x0", 5: "", 7: "color", 9: "x1"}
+
+
+def test_csv_to_csv_matches_scikit_learn(tmp_path, gbm_path, table, exported):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    table.to_csv(source, index=False)
+    summary = pmmlkit.score_file(str(gbm_path), str(source), str(target), keep=["id"],
+                                 chunk_size=128)
+    assert summary.completed and summary.rows_read == len(table) == summary.rows_scored
+    assert summary.rows_rejected == 0
+    out = pd.read_csv(target, dtype={"id": str})
+    assert list(out.columns) == ["id", "churn", "probability(0)", "probability(1)"]
+    assert list(out["id"]) == list(table["id"])
+    native = exported["gbm"].estimator.predict_proba(table[FEATURES])[:, 1]
+    assert np.max(np.abs(out["probability(1)"].to_numpy() - native)) < 1e-9
+    assert list(out["churn"]) == list(exported["gbm"].estimator.predict(table[FEATURES]))
+
+
+def test_bad_rows_go_to_rejects_and_the_rest_is_scored(tmp_path, gbm_path, table):
+    source = tmp_path / "bad.csv"
+    expected = _write_bad_csv(table, source)
+    out, rejects = tmp_path / "out.csv", tmp_path / "rejects.csv"
+    summary = pmmlkit.score_file(str(gbm_path), str(source), str(out), keep=["id"],
+                                 rejects=str(rejects), chunk_size=4)
+    assert summary.rows_read == len(table) == summary.rows_scored + summary.rows_rejected
+    assert summary.rows_rejected == 4
+    bad = pd.read_csv(rejects, dtype=str, keep_default_na=False)
+    assert list(bad.columns) == ["row", "field", "value", "reason", "id"]
+    assert [int(r) for r in bad["row"]] == sorted(expected)
+    assert dict(zip(bad["row"].astype(int), bad["field"])) == expected
+    by_row = bad.set_index(bad["row"].astype(int))
+    assert by_row.loc[3, "value"] == "abc" and "expected a number" in by_row.loc[3, "reason"]
+    assert by_row.loc[7, "value"] == "purple" and "valid values" in by_row.loc[7, "reason"]
+    assert "missing" in by_row.loc[9, "reason"]
+    assert "unparseable line" in by_row.loc[5, "reason"] and "one,too,many" in by_row.loc[5, "value"]
+    # kept id identifies the record (record n is table row n-1)
+    assert by_row.loc[7, "id"] == table["id"].iloc[6]
+    scored = pd.read_csv(out, dtype={"id": str})
+    rejected_ids = {table["id"].iloc[r - 1] for r in expected}
+    assert list(scored["id"]) == [i for i in table["id"] if i not in rejected_ids]
+
+
+def test_cli_exit_codes_and_json_summary(tmp_path, gbm_path, table):
+    source = tmp_path / "bad.csv"
+    _write_bad_csv(table, source)
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["score", str(gbm_path), str(source), "-o", str(out), "--json",
+                                 "--keep", "id"])
+    assert result.exit_code == 10
+    summary = json.loads(result.stdout)
+    assert summary["rows_read"] == summary["rows_scored"] + summary["rows_rejected"]
+    assert summary["rows_rejected"] == 4 and out.exists()
+    good = tmp_path / "good.csv"
+    table.to_csv(good, index=False)
+    assert run(app, ["score", str(gbm_path), str(good), "-o", str(out)]) == 0
+
+
+def test_max_rejects_stops_and_publishes_nothing(tmp_path, gbm_path, table):
+    source = tmp_path / "bad.csv"
+    _write_bad_csv(table, source)
+    out, rejects = tmp_path / "out.csv", tmp_path / "rejects.csv"
+    with pytest.raises(pmmlkit.TooManyRejectsError, match="more than --max-rejects 1") as info:
+        pmmlkit.score_file(str(gbm_path), str(source), str(out), rejects=str(rejects),
+                           max_rejects=1, chunk_size=4)
+    assert info.value.summary["rows_rejected"] == 2
+    assert not out.exists() and not rejects.exists()
+    assert os.listdir(tmp_path) == ["bad.csv"]  # no temporary file left behind
+    code = run(app, ["score", str(gbm_path), str(source), "-o", str(out), "--max-rejects", "0"])
+    assert code == 11 and not out.exists()
+
+
+def test_missing_required_column_fails_before_scoring(tmp_path, gbm_path, table):
+    source = tmp_path / "in.csv"
+    table.drop(columns=["x1", "color"]).to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    with pytest.raises(pmmlkit.InvalidInputError, match=r"\['x1', 'color'\] are not in the header"):
+        pmmlkit.score_file(str(gbm_path), str(source), str(out))
+    with pytest.raises(pmmlkit.InvalidInputError, match=r"kept columns \['nope'\]"):
+        pmmlkit.score_file(str(gbm_path), str(source.with_name("in.csv")), str(out),
+                           keep=["nope"])
+    assert not out.exists()
+
+
+def test_parquet_in_and_out_and_gzip(tmp_path, gbm_path, table):
+    expected = pmmlkit.load(gbm_path).score_batch(table)
+    parquet_in = tmp_path / "in.parquet"
+    table.to_parquet(parquet_in, index=False)
+    parquet_out = tmp_path / "out.parquet"
+    pmmlkit.score_file(str(gbm_path), str(parquet_in), str(parquet_out), keep=["id"],
+                       chunk_size=100)
+    got = pq.read_table(parquet_out).to_pandas()
+    assert list(got["id"]) == list(table["id"])
+    assert np.array_equal(got["probability(1)"].to_numpy(), expected["probability(1)"].to_numpy())
+    gz = tmp_path / "in.csv.gz"
+    with gzip.open(gz, "wt") as fh:
+        table.to_csv(fh, index=False)
+    summary = pmmlkit.score_file(str(gbm_path), str(gz), str(tmp_path / "gz.parquet"))
+    assert summary.rows_scored == len(table)
+    assert np.allclose(pq.read_table(tmp_path / "gz.parquet").column("probability(1)").to_numpy(),
+                       expected["probability(1)"].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_fsspec_urls(gbm_path, table):
+    import fsspec
+
+    with fsspec.open("memory://jobs/in.csv", "w") as fh:
+        table.to_csv(fh, index=False)
+    summary = pmmlkit.score_file(str(gbm_path), "memory://jobs/in.csv",
+                                 "memory://jobs/out.parquet", rejects="memory://jobs/bad.csv")
+    assert summary.rows_scored == len(table)
+    fs = fsspec.filesystem("memory")
+    assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls("/jobs", detail=False)) == [
+        "bad.csv", "in.csv", "out.parquet"]
+
+
+def test_stdin_to_stdout(tmp_path, gbm_path, table):
+    proc = subprocess.run([sys.executable, "-m", "pmmlkit", "score", str(gbm_path), "-",
+                           "--keep", "id"], input=table.to_csv(index=False), text=True,
+                          capture_output=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = pd.read_csv(pd.io.common.StringIO(proc.stdout), dtype={"id": str})
+    assert list(out["id"]) == list(table["id"]) and len(out.columns) == 4
+    assert "scored" in proc.stderr  # the summary goes to stderr when results use stdout
+    assert "\x1b[" not in proc.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_interrupted_job_leaves_no_partial_output(tmp_path, gbm_path):
+    source = tmp_path / "big.csv"
+    make_churn(300_000, seed=3)[FEATURES].to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "score", str(gbm_path),
+                             str(source), "-o", str(out), "--chunk-size", "2000"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    temp = []
+    while time.monotonic() < deadline and not temp:
+        temp = [p for p in tmp_path.iterdir() if p.name.startswith(".out.csv.pmmlkit-tmp")
+                and p.stat().st_size > 0]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert temp, "the job never started writing"
+    assert not out.exists()

@@ -1,0 +1,63 @@
+"""The CLI through typer's CliRunner, stdout and stderr apart, and the real console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from pmmlkit.cli import app
+from pmmlkit.cli._common import run
+from tests.conftest import DATA
+
+runner = CliRunner()
+
+
+def test_inspect_json(exported):
+    result = runner.invoke(app, ["inspect", str(exported["gbm"].path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    names = [f["name"] for f in data["schema"]["inputs"]]
+    assert "x0" in names and "color" in names
+    assert [c["name"] for c in data["schema"]["columns"]][:1] == ["churn"]
+    assert len(data["sha256"]) == 64
+
+
+def test_inspect_table():
+    result = runner.invoke(app, ["inspect", str(DATA / "regression.pmml"), "--backend", "pypmml"])
+    assert result.exit_code == 0
+    assert "income" in result.stdout and "replaced by 1000" in result.stdout
+
+
+def test_verify_ok_and_failing():
+    ok = runner.invoke(app, ["verify", str(DATA / "scorecard.pmml")])
+    assert ok.exit_code == 0 and "3 verification records reproduced" in ok.stdout
+    code = run(app, ["verify", str(DATA / "scorecard.pmml"), "--backend", "pypmml"])
+    assert code == 8
+
+
+def test_errors_are_one_line_with_exit_code(tmp_path):
+    missing = tmp_path / "nope.pmml"
+    proc = subprocess.run([sys.executable, "-m", "pmmlkit", "inspect", str(missing)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 5
+    assert proc.stderr.strip() == f"error: {missing}: no such file"
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_unknown_backend_exit_code():
+    code = run(app, ["inspect", str(DATA / "regression.pmml"), "--backend", "nope"])
+    assert code == 4
+
+
+def test_doctor_json():
+    result = runner.invoke(app, ["doctor", "--json"])
+    data = json.loads(result.stdout)
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks["java"]["ok"] and "Java 17" in checks["java"]["detail"]
+    assert checks["backend jpmml"]["ok"] and checks["backend pypmml"]["ok"]
+    assert checks["scikit-learn/sklearn2pmml"]["ok"]
+    assert checks["pyspark/pyspark2pmml"]["ok"]
+    assert result.exit_code == (0 if data["ok"] else 1)

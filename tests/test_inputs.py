@@ -1,0 +1,126 @@
+"""Input handling: missing, invalid, wrong types, numpy and friends, strict mode, batches."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import pmmlkit
+from pmmlkit.datasets import FEATURES
+
+BACKENDS = ["jpmml", "pypmml"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def gbm(request, exported):
+    return pmmlkit.load(exported["gbm"].path, backend=request.param, verify=False)
+
+
+@pytest.fixture()
+def record(holdout):
+    return holdout[FEATURES].iloc[0].to_dict()
+
+
+def test_missing_numeric_the_model_cannot_handle_is_an_error(gbm, record):
+    # scikit-learn's GradientBoostingClassifier refuses NaN; pypmml alone returns a number
+    for missing in (None, float("nan"), "", np.nan):
+        with pytest.raises(pmmlkit.InvalidInputError, match=r"'x0'.*missing") as info:
+            gbm.score({**record, "x0": missing})
+        assert info.value.field == "x0"
+
+
+def test_absent_field_is_missing(gbm, record):
+    del record["x1"]
+    with pytest.raises(pmmlkit.InvalidInputError, match="'x1'"):
+        gbm.score(record)
+
+
+def test_unseen_category_names_field_value_and_valid_values(gbm, record):
+    with pytest.raises(pmmlkit.InvalidInputError) as info:
+        gbm.score({**record, "color": "purple"})
+    message = str(info.value)
+    assert "'color'" in message and "'purple'" in message
+    assert "blue, green, red" in message
+    assert info.value.value == "purple"
+
+
+def test_string_for_a_number_is_an_error(gbm, record):
+    with pytest.raises(pmmlkit.InvalidInputError, match=r"'x2'.*expected a number.*'abc'"):
+        gbm.score({**record, "x2": "abc"})
+
+
+def test_numpy_decimal_bool_and_numeric_strings_are_converted(gbm, record):
+    expected = gbm.score(record)
+    converted = {**record, "x0": np.float64(record["x0"]), "x1": Decimal(str(record["x1"])),
+                 "x2": str(record["x2"]), "color": np.str_(record["color"])}
+    assert gbm.score(converted) == pytest.approx(expected)
+    as_array = np.array([record["x3"]], dtype=np.float32)[0]
+    assert gbm.score({**record, "x3": as_array})["churn"] in (0, 1)
+    assert gbm.score({**record, "x4": True}) == gbm.score({**record, "x4": 1.0})
+    assert gbm.score({**record, "x5": np.int64(2)}) == gbm.score({**record, "x5": 2.0})
+
+
+def test_extra_fields_ignored_unless_strict(exported, record):
+    path = exported["gbm"].path
+    model = pmmlkit.load(path)
+    assert model.score({**record, "customer_id": 7}) == model.score(record)
+    strict = pmmlkit.load(path, strict=True)
+    with pytest.raises(pmmlkit.InvalidInputError, match=r"unknown fields.*customer_id"):
+        strict.score({**record, "customer_id": 7})
+    assert model.score({**record, "customer_id": 7}, strict=False)
+
+
+def test_score_requires_a_mapping(gbm):
+    with pytest.raises(pmmlkit.InvalidInputError, match="mapping"):
+        gbm.score([1, 2, 3])  # type: ignore[arg-type]
+
+
+def test_batch_reports_bad_rows_and_scores_the_others(gbm, holdout):
+    rows = holdout[FEATURES].iloc[:50].astype(object).reset_index(drop=True)
+    rows.loc[3, "x0"] = None
+    rows.loc[7, "color"] = "purple"
+    rows.loc[11, "x2"] = "abc"
+    out = gbm.score_batch(rows)
+    assert len(out) == 50
+    errors = out["error"]
+    assert set(np.flatnonzero(errors.notna())) == {3, 7, 11}
+    assert "'x0'" in errors[3] and "missing" in errors[3]
+    assert "'purple'" in errors[7]
+    assert "'abc'" in errors[11]
+    assert out.loc[[3, 7, 11], "probability(1)"].isna().all()
+    good = gbm.score_batch(holdout[FEATURES].iloc[:50])
+    keep = [i for i in range(50) if i not in (3, 7, 11)]
+    assert np.allclose(out.loc[keep, "probability(1)"], good.loc[keep, "probability(1)"],
+                       atol=0, rtol=0)
+
+
+def test_batch_accepts_records_dicts_and_arrow(gbm, holdout):
+    frame = holdout[FEATURES].iloc[:30]
+    expected = gbm.score_batch(frame)
+    for data in (frame.to_dict("records"), frame.to_dict("list"),
+                 pa.Table.from_pandas(frame, preserve_index=False)):
+        pd.testing.assert_frame_equal(gbm.score_batch(data), expected)
+
+
+def test_batch_with_pandas_string_dtype(gbm, holdout):
+    frame = holdout[FEATURES].iloc[:30].copy()
+    for name in ("color", "size", "region"):
+        frame[name] = frame[name].astype("string")
+    pd.testing.assert_frame_equal(gbm.score_batch(frame),
+                                  gbm.score_batch(holdout[FEATURES].iloc[:30]))
+
+
+def test_batch_chunking_keeps_order(gbm, holdout):
+    frame = holdout[FEATURES]
+    pd.testing.assert_frame_equal(gbm.score_batch(frame, chunk_size=97),
+                                  gbm.score_batch(frame))
+
+
+def test_empty_batch(gbm, holdout):
+    out = gbm.score_batch(holdout[FEATURES].iloc[:0])
+    assert len(out) == 0
+    assert list(out.columns) == [*gbm.schema.column_names, "error"]
