@@ -5,6 +5,8 @@
 >>> model.score({"x0": 1.0, "color": "red"})    # doctest: +SKIP
 """
 
+from pmmlkit.batch import ScoreSummary, score_file
+from pmmlkit.converter import export_pmml, export_sklearn, export_spark
 from pmmlkit.errors import (
     BackendError,
     ConfigurationError,
@@ -20,8 +22,6 @@ from pmmlkit.errors import (
     UnsafeDocumentError,
     VerificationError,
 )
-from pmmlkit.batch import ScoreSummary, score_file
-from pmmlkit.converter import export_sklearn, export_spark
 from pmmlkit.repository import ModelVersion, Repository
 from pmmlkit.schema import ModelSchema, read_schema
 from pmmlkit.scorer import ERROR_COLUMN, Model, RowError, VerificationReport, load
@@ -51,6 +51,7 @@ __all__ = [
     "VerificationError",
     "VerificationReport",
     "__version__",
+    "export_pmml",
     "export_sklearn",
     "export_spark",
     "load",

@@ -246,7 +246,7 @@ def _schema(root: Element, source: str) -> ModelSchema:
         application=(f"{app.get('name')} {app.get('version', '')}".strip()
                      if app is not None else None),
         inputs=tuple(inputs), targets=tuple(targets), outputs=tuple(outputs),
-        columns=tuple(_columns(function, targets, outputs)),
+        columns=tuple(_columns(function, targets, outputs, _local(model.tag))),
         verification=_verification(model),
     )
     return schema
@@ -328,8 +328,12 @@ def _outputs(model: Element) -> list[OutputField]:
     return out
 
 
-def _columns(function: str, targets: list[TargetField],
-             outputs: list[OutputField]) -> list[Column]:
+#: classifiers whose evaluators return affinities or votes rather than class probabilities
+_NO_PROBABILITIES = frozenset({"NearestNeighborModel"})
+
+
+def _columns(function: str, targets: list[TargetField], outputs: list[OutputField],
+             model_element: str = "") -> list[Column]:
     finals = [o for o in outputs if o.final]
     if targets:
         t = targets[0]
@@ -338,7 +342,7 @@ def _columns(function: str, targets: list[TargetField],
         cluster_type = "string"
         cols = [Column("prediction", "target", cluster_type, None)]
     declared_probs = {o.value: o for o in finals if o.feature == "probability" and o.value}
-    if targets and function == "classification":
+    if targets and function == "classification" and model_element not in _NO_PROBABILITIES:
         t = targets[0]
         for cat in t.categories:
             if cat not in declared_probs:

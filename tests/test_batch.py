@@ -83,7 +83,7 @@ def test_bad_rows_go_to_rejects_and_the_rest_is_scored(tmp_path, gbm_path, table
     bad = pd.read_csv(rejects, dtype=str, keep_default_na=False)
     assert list(bad.columns) == ["row", "field", "value", "reason", "id"]
     assert [int(r) for r in bad["row"]] == sorted(expected)
-    assert dict(zip(bad["row"].astype(int), bad["field"])) == expected
+    assert dict(zip(bad["row"].astype(int), bad["field"], strict=True)) == expected
     by_row = bad.set_index(bad["row"].astype(int))
     assert by_row.loc[3, "value"] == "abc" and "expected a number" in by_row.loc[3, "reason"]
     assert by_row.loc[7, "value"] == "purple" and "valid values" in by_row.loc[7, "reason"]

@@ -39,5 +39,12 @@ def run(app: typer.Typer, args: list[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+def console() -> Any:
+    """A rich console for stdout: terminal width on a terminal, 160 columns in a pipe."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))

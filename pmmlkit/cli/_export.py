@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pmmlkit.cli._common import JsonOption, print_json
+from pmmlkit.cli._common import JsonOption, console, print_json
 
 export_app = typer.Typer(help="Export a trained model to PMML in a repository, parity-checked.",
                          no_args_is_help=True)
@@ -106,7 +106,6 @@ def list_models(
     json: JsonOption = False,
 ) -> None:
     """List the published models: name, version, created, framework, parity status."""
-    from rich.console import Console
     from rich.table import Table
 
     from pmmlkit.repository import Repository
@@ -120,7 +119,7 @@ def list_models(
         table.add_row(r["name"], str(r["version"]), r["created_at"] or "", r["framework"] or "",
                       r["estimator"] or "", r["parity"],
                       ", ".join(f"{b} {s}" for b, s in r["backends"].items()))
-    Console().print(table)
+    console().print(table)
 
 
 def register(app: typer.Typer) -> None:

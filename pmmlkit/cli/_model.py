@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pmmlkit.cli._common import BackendOption, JsonOption, print_json
+from pmmlkit.cli._common import BackendOption, JsonOption, console, print_json
 from pmmlkit.errors import PmmlkitError, VerificationError
 
 ModelArg = Annotated[str, typer.Argument(help="PMML file: a local path or an fsspec URL.")]
@@ -24,8 +23,8 @@ def inspect(model: ModelArg, backend: BackendOption = None, json: JsonOption = F
         print_json({"source": loaded.source, "sha256": loaded.sha256,
                     "evaluator": loaded.evaluator, "schema": schema.to_dict()})
         return
-    console = Console()
-    console.print(f"[bold]{loaded.source}[/bold]: {schema.model_element} "
+    out_console = console()
+    out_console.print(f"[bold]{loaded.source}[/bold]: {schema.model_element} "
                   f"({schema.function_name}), {schema.algorithm or 'no algorithm name'}, "
                   f"PMML {schema.pmml_version}, made by {schema.application or 'unknown'}")
     table = Table("input", "data type", "op type", "valid values", "missing")
@@ -35,11 +34,11 @@ def inspect(model: ModelArg, backend: BackendOption = None, json: JsonOption = F
                    if f.missing_value_replacement is not None
                    else "handled" if f.handles_missing else "error")
         table.add_row(f.name, f.data_type, f.op_type, valid, missing)
-    console.print(table)
+    out_console.print(table)
     out = Table("output column", "kind", "data type")
     for c in schema.columns:
         out.add_row(c.name, c.kind, c.data_type)
-    console.print(out)
+    out_console.print(out)
 
 
 def verify(model: ModelArg, backend: BackendOption = None, json: JsonOption = False) -> None:
@@ -66,7 +65,7 @@ def doctor(json: JsonOption = False) -> None:
     else:
         for check in report.checks:
             mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
-            Console().print(f"{mark} {check.name}: {check.detail}", highlight=False)
+            console().print(f"{mark} {check.name}: {check.detail}", highlight=False)
     if not report.ok:
         raise PmmlkitError("some checks failed (see above)")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -43,6 +44,11 @@ def _manifest(*, schema: Any, source: dict[str, Any], converter: dict[str, Any],
         "parity": parity,
         "timings_seconds": timings,
     }
+
+
+def _records(schema: Any) -> int:
+    """How many verification records the converter embedded."""
+    return len(schema.verification.rows) if schema.verification else 0
 
 
 def _sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
@@ -84,9 +90,9 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
         schema=schema,
         source={"framework": "scikit-learn", "version": _version("scikit-learn"),
                 "estimator": f"{type(final).__module__}.{type(final).__name__}",
-                "pipeline": [type(s).__name__ for _, s in getattr(estimator, "steps", [])]},
+                "pipeline": _sklearn._step_names(estimator)},
         converter={"library": "sklearn2pmml", "version": _version("sklearn2pmml"),
-                   "verification_rows": min(verification_rows, len(X_sample))},
+                   "verification_rows": _records(schema)},
         parity=parity,
         timings={"convert": converted - started, "parity": checked - converted})
     repository = repo if isinstance(repo, Repository) else Repository(repo)
@@ -103,6 +109,18 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
     records and the parity check against ``pipeline_model.transform``. A local Spark session
     with the JPMML-SparkML jars is started when none is running.
     """
+    with warnings.catch_warnings():
+        # pyspark 4.2 warns that it "does not yet fully support pandas >= 3" on every toPandas;
+        # the conversions pmmlkit does (numbers and strings) are exact, and tested.
+        warnings.filterwarnings("ignore", message=".*does not yet fully support pandas.*")
+        return _export_spark(pipeline_model, sample_df, repo=repo, name=name,
+                             verification_rows=verification_rows, tolerance=tolerance,
+                             backends=backends)
+
+
+def _export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository | None,
+                  name: str, verification_rows: int, tolerance: float,
+                  backends: tuple[str, ...]) -> ModelVersion:
     from pmmlkit.converter import _spark
 
     check_name(name)
@@ -129,7 +147,7 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
                 "estimator": type(pipeline.stages[-1]).__name__,
                 "pipeline": [type(s).__name__ for s in pipeline.stages]},
         converter={"library": "pyspark2pmml", "version": _version("pyspark2pmml"),
-                   "verification_rows": verification_rows},
+                   "verification_rows": _records(schema)},
         parity=parity,
         timings={"convert": converted - started, "parity": checked - converted})
     sample.unpersist()
@@ -137,4 +155,34 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
     return repository.publish(pmml, manifest, name=name)
 
 
-__all__ = ["export_sklearn", "export_spark"]
+def export_pmml(pmml: bytes, features: pd.DataFrame, expected: pd.DataFrame, *,
+                repo: str | Repository | None = None, name: str,
+                tolerance: float = DEFAULT_TOLERANCE, backends: tuple[str, ...] = BACKENDS,
+                source: dict[str, Any] | None = None) -> ModelVersion:
+    """Publish a PMML produced elsewhere (hand-written, R, another converter) behind the same
+    parity gate: ``expected`` holds the reference outputs for ``features``, under the output
+    contract's column names (numeric columns compared by value, others as labels)."""
+    check_name(name)
+    schema = read_schema(pmml, source=name)
+    unknown = [c for c in expected.columns if c not in schema.column_names]
+    if unknown:
+        raise ConversionError(f"{name}: expected columns {unknown} are not outputs of the PMML "
+                              f"({schema.column_names})")
+    values = {c: expected[c].to_numpy() for c in expected.columns}
+    labels = frozenset(c for c in expected.columns
+                       if not pd.api.types.is_numeric_dtype(expected[c]))
+    from pmmlkit.converter._parity import NativeOutputs
+
+    started = time.perf_counter()
+    parity = compare(pmml, features, NativeOutputs(values, labels), backends=backends,
+                     tolerance=tolerance, source=name)
+    manifest = _manifest(
+        schema=schema, source=source or {"framework": "pmml", "version": schema.pmml_version,
+                                         "estimator": schema.model_element, "pipeline": []},
+        converter={"library": schema.application or "unknown", "version": None},
+        parity=parity, timings={"parity": time.perf_counter() - started})
+    repository = repo if isinstance(repo, Repository) else Repository(repo)
+    return repository.publish(pmml, manifest, name=name)
+
+
+__all__ = ["export_pmml", "export_sklearn", "export_spark"]

@@ -33,6 +33,11 @@ def _check_versions() -> None:
     except Exception as exc:
         raise ConversionError("exporting scikit-learn models needs scikit-learn and "
                               "sklearn2pmml: pip install 'pmmlkit[sklearn]'") from exc
+    check_versions(sk, s2p)
+
+
+def check_versions(sk: str, s2p: str) -> None:
+    """Refuse a scikit-learn release newer than the installed sklearn2pmml converts."""
     from pmmlkit.doctor import SKLEARN2PMML_MAX_SKLEARN, _key
 
     newest = SKLEARN2PMML_MAX_SKLEARN.get(".".join(s2p.split(".")[:2]))
@@ -60,10 +65,19 @@ def _final_step(estimator: Any) -> Any:
     return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
 
 
+def _kind(estimator: Any) -> str | None:
+    """``classifier``, ``regressor``, ``clusterer`` … from scikit-learn's estimator tags."""
+    from sklearn.utils import get_tags
+
+    try:
+        kind: str | None = get_tags(_final_step(estimator)).estimator_type
+    except Exception:
+        kind = None
+    return kind
+
+
 def _is_supervised(estimator: Any) -> bool:
-    final = _final_step(estimator)
-    return hasattr(final, "predict") and getattr(final, "_estimator_type", None) in (
-        "classifier", "regressor") or hasattr(final, "predict_proba")
+    return _kind(estimator) in ("classifier", "regressor")
 
 
 def native_outputs(pipeline: Any, X: pd.DataFrame, schema_columns: list[str]) -> NativeOutputs:
@@ -72,11 +86,11 @@ def native_outputs(pipeline: Any, X: pd.DataFrame, schema_columns: list[str]) ->
     target = schema_columns[0]
     values: dict[str, np.ndarray] = {}
     labels: set[str] = set()
-    kind = getattr(final, "_estimator_type", None)
+    kind = _kind(pipeline)
     if hasattr(final, "predict_proba") and kind == "classifier":
         probabilities = pipeline.predict_proba(X)
         for cls, column in zip(pipeline.classes_ if hasattr(pipeline, "classes_")
-                               else final.classes_, probabilities.T):
+                               else final.classes_, probabilities.T, strict=True):
             name = f"probability({_label(cls)})"
             if name in schema_columns:
                 values[name] = column
@@ -122,10 +136,20 @@ _JAVA_CAUSE = re.compile(r"^(?:\S+\.)?(?:\w+Exception|\w+Error): (.+)$", re.M)
 
 def _explain(exc: Exception, output: str, pipeline: Any) -> str:
     causes = _JAVA_CAUSE.findall(output)
-    reason = causes[-1] if causes else str(exc)
-    steps = " -> ".join(type(s).__name__ for _, s in getattr(pipeline, "steps", []))
-    unsupported = re.search(r"class ([\w.]+)\)? is not supported", output)
+    reason = causes[0] if causes else str(exc)  # the first is the converter's own diagnosis
+    steps = " -> ".join(_step_names(pipeline))
     hint = ""
-    if unsupported or "not supported" in reason:
-        hint = f"; tested and supported: {TESTED_STEPS}"
-    return (f"sklearn2pmml could not convert the pipeline ({steps}): {reason}{hint}")
+    if "supported" in reason:
+        hint = f". Tested and supported: {TESTED_STEPS}"
+    return f"sklearn2pmml could not convert the pipeline ({steps}): {reason}{hint}"
+
+
+def _step_names(estimator: Any) -> list[str]:
+    """Class names of the steps, nested pipelines and column transformers flattened."""
+    if hasattr(estimator, "steps"):
+        return [n for _, step in estimator.steps for n in _step_names(step)]
+    if hasattr(estimator, "transformers"):
+        inner = [n for _, t, _ in estimator.transformers for n in _step_names(t)
+                 if isinstance(t, object) and not isinstance(t, str)]
+        return [f"{type(estimator).__name__}[{', '.join(inner)}]"]
+    return [type(estimator).__name__]

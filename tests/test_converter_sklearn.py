@@ -1,0 +1,229 @@
+"""export_sklearn: sklearn2pmml conversion, the parity gate, manifests, and `pmmlkit export`."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import pmmlkit
+from pmmlkit.cli import app
+from pmmlkit.datasets import CATEGORICAL, FEATURES, NUMERIC
+from tests.conftest import DATA
+
+runner = CliRunner()
+
+
+def _pre(kind: str = "onehot") -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    if kind == "ordinal":
+        return ColumnTransformer([("num", "passthrough", NUMERIC),
+                                  ("cat", OrdinalEncoder(), CATEGORICAL)])
+    if kind == "impute":
+        numeric = Pipeline([("impute", SimpleImputer(strategy="median")),
+                            ("scale", MinMaxScaler())])
+        return ColumnTransformer([("num", numeric, NUMERIC),
+                                  ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)])
+    return ColumnTransformer([("num", StandardScaler(), NUMERIC), ("cat", OneHotEncoder(),
+                                                                    CATEGORICAL)])
+
+
+def _cases() -> dict[str, tuple[Any, str]]:
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import (
+        GradientBoostingRegressor,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import DecisionTreeRegressor
+
+    def pipe(step: Any, kind: str = "onehot") -> Any:
+        return Pipeline([("pre", _pre(kind)), ("model", step)])
+
+    return {
+        "logreg": (pipe(LogisticRegression(max_iter=500)), "churn"),
+        "ridge-imputed": (pipe(Ridge(alpha=0.5), "impute"), "spend"),
+        "tree-regressor": (pipe(DecisionTreeRegressor(max_depth=6, random_state=0)), "spend"),
+        "forest": (pipe(RandomForestClassifier(n_estimators=10, max_depth=5, random_state=0)),
+                   "churn"),
+        "gbm-regressor": (pipe(GradientBoostingRegressor(n_estimators=20, random_state=0)),
+                          "spend"),
+        "histgb": (pipe(HistGradientBoostingClassifier(max_iter=20, random_state=0), "ordinal"),
+                   "churn"),
+        "mlp": (pipe(MLPClassifier(hidden_layer_sizes=(6,), max_iter=300, random_state=0)),
+                "churn"),
+        "naive-bayes": (pipe(GaussianNB(), "ordinal"), "churn"),
+        "knn": (pipe(KNeighborsClassifier(n_neighbors=5)), "churn"),
+        "kmeans": (pipe(KMeans(n_clusters=3, n_init=2, random_state=0)), ""),
+    }
+
+
+CASES = list(_cases())
+
+
+def _fit(model: Any, frame: pd.DataFrame, target: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(frame[FEATURES], frame[target]) if target else model.fit(frame[FEATURES])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_export_publishes_a_pmml_that_reproduces_scikit_learn(tmp_path, dataset, holdout, case):
+    model, target = _cases()[case]
+    _fit(model, dataset, target)
+    sample = holdout.iloc[:300]
+    if case == "ridge-imputed":
+        sample = sample.copy()
+        sample.loc[sample.index[::7], "x0"] = np.nan  # imputed inside the PMML too
+    ref = pmmlkit.export_sklearn(model, sample[FEATURES], sample[target] if target else None,
+                                 repo=str(tmp_path), name=case, verification_rows=20)
+    assert (ref.name, ref.version) == (case, 1)
+    manifest = ref.manifest
+    assert manifest["source"]["framework"] == "scikit-learn"
+    assert manifest["source"]["version"] == "1.9.0"
+    assert manifest["converter"]["library"] == "sklearn2pmml"
+    assert manifest["parity"]["passed"] and manifest["parity"]["rows"] == 300
+    assert manifest["parity"]["backends"]["jpmml"]["passed"]
+    assert set(manifest["parity"]["backends"]) == {"jpmml", "pypmml"}
+    assert manifest["schema"]["inputs"] and manifest["pmmlkit_version"] == pmmlkit.__version__
+    # independent check on rows the export never saw
+    loaded = pmmlkit.load(f"{tmp_path}/{case}")
+    records = loaded.schema.verification.rows if loaded.schema.verification else []
+    # sklearn2pmml embeds verification records for supervised models only
+    assert len(records) == (20 if target else 0)
+    assert manifest["converter"]["verification_rows"] == len(records)
+    fresh = holdout.iloc[300:]
+    scored = loaded.score_batch(fresh[FEATURES])
+    assert scored["error"].isna().all()
+    column = loaded.schema.column_names[0]
+    if target == "churn" and "probability(1)" not in scored:  # k-NN: votes, not probabilities
+        assert list(scored[column]) == list(model.predict(fresh[FEATURES]))
+    elif target == "churn":
+        native = model.predict_proba(fresh[FEATURES])[:, 1]
+        assert np.max(np.abs(scored["probability(1)"].to_numpy() - native)) < 1e-9
+    elif target:
+        assert np.max(np.abs(scored[column].to_numpy() - model.predict(fresh[FEATURES]))) < 1e-9
+    else:
+        assert list(scored[column].astype(int)) == list(model.predict(fresh[FEATURES]))
+
+
+def test_bare_estimator_and_pmml_pipeline(tmp_path, dataset):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    bare = LogisticRegression().fit(dataset[NUMERIC], dataset["churn"])
+    ref = pmmlkit.export_sklearn(bare, dataset[NUMERIC].iloc[:100], dataset["churn"].iloc[:100],
+                                 repo=str(tmp_path), name="bare")
+    assert ref.manifest["schema"]["columns"][0]["name"] == "churn"
+    wrapped = PMMLPipeline([("model", LogisticRegression())]).fit(dataset[NUMERIC],
+                                                                  dataset["churn"])
+    ref = pmmlkit.export_sklearn(wrapped, dataset[NUMERIC].iloc[:100], repo=str(tmp_path),
+                                 name="bare")
+    assert ref.version == 2
+
+
+def test_unsupported_step_names_the_class(tmp_path, dataset):
+    from sklearn.kernel_approximation import Nystroem
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    model = Pipeline([("kernel", Nystroem(n_components=5, random_state=0)),
+                      ("model", LogisticRegression())]).fit(dataset[NUMERIC], dataset["churn"])
+    with pytest.raises(pmmlkit.ConversionError) as info:
+        pmmlkit.export_sklearn(model, dataset[NUMERIC].iloc[:50], repo=str(tmp_path), name="k")
+    message = str(info.value)
+    assert "sklearn.kernel_approximation.Nystroem" in message
+    assert "Tested and supported" in message and "HistGradientBoostingClassifier" in message
+    assert not (tmp_path / "k").exists()
+
+
+def test_parity_gate_refuses_a_pmml_that_drops_nan_routing(tmp_path, dataset):
+    """scikit-learn trees route NaN natively; sklearn2pmml 0.133 encodes nullPrediction."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    frame = dataset.copy()
+    frame.loc[frame.index[::5], "x0"] = np.nan
+    model = DecisionTreeClassifier(max_depth=5, random_state=0).fit(frame[NUMERIC],
+                                                                    frame["churn"])
+    with pytest.raises(pmmlkit.ParityError) as info:
+        pmmlkit.export_sklearn(model, frame[NUMERIC].iloc[:200], frame["churn"].iloc[:200],
+                               repo=str(tmp_path), name="nan-tree")
+    assert "nothing was published" in str(info.value) and "row " in str(info.value)
+    assert info.value.report["backends"]["jpmml"]["rows_with_errors"] == 40
+    assert not pmmlkit.Repository(str(tmp_path)).names()
+
+
+def test_tolerance_is_enforced(tmp_path, dataset):
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit(dataset[NUMERIC], dataset["spend"])
+    ref = pmmlkit.export_sklearn(model, dataset[NUMERIC].iloc[:300], dataset["spend"].iloc[:300],
+                                 repo=str(tmp_path), name="lin")
+    worst = ref.manifest["parity"]["backends"]["jpmml"]["max_abs_difference"]["spend"]
+    assert 0 < worst < 1e-9  # float rounding, far inside the default 1e-6
+    with pytest.raises(pmmlkit.ParityError, match="tolerance 0"):
+        pmmlkit.export_sklearn(model, dataset[NUMERIC].iloc[:300], dataset["spend"].iloc[:300],
+                               repo=str(tmp_path), name="lin", tolerance=0.0)
+    assert pmmlkit.Repository(str(tmp_path)).versions("lin") == [1]
+
+
+def test_unknown_scikit_learn_version_is_refused():
+    from pmmlkit.converter._sklearn import check_versions
+
+    check_versions("1.9.0", "0.133.1")
+    with pytest.raises(pmmlkit.ConversionError, match=r"scikit-learn 1.9.1 is newer.*1.9.0"):
+        check_versions("1.9.1", "0.133.1")
+
+
+def test_differing_backend_is_recorded_and_warned_about(tmp_path):
+    """PMML4S routes a missing value against the spec; the default backend passes."""
+    pmml = (DATA / "tree_missing.pmml").read_bytes()
+    features = pd.DataFrame({"temperature": [30.0, None, 10.0], "outlook": ["sunny", None, "rain"]})
+    expected = pd.DataFrame({"play": ["no", "no", "yes"]})
+    ref = pmmlkit.export_pmml(pmml, features, expected, repo=str(tmp_path), name="weather")
+    backends = ref.manifest["parity"]["backends"]
+    assert backends["jpmml"]["passed"] and not backends["pypmml"]["passed"]
+    assert backends["pypmml"]["label_mismatches"] == {"play": 1}
+    with pytest.warns(UserWarning, match="backend 'pypmml' differed"):
+        pmmlkit.load(f"{tmp_path}/weather", backend="pypmml", verify=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pmmlkit.load(f"{tmp_path}/weather")
+    listed = runner.invoke(app, ["list", str(tmp_path), "--json"])
+    assert json.loads(listed.stdout)[0]["backends"] == {"jpmml": "pass", "pypmml": "differs"}
+
+
+def test_cli_export_sklearn_and_list(tmp_path, dataset):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    model = Pipeline([("pre", _pre()), ("model", LogisticRegression(max_iter=500))])
+    _fit(model, dataset, "churn")
+    model_file = tmp_path / "model.joblib"
+    joblib.dump(model, model_file)
+    sample = tmp_path / "sample.csv"
+    dataset.iloc[:200].to_csv(sample, index=False)  # extra columns: spend (ignored)
+    repo = tmp_path / "repo"
+    result = runner.invoke(app, ["export", "sklearn", str(model_file), "--sample", str(sample),
+                                 "--repo", str(repo), "--name", "churn", "--target", "churn"])
+    assert result.exit_code == 0, result.output
+    assert "published churn version 1" in result.stdout and "parity jpmml: pass" in result.stdout
+    listed = runner.invoke(app, ["list", str(repo)])
+    assert "churn" in listed.stdout and "scikit-learn" in listed.stdout
+    helptext = runner.invoke(app, ["export", "sklearn", "--help"])
+    assert "trust" in helptext.stdout
