@@ -51,13 +51,26 @@ def _check_jars(spark: Any, jars: str) -> None:
             f"pyspark2pmml.spark_jars()) — that is, spark.jars={jars}") from exc
 
 
-def as_pipeline_model(model: Any) -> Any:
-    """A fitted PipelineModel: itself, or a bare fitted model wrapped in one."""
+def as_pipeline_model(model: Any, sample: Any = None) -> Any:
+    """A fitted PipelineModel: itself, or a bare fitted model wrapped in one.
+
+    A bare predictor that reads a vector column is refused: PMML needs the stages that build
+    that vector from named columns.
+    """
     from pyspark.ml import PipelineModel, Transformer
+    from pyspark.ml.linalg import VectorUDT
 
     if isinstance(model, PipelineModel):
         return model
     if isinstance(model, Transformer):
+        features = model.getOrDefault("featuresCol") if model.hasParam("featuresCol") else None
+        if features and sample is not None and features in sample.columns and \
+                isinstance(sample.schema[features].dataType, VectorUDT):
+            raise ConversionError(
+                f"the bare {type(model).__name__} reads the vector column {features!r}; PMML "
+                "needs the named input columns it is built from. Export a PipelineModel that "
+                f"includes the stages building {features!r} (e.g. Pipeline(stages=["
+                f"VectorAssembler(...), {type(model).__name__[:-5] or 'model'}(...)]).fit(df))")
         return PipelineModel(stages=[model])
     raise ConversionError(f"{type(model).__name__} is not a fitted Spark model: call .fit() "
                           "first and export the resulting PipelineModel (or fitted model)")
