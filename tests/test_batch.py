@@ -197,3 +197,29 @@ def test_interrupted_job_leaves_no_partial_output(tmp_path, gbm_path):
     proc.wait()
     assert temp, "the job never started writing"
     assert not out.exists()
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, gbm_path):
+    """With stderr on a pseudo-terminal, rich draws a progress line there."""
+    source = tmp_path / "in.csv"
+    make_churn(30_000, seed=4)[FEATURES].to_csv(source, index=False)
+    master, slave = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "score", str(gbm_path),
+                             str(source), "-o", str(tmp_path / "out.csv"), "--chunk-size",
+                             "1000"], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(master)
+    terminal = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "scoring in.csv" in terminal and "30,000" in terminal
+    assert "30,000 scored" in proc.stdout.read().decode()

@@ -147,9 +147,10 @@ def test_bare_model_on_a_vector_column_is_refused_with_the_fix(tmp_path, frames)
 
 def test_bare_fitted_model_is_wrapped(tmp_path, frames):
     """A fitted model on named columns (here a StringIndexerModel feeding nothing) is wrapped."""
-    from pmmlkit.converter._spark import as_pipeline_model
     from pyspark.ml import PipelineModel
     from pyspark.ml.feature import StringIndexer
+
+    from pmmlkit.converter._spark import as_pipeline_model
 
     indexer = StringIndexer(inputCol="color", outputCol="color_idx").fit(frames[0])
     wrapped = as_pipeline_model(indexer, frames[1])

@@ -73,6 +73,11 @@ def test_backends_share_the_output_contract(exported, holdout, name):
     b = pmmlkit.load(item.path, backend="pypmml", verify=False).score_batch(rows)
     assert list(a.columns) == list(b.columns)
     assert a.dtypes.to_dict() == b.dtypes.to_dict()
+    for column in a.columns:
+        if a[column].dtype.kind == "f":
+            assert np.max(np.abs(a[column] - b[column])) <= EXACT, column
+        else:
+            assert a[column].astype(str).tolist() == b[column].astype(str).tolist(), column
     assert a.columns[0] == (item.target or "prediction")
     if item.classes is not None:
         for cls in item.classes:
