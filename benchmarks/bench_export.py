@@ -17,18 +17,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _models import best_of
 
 import pmmlkit
 from pmmlkit.datasets import CATEGORICAL, FEATURES, NUMERIC, make_churn
-
-
-def _best(fn: Any, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def sklearn_rows(train: Any, sample: Any, repo: str) -> list[tuple[str, float, float]]:
@@ -58,9 +50,9 @@ def sklearn_rows(train: Any, sample: Any, repo: str) -> list[tuple[str, float, f
                 with contextlib.redirect_stdout(io.StringIO()):
                     sklearn2pmml(pp, str(target))
 
-        converter = _best(plain)
-        full = _best(lambda m=model, n=name: pmmlkit.export_sklearn(
-            m, sample[FEATURES], sample["churn"], repo=repo, name=f"sk-{n}"))
+        converter = best_of(plain, 3)
+        full = best_of(lambda m=model, n=name: pmmlkit.export_sklearn(
+            m, sample[FEATURES], sample["churn"], repo=repo, name=f"sk-{n}"), 3)
         rows.append((f"scikit-learn {name}", converter, full))
     return rows
 
@@ -89,9 +81,9 @@ def spark_rows(train: Any, sample: Any, repo: str) -> list[tuple[str, float, flo
                                    outputCol="features"),
                    StringIndexer(inputCol="churn", outputCol="label"), est]
         model = Pipeline(stages=stages).fit(train_df)
-        converter = _best(lambda m=model: PMMLBuilder(sample_df, m).buildByteArray())
-        full = _best(lambda m=model, n=name: pmmlkit.export_spark(
-            m, sample_df, repo=repo, name=f"spark-{n}"))
+        converter = best_of(lambda m=model: PMMLBuilder(sample_df, m).buildByteArray(), 3)
+        full = best_of(lambda m=model, n=name: pmmlkit.export_spark(
+            m, sample_df, repo=repo, name=f"spark-{n}"), 3)
         rows.append((f"Spark {name}", converter, full))
     spark.stop()
     return rows

@@ -19,12 +19,11 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _models import benchmark_models
+from _models import benchmark_models, best_of
 
 from pmmlkit.datasets import FEATURES, make_churn
 
@@ -33,13 +32,6 @@ BATCH = ["pypmml predict(DataFrame)", "jpmml_evaluator evaluateAll",
 SINGLE = ["pypmml predict(dict)", "jpmml_evaluator evaluate", "pmmlkit score (jpmml)"]
 
 
-def _best(fn: Any, repeat: int = 2) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _peak_mb() -> float:
@@ -73,13 +65,13 @@ def worker(contender: str, path: str, rows: int) -> dict[str, Any]:
         frame = make_churn(rows, seed=99)[FEATURES]
         score = _scorer(contender, path)
         score(frame.iloc[:2000])
-        seconds = _best(lambda: score(frame))
+        seconds = best_of(lambda: score(frame))
         return {"rows_per_s": rows / seconds, "peak_rss_mb": _peak_mb()}
     records = make_churn(rows, seed=7)[FEATURES].to_dict("records")
     score = _scorer(contender, path)
     for r in records[:1000]:
         score(r)
-    seconds = _best(lambda: [score(r) for r in records], 3)
+    seconds = best_of(lambda: [score(r) for r in records], 3)
     return {"us_per_record": seconds / rows * 1e6}
 
 
