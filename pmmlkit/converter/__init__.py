@@ -132,10 +132,10 @@ def _export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository
     converted = time.perf_counter()
     schema = read_schema(pmml, source=name)
     target = schema.targets[0] if schema.targets else None
-    native = _spark.native_outputs(pipeline, sample, schema.column_names,
-                                   list(target.categories) if target else [],
-                                   schema.function_name)
-    features = sample.select(*schema.input_names).toPandas()
+    native, features = _spark.native_outputs(pipeline, sample, schema.input_names,
+                                             schema.column_names,
+                                             list(target.categories) if target else [],
+                                             schema.function_name)
     parity = compare(pmml, features, native, backends=backends, tolerance=tolerance,
                      source=name)
     checked = time.perf_counter()

@@ -112,14 +112,14 @@ def _java_reason(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def native_outputs(pipeline: Any, sample: Any, columns: list[str], categories: list[str],
-                   kind: str) -> NativeOutputs:
-    """Spark's own predictions on the sample, keyed by pmmlkit's output columns."""
+def native_outputs(pipeline: Any, sample: Any, inputs: list[str], columns: list[str],
+                   categories: list[str], kind: str) -> tuple[NativeOutputs, pd.DataFrame]:
+    """Spark's own predictions on the sample, keyed by pmmlkit's output columns, and the
+    sample's input columns, from one Spark job."""
     transformed = pipeline.transform(sample)
-    names = transformed.columns
+    outputs = ["prediction"] + (["probability"] if "probability" in transformed.columns else [])
+    frame = transformed.select(*[c for c in inputs if c not in outputs], *outputs).toPandas()
     target = columns[0]
-    wanted = ["prediction"] + (["probability"] if "probability" in names else [])
-    frame = transformed.select(*wanted).toPandas()
     values: dict[str, np.ndarray] = {}
     labels: set[str] = set()
     prediction = frame["prediction"].to_numpy()
@@ -136,4 +136,4 @@ def native_outputs(pipeline: Any, sample: Any, columns: list[str], categories: l
         labels.add(target)
     else:
         values[target] = prediction.astype(float)
-    return NativeOutputs(values, frozenset(labels))
+    return NativeOutputs(values, frozenset(labels)), frame[inputs]
