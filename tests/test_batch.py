@@ -223,3 +223,31 @@ def test_progress_bar_only_on_a_terminal(tmp_path, gbm_path):
     assert proc.returncode == 0
     assert "scoring in.csv" in terminal and "30,000" in terminal
     assert "30,000 scored" in proc.stdout.read().decode()
+
+
+def test_s3_model_input_and_output(bucket, gbm_path, table):
+    """Model file, input and output all on a real S3 endpoint (moto server on 127.0.0.1)."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.pipe_file(f"{bucket}/pmml/gbm.pmml", gbm_path.read_bytes())
+    fs.pipe_file(f"{bucket}/in/data.csv", table.to_csv(index=False).encode())
+    summary = pmmlkit.score_file(f"{bucket}/pmml/gbm.pmml", f"{bucket}/in/data.csv",
+                                 f"{bucket}/out/scored.parquet", keep=["id"])
+    assert summary.rows_scored == len(table)
+    assert fs.ls(f"{bucket}/out", detail=False) == [f"{bucket}/out/scored.parquet".removeprefix(
+        "s3://")]  # no temporary object left behind
+    with fs.open(f"{bucket}/out/scored.parquet", "rb") as fh:
+        got = pq.read_table(fh).to_pandas()
+    assert list(got["id"]) == list(table["id"])
+
+
+def test_repository_reference_as_model(tmp_path, gbm_path, table):
+    repo = pmmlkit.Repository(str(tmp_path / "models"))
+    repo.publish(gbm_path.read_bytes(), {}, name="churn")
+    source = tmp_path / "in.csv"
+    table.to_csv(source, index=False)
+    code = run(app, ["score", str(tmp_path / "models" / "churn"), str(source), "-o",
+                     str(tmp_path / "out.csv")])
+    assert code == 0
+    assert len(pd.read_csv(tmp_path / "out.csv")) == len(table)

@@ -10,7 +10,8 @@ from rich.table import Table
 from pmmlkit.cli._common import BackendOption, JsonOption, console, print_json
 from pmmlkit.errors import PmmlkitError, VerificationError
 
-ModelArg = Annotated[str, typer.Argument(help="PMML file: a local path or an fsspec URL.")]
+ModelArg = Annotated[str, typer.Argument(
+    help="PMML file (local path or fsspec URL) or repository reference ROOT/NAME[/VERSION].")]
 
 
 def inspect(model: ModelArg, backend: BackendOption = None, json: JsonOption = False) -> None:

@@ -10,7 +10,8 @@ from pmmlkit.cli._common import BackendOption, JsonOption, print_json
 
 
 def score(
-    model: Annotated[str, typer.Argument(help="PMML file: a local path or an fsspec URL.")],
+    model: Annotated[str, typer.Argument(
+        help="PMML file (local path or fsspec URL) or repository reference ROOT/NAME[/VERSION].")],
     input: Annotated[str, typer.Argument(
         help="CSV (.csv, .csv.gz) or Parquet file, local or fsspec URL; '-' reads CSV from "
              "stdin.")],
