@@ -93,11 +93,18 @@ def _check_backend(name: str) -> Check:
                                         f"(expected 5.0)")
 
 
+def _installed(framework: str, converter: str, extra: str) -> tuple[list[Check], str | None,
+                                                                    str | None]:
+    """Checks that a framework and its converter are installed, and their versions."""
+    found = _version(framework), _version(converter)
+    hint = f"not installed (pip install 'pmmlkit[{extra}]')"
+    checks = [Check(name, v is not None, v or hint) for name, v in zip((framework, converter),
+                                                                      found, strict=True)]
+    return checks, found[0], found[1]
+
+
 def _check_sklearn() -> list[Check]:
-    sk, s2p = _version("scikit-learn"), _version("sklearn2pmml")
-    checks = [Check("scikit-learn", sk is not None, sk or "not installed (pip install "
-                                                          "'pmmlkit[sklearn]')"),
-              Check("sklearn2pmml", s2p is not None, s2p or "not installed")]
+    checks, sk, s2p = _installed("scikit-learn", "sklearn2pmml", "sklearn")
     if sk and s2p:
         line = ".".join(s2p.split(".")[:2])
         newest = SKLEARN2PMML_MAX_SKLEARN.get(line)
@@ -114,10 +121,7 @@ def _check_sklearn() -> list[Check]:
 
 
 def _check_spark() -> list[Check]:
-    ps, p2p = _version("pyspark"), _version("pyspark2pmml")
-    checks = [Check("pyspark", ps is not None, ps or "not installed (pip install "
-                                                    "'pmmlkit[spark]')"),
-              Check("pyspark2pmml", p2p is not None, p2p or "not installed")]
+    checks, ps, p2p = _installed("pyspark", "pyspark2pmml", "spark")
     if ps and p2p:
         spec = importlib.util.find_spec("pyspark2pmml")
         root = Path(next(iter(spec.submodule_search_locations))) if spec and \
