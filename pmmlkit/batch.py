@@ -224,9 +224,11 @@ class _Writer:
         self._stream = stream
         self._fmt = fmt
         self._writer: Any = None
+        self._schema: pa.Schema | None = None
 
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
+            self._schema = table.schema
             if self._fmt == "parquet":
                 import pyarrow.parquet as pq
 
@@ -235,8 +237,7 @@ class _Writer:
                 import pyarrow.csv as pacsv
 
                 self._writer = pacsv.CSVWriter(self._stream, table.schema)
-        self._writer.write_table(table.cast(self._writer.schema)
-                                 if self._fmt == "parquet" else table)
+        self._writer.write_table(table.cast(self._schema))
 
     def close(self, empty_schema: pa.Schema) -> None:
         if self._writer is None:
@@ -407,20 +408,29 @@ def _score_chunk(model: Model, chunk: _Chunk, frame: pd.DataFrame, keep: Sequenc
         columns[name] = chunk.table.column(name).filter(pa.array(good)) if errors else \
             chunk.table.column(name)
     kept_out = out[good] if errors else out
-    for name in model.schema.column_names:
-        columns[name] = pa.Array.from_pandas(kept_out[name].reset_index(drop=True))
+    for column in model.schema.columns:
+        columns[column.name] = pa.Array.from_pandas(kept_out[column.name].reset_index(drop=True),
+                                                    type=_arrow_type(column.data_type))
     numbered = [RowError(chunk.record_number(e.row), e.field, e.value, e.reason) for e in errors]
     numbered.extend(chunk.malformed)
     numbered.sort(key=lambda e: e.row)
     return pa.table(columns), numbered
 
 
+def _arrow_type(data_type: str) -> pa.DataType:
+    """The output column type for a PMML data type: one schema for every chunk."""
+    if data_type in ("double", "float"):
+        return pa.float64()
+    if data_type == "integer":
+        return pa.int64()
+    if data_type == "boolean":
+        return pa.bool_()
+    return pa.string()
+
+
 def _empty_schema(model: Model, keep: Sequence[str]) -> pa.Schema:
     fields = [pa.field(k, pa.string()) for k in keep]
-    for c in model.schema.columns:
-        kind = pa.float64() if c.data_type in ("double", "float") else (
-            pa.int64() if c.data_type == "integer" else pa.string())
-        fields.append(pa.field(c.name, kind))
+    fields += [pa.field(c.name, _arrow_type(c.data_type)) for c in model.schema.columns]
     return pa.schema(fields)
 
 

@@ -251,3 +251,17 @@ def test_repository_reference_as_model(tmp_path, gbm_path, table):
                      str(tmp_path / "out.csv")])
     assert code == 0
     assert len(pd.read_csv(tmp_path / "out.csv")) == len(table)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_fully_rejected_first_chunk_keeps_one_schema(tmp_path, gbm_path, table, suffix):
+    frame = table.copy()
+    frame.loc[frame.index[:4], "color"] = "purple"  # the whole first chunk is rejected
+    source = tmp_path / f"in.{suffix}"
+    frame.to_csv(source, index=False) if suffix == "csv" else frame.to_parquet(source)
+    out = tmp_path / f"out.{suffix}"
+    summary = pmmlkit.score_file(str(gbm_path), str(source), str(out), keep=["id"],
+                                 chunk_size=4)
+    assert (summary.rows_rejected, summary.rows_scored) == (4, len(frame) - 4)
+    got = pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)
+    assert len(got) == len(frame) - 4 and got["probability(1)"].notna().all()
