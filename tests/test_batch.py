@@ -265,3 +265,21 @@ def test_fully_rejected_first_chunk_keeps_one_schema(tmp_path, gbm_path, table, 
     assert (summary.rows_rejected, summary.rows_scored) == (4, len(frame) - 4)
     got = pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)
     assert len(got) == len(frame) - 4 and got["probability(1)"].notna().all()
+
+
+def test_ctrl_c_cleans_up_and_exits_130(tmp_path, gbm_path):
+    source = tmp_path / "big.csv"
+    make_churn(300_000, seed=5)[FEATURES].to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "score", str(gbm_path),
+                             str(source), "-o", str(out), "--chunk-size", "2000"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+            p.name.startswith(".out.csv.pmmlkit-tmp") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]  # temp file removed

@@ -19,13 +19,16 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 
 def run(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the app; print a PmmlkitError as one clean message and return its exit code."""
+    interrupted = "interrupted: nothing was published under the output's name"
     try:
         code = app(args=args, standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into exit code 130
+            print(interrupted, file=sys.stderr)
     except PmmlkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
+    except (typer.Abort, KeyboardInterrupt):
+        print(interrupted, file=sys.stderr)
         return 130
     except Exception as exc:  # click usage errors and the like
         import click

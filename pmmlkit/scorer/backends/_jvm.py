@@ -65,8 +65,10 @@ def ensure_jvm() -> Any:
         if not jpype.isJVMStarted():
             jvm_path = _jvm_path(jpype)
             try:
-                jpype.startJVM(jvm_path, *java_opts(), classpath=classpath(),
-                               convertStrings=False)
+                # -Xrs and interrupt=False: Ctrl-C stays Python's KeyboardInterrupt, so a
+                # job cleans up its temporary files (the JVM's own handler would exit at once)
+                jpype.startJVM(jvm_path, "-Xrs", *java_opts(), classpath=classpath(),
+                               convertStrings=False, interrupt=False)
             except Exception as exc:
                 raise JavaError(f"the JVM at {jvm_path} could not start with options "
                                 f"{java_opts()}: {exc}. Check PMMLKIT_JAVA_OPTS.") from exc
