@@ -102,7 +102,12 @@ def test_export_publishes_a_pmml_that_reproduces_scikit_learn(tmp_path, dataset,
     assert set(manifest["parity"]["backends"]) == {"jpmml", "pypmml"}
     assert manifest["schema"]["inputs"] and manifest["pmmlkit_version"] == pmmlkit.__version__
     # independent check on rows the export never saw
-    loaded = pmmlkit.load(f"{tmp_path}/{case}")
+    if case == "histgb":  # its methods exceed the JVM's 64 KB limit: interpreter fallback
+        with pytest.warns(UserWarning, match="could not transpile"):
+            loaded = pmmlkit.load(f"{tmp_path}/{case}")
+        assert loaded.evaluator.endswith("(interpreted)")
+    else:
+        loaded = pmmlkit.load(f"{tmp_path}/{case}")
     records = loaded.schema.verification.rows if loaded.schema.verification else []
     # sklearn2pmml embeds verification records for supervised models only
     assert len(records) == (20 if target else 0)

@@ -92,3 +92,9 @@ def test_tampered_verification_record_is_reported(tmp_path, exported, backend):
     report = model.verify()
     assert not report.passed and report.failures[0].record == 0
     assert report.records == 100
+
+
+def test_evaluator_reports_the_mode_it_really_uses(exported):
+    assert pmmlkit.load(exported["gbm"].path, transpile=True).evaluator.endswith("(transpiled)")
+    assert pmmlkit.load(exported["gbm"].path, transpile=False).evaluator.endswith("(interpreted)")
+    assert pmmlkit.load(DATA / "regression.pmml").evaluator.endswith("(interpreted)")  # not a tree

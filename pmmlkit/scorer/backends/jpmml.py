@@ -35,9 +35,11 @@ class JpmmlBackend(Backend):
         if transpile is None:
             transpile = schema.model_element in _TREE_MODELS and _jvm.has_compiler()
         evaluator = None
+        mode = "interpreted"
         if transpile:
             try:
                 evaluator = _build(jpype, pmml, schema, transpile=True)
+                mode = "transpiled"
             except jpype.JException as exc:
                 warnings.warn(f"{source}: JPMML could not transpile the model ({exc}); "
                               "using the interpreting evaluator", stacklevel=3)
@@ -55,7 +57,6 @@ class JpmmlBackend(Backend):
             jpype.JArray(jpype.JString)([c.name if c.kind == "probability" else c.key
                                          for c in columns]),
             jpype.JArray(jpype.JString)([c.category for c in columns]))
-        mode = "transpiled" if transpile and evaluator is not None else "interpreted"
         return Handle(scorer, schema, source=source,
                       description=f"JPMML-Evaluator {self.version()} ({mode})")
 
