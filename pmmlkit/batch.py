@@ -76,15 +76,22 @@ class _Chunk:
     malformed: list[RowError]  # unparseable lines met since the previous chunk
     skipped: tuple[int, ...] = ()  # record numbers of every unparseable line so far
 
-    def record_number(self, position: int) -> int:
-        """The 1-based record number (data line) of the table row at ``position``."""
-        number = self.first_row + position
-        for skipped in self.skipped:  # ascending
-            if skipped <= number:
-                number += 1
-            else:
-                break
-        return number
+    def record_numbers(self, positions: Sequence[int]) -> list[int]:
+        """1-based record numbers (data lines) of the table rows at ``positions``.
+
+        The n-th parsed row is the n-th record number that is not an unparseable line, found
+        by a fixed point over the sorted skipped numbers.
+        """
+        wanted = np.asarray(positions, dtype=np.int64) + self.first_row
+        if not self.skipped:
+            return wanted.tolist()
+        skipped = np.asarray(self.skipped, dtype=np.int64)
+        numbers = wanted.copy()
+        while True:
+            moved = wanted + np.searchsorted(skipped, numbers, side="right")
+            if np.array_equal(moved, numbers):
+                return numbers.tolist()
+            numbers = moved
 
 
 class _CsvSource:
@@ -356,13 +363,14 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
         task = progress.add_task(summary.input.rsplit("/", 1)[-1], total=None)
         writer = _Writer(out_stream, out_fmt)
         for chunk, frame in _prefetch(source, model, chunk_size):
-            scored_table, errors = _score_chunk(model, chunk, frame, keep)
+            scored_table, located = _score_chunk(model, chunk, frame, keep)
+            errors = [e for e, _ in located]
             out_schema = scored_table.schema
             writer.write(scored_table)
             summary.rows_read += chunk.table.num_rows + len(chunk.malformed)
             summary.rows_scored += scored_table.num_rows
             summary.rows_rejected += len(errors)
-            rej.write(errors, chunk, keep)
+            rej.write(located, chunk, keep)
             summary.first_rejects.extend(_describe(e) for e in errors[:max(0, 10 - len(
                 summary.first_rejects))])
             progress.update(task, completed=summary.rows_read)
@@ -394,7 +402,7 @@ def _cell(value: Any) -> str | None:
 
 
 def _score_chunk(model: Model, chunk: _Chunk, frame: pd.DataFrame, keep: Sequence[str]
-                 ) -> tuple[pa.Table, list[RowError]]:
+                 ) -> tuple[pa.Table, list[tuple[RowError, int]]]:
     n = chunk.table.num_rows
     if n:
         out, errors = model.score_chunk(frame.reindex(range(n)) if frame.empty else frame)
@@ -411,10 +419,13 @@ def _score_chunk(model: Model, chunk: _Chunk, frame: pd.DataFrame, keep: Sequenc
     for column in model.schema.columns:
         columns[column.name] = pa.Array.from_pandas(kept_out[column.name].reset_index(drop=True),
                                                     type=_arrow_type(column.data_type))
-    numbered = [RowError(chunk.record_number(e.row), e.field, e.value, e.reason) for e in errors]
-    numbered.extend(chunk.malformed)
-    numbered.sort(key=lambda e: e.row)
-    return pa.table(columns), numbered
+    numbers = chunk.record_numbers([e.row for e in errors])
+    # (error with its record number, its table position; -1 for an unparseable line)
+    located = [(RowError(n, e.field, e.value, e.reason), e.row)
+               for n, e in zip(numbers, errors, strict=True)]
+    located += [(e, -1) for e in chunk.malformed]
+    located.sort(key=lambda item: item[0].row)
+    return pa.table(columns), located
 
 
 def _arrow_type(data_type: str) -> pa.DataType:
@@ -459,13 +470,15 @@ class _RejectSink:
             self._writer = _Writer(self._context.__enter__(), _format(self._url))
         return self
 
-    def write(self, errors: list[RowError], chunk: _Chunk, keep: Sequence[str]) -> None:
-        if self._writer is None or not errors:
+    def write(self, located: list[tuple[RowError, int]], chunk: _Chunk,
+              keep: Sequence[str]) -> None:
+        """Write rejected rows; ``located`` pairs each with its table position (-1: none)."""
+        if self._writer is None or not located:
             return
-        rows = [e.row for e in errors]
-        positions = _positions(chunk, rows)
+        errors = [e for e, _ in located]
+        positions = [p for _, p in located]
         table = pa.table({
-            "row": pa.array(rows, pa.int64()),
+            "row": pa.array([e.row for e in errors], pa.int64()),
             "field": pa.array([e.field for e in errors], pa.string()),
             "value": pa.array([_cell(e.value) for e in errors], pa.string()),
             "reason": pa.array([e.reason for e in errors], pa.string()),
@@ -482,12 +495,6 @@ class _RejectSink:
                 [pa.field(c, pa.int64() if c == "row" else pa.string())
                  for c in REJECT_COLUMNS]))
         self._context.__exit__(*exc)
-
-
-def _positions(chunk: _Chunk, rows: list[int]) -> list[int]:
-    """Table positions of record numbers (-1 for an unparseable line, which has no row)."""
-    lookup = {chunk.record_number(p): p for p in range(chunk.table.num_rows)} if rows else {}
-    return [lookup.get(r, -1) for r in rows]
 
 
 def _kept_values(table: pa.Table, name: str, positions: list[int]) -> pa.Array:

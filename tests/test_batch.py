@@ -180,22 +180,28 @@ def test_stdin_to_stdout(tmp_path, gbm_path, table):
     assert "\x1b[" not in proc.stderr  # no progress bar when stderr is not a terminal
 
 
-def test_interrupted_job_leaves_no_partial_output(tmp_path, gbm_path):
+def _start_writing_job(tmp_path: Path, gbm_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """Start `pmmlkit score` on a 300k-row file; return once its temporary output has data."""
     source = tmp_path / "big.csv"
     make_churn(300_000, seed=3)[FEATURES].to_csv(source, index=False)
     out = tmp_path / "out.csv"
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "score", str(gbm_path),
                              str(source), "-o", str(out), "--chunk-size", "2000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    temp = []
-    while time.monotonic() < deadline and not temp:
-        temp = [p for p in tmp_path.iterdir() if p.name.startswith(".out.csv.pmmlkit-tmp")
-                and p.stat().st_size > 0]
+    while time.monotonic() < deadline:
+        if any(p.name.startswith(".out.csv.pmmlkit-tmp") and p.stat().st_size > 0
+               for p in tmp_path.iterdir()):
+            return proc, out
         time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the job never started writing")
+
+
+def test_interrupted_job_leaves_no_partial_output(tmp_path, gbm_path):
+    proc, out = _start_writing_job(tmp_path, gbm_path)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert temp, "the job never started writing"
+    proc.communicate()
     assert not out.exists()
 
 
@@ -268,18 +274,28 @@ def test_fully_rejected_first_chunk_keeps_one_schema(tmp_path, gbm_path, table, 
 
 
 def test_ctrl_c_cleans_up_and_exits_130(tmp_path, gbm_path):
-    source = tmp_path / "big.csv"
-    make_churn(300_000, seed=5)[FEATURES].to_csv(source, index=False)
-    out = tmp_path / "out.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "score", str(gbm_path),
-                             str(source), "-o", str(out), "--chunk-size", "2000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(
-            p.name.startswith(".out.csv.pmmlkit-tmp") for p in tmp_path.iterdir()):
-        time.sleep(0.05)
+    proc, out = _start_writing_job(tmp_path, gbm_path)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]  # temp file removed
+    assert not out.exists()
+
+
+def test_record_numbers_with_many_unparseable_lines(tmp_path, gbm_path, table):
+    """Every third data line is malformed, across chunk boundaries: rows still number right."""
+    lines = table.iloc[:60].to_csv(index=False).splitlines()
+    for record in range(3, 61, 3):
+        lines[record] += ",extra"
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join(lines) + "\n")
+    summary = pmmlkit.score_file(str(gbm_path), str(source), str(tmp_path / "out.csv"),
+                                 keep=["id"], rejects=str(tmp_path / "bad.csv"), chunk_size=7)
+    assert (summary.rows_read, summary.rows_rejected) == (60, 20)
+    scored = pd.read_csv(tmp_path / "out.csv", dtype={"id": str})
+    # record n is table row n-1; the scored ones are the records not divisible by 3
+    assert list(scored["id"]) == [table["id"].iloc[n - 1] for n in range(1, 61) if n % 3]
+    bad = pd.read_csv(tmp_path / "bad.csv", dtype=str, keep_default_na=False)
+    assert [int(r) for r in bad["row"]] == list(range(3, 61, 3))
+    assert all(v.endswith(",extra") for v in bad["value"])
