@@ -16,6 +16,17 @@ from pmmlkit.datasets import CATEGORICAL, FEATURES, NUMERIC, make_churn
 DATA = Path(__file__).parent / "data"
 
 
+def jdk() -> bool:
+    """True when pmmlkit's JVM has a compiler (a JDK), which JPMML-Transpiler needs.
+
+    On a JRE pmmlkit must fall back to the interpreting evaluator; tests assert whichever
+    behaviour is right for the Java at hand.
+    """
+    from pmmlkit.scorer.backends._jvm import has_compiler
+
+    return bool(has_compiler())
+
+
 @dataclass
 class Exported:
     """A native model, the PMML it was exported to, and how to read its native predictions."""
