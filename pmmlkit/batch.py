@@ -94,11 +94,25 @@ class _Chunk:
             numbers = moved
 
 
-class _CsvSource:
-    """Streams a CSV: the header is read first so missing columns fail before scoring."""
+#: text cells read as missing values in a model input column of a CSV file: the markers
+#: pyarrow and pandas treat as missing (R, Excel and databases write them)
+DEFAULT_NA_VALUES: tuple[str, ...] = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
 
-    def __init__(self, url: str, wanted: Sequence[str], chunk_bytes: int):
+
+class _CsvSource:
+    """Streams a CSV: the header is read first so missing columns fail before scoring.
+
+    Model input columns read ``na_values`` as missing; kept columns stay text exactly as in
+    the input.
+    """
+
+    def __init__(self, url: str, wanted: Sequence[str], chunk_bytes: int, *,
+                 inputs: Sequence[str] = (), na_values: Sequence[str] = DEFAULT_NA_VALUES):
         self.url = url
+        self._na = pa.array(sorted(set(na_values) - {""}), pa.string())
+        self._na_columns = set(inputs)
         self._stream = self._open(url)
         header = self._stream.readline().decode("utf-8-sig")
         if not header.strip():
@@ -146,12 +160,26 @@ class _CsvSource:
         parsed = 0
         for batch in _rebatch(reader, rows_per_chunk):
             malformed, self._malformed = self._malformed, []
-            yield _Chunk(pa.Table.from_batches([batch]), parsed + 1, malformed,
-                         tuple(self._skipped))
+            yield _Chunk(self._mark_missing(pa.Table.from_batches([batch])), parsed + 1,
+                         malformed, tuple(self._skipped))
             parsed += batch.num_rows
         if self._malformed:
             yield _Chunk(pa.table({c: pa.array([], pa.string()) for c in self._wanted}),
                          parsed + 1, self._malformed, tuple(self._skipped))
+
+    def _mark_missing(self, table: pa.Table) -> pa.Table:
+        if len(self._na) == 0:
+            return table
+        import pyarrow.compute as pc
+
+        for i, name in enumerate(table.column_names):
+            if name in self._na_columns:
+                column = table.column(i)
+                marked = pc.is_in(column, value_set=self._na)
+                if pc.any(marked).as_py():
+                    table = table.set_column(i, name, pc.if_else(
+                        marked, pa.scalar(None, pa.string()), column))
+        return table
 
     def close(self) -> None:
         if self._stream is not sys.stdin.buffer:
@@ -292,7 +320,8 @@ def _prefetch(source: Any, model: Model, rows: int) -> Iterator[tuple[_Chunk, pd
 def score_file(model: Model | str, input: str, output: str | None = None, *,
                keep: Sequence[str] = (), rejects: str | None = None,
                chunk_size: int = DEFAULT_CHUNK_SIZE, backend: str | None = None,
-               max_rejects: int | None = None, progress: bool | None = None) -> ScoreSummary:
+               max_rejects: int | None = None, progress: bool | None = None,
+               na_values: Sequence[str] | None = None) -> ScoreSummary:
     """Score a CSV or Parquet file (local path or fsspec URL; ``-`` = stdin/stdout as CSV).
 
     Writes the kept columns, then the output contract's columns, for every scored row in
@@ -300,6 +329,9 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
     record number, field, value and reason. ``max_rejects`` (default: no limit) stops the job
     with :class:`TooManyRejectsError` once exceeded, publishing no output. The output and the
     rejects file appear under their final names only when the job completes.
+    ``na_values`` are the CSV cells read as missing in model input columns (default
+    :data:`DEFAULT_NA_VALUES`, the markers of pandas and pyarrow: ``NA``, ``N/A``, ``NULL``,
+    ``NaN``...; ``[]`` keeps only the empty cell).
     """
     from pmmlkit.scorer.model import load
 
@@ -310,8 +342,9 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
     out_fmt = "csv" if output == "-" else _format(output)
     fmt = _format(input)
     wanted = list(dict.fromkeys([*keep, *loaded.schema.input_names]))
-    source: Any = (_CsvSource(input, wanted, CSV_BLOCK_BYTES) if fmt == "csv"
-                   else _ParquetSource(input, wanted))
+    source: Any = (_CsvSource(input, wanted, CSV_BLOCK_BYTES, inputs=loaded.schema.input_names,
+                              na_values=DEFAULT_NA_VALUES if na_values is None else na_values)
+                   if fmt == "csv" else _ParquetSource(input, wanted))
     try:
         _check_columns(loaded, source, keep)
         summary = ScoreSummary(loaded.source, loaded.backend, input, output, rejects)

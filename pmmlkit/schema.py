@@ -59,6 +59,8 @@ class InputField:
     missing_value_treatment: str | None = None
     missing_value_replacement: str | None = None
     handles_missing: bool = False
+    #: the spec defines what a missing value does here (see ``_missing_aware_fields``)
+    evaluator_handles_missing: bool = False
 
     @property
     def is_numeric(self) -> bool:
@@ -71,6 +73,8 @@ class TargetField:
     data_type: str
     op_type: str
     categories: tuple[str, ...] = ()
+    #: the ``castInteger`` of the model's ``Targets/Target`` for this field, if any
+    cast_integer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ class ModelSchema:
     outputs: tuple[OutputField, ...]
     columns: tuple[Column, ...]
     verification: VerificationRecords | None = field(default=None, repr=False)
+    #: the missingValueStrategy of every TreeModel in the document
+    tree_strategies: tuple[str, ...] = ()
 
     @property
     def input_names(self) -> list[str]:
@@ -213,7 +219,7 @@ def _schema(root: Element, source: str) -> ModelSchema:
     mining = _child(model, "MiningSchema")
     if mining is None:
         raise ModelLoadError(f"{source}: <{_local(model.tag)}> has no MiningSchema")
-    aware = _missing_aware_fields(root)
+    aware, implicit = _missing_aware_fields(root)
     doc_aware = "*" in aware
     inputs, targets = [], []
     for mf in _children(mining, "MiningField"):
@@ -225,7 +231,8 @@ def _schema(root: Element, source: str) -> ModelSchema:
         op_type = mf.get("optype") or df.get("optype", "continuous")
         if usage in ("target", "predicted"):
             cats = tuple(v for v, prop in df["values"] if prop == "valid")
-            targets.append(TargetField(name, df["dataType"], op_type, cats))
+            targets.append(TargetField(name, df["dataType"], op_type, cats,
+                                       _cast_integer(model, name)))
         elif usage == "active":
             replacement = mf.get("missingValueReplacement")
             inputs.append(InputField(
@@ -237,6 +244,7 @@ def _schema(root: Element, source: str) -> ModelSchema:
                 missing_value_treatment=mf.get("missingValueTreatment"),
                 missing_value_replacement=replacement,
                 handles_missing=replacement is not None or doc_aware or name in aware,
+                evaluator_handles_missing=name in implicit,
             ))
     function = model.get("functionName", "")
     outputs = _outputs(model)
@@ -246,10 +254,20 @@ def _schema(root: Element, source: str) -> ModelSchema:
         application=(f"{app.get('name')} {app.get('version', '')}".strip()
                      if app is not None else None),
         inputs=tuple(inputs), targets=tuple(targets), outputs=tuple(outputs),
-        columns=tuple(_columns(function, targets, outputs, _local(model.tag))),
+        columns=tuple(_columns(model, function, targets, outputs)),
         verification=_verification(model),
+        tree_strategies=tuple(sorted({e.get("missingValueStrategy", "none") for e in root.iter()
+                                      if _local(e.tag) == "TreeModel"})),
     )
     return schema
+
+
+def _cast_integer(model: Element, name: str) -> str | None:
+    targets = _child(model, "Targets")
+    for target in _children(targets, "Target") if targets is not None else []:
+        if target.get("field") == name:
+            return target.get("castInteger")
+    return None
 
 
 def _data_fields(root: Element, source: str) -> dict[str, dict[str, Any]]:
@@ -273,18 +291,33 @@ def _float(text: str | None) -> float | None:
     return None if text is None else float(text)
 
 
-def _missing_aware_fields(root: Element) -> set[str]:
-    """Fields the document handles missing values of explicitly; ``*`` means any field."""
-    aware: set[str] = set()
+def _missing_aware_fields(root: Element) -> tuple[set[str], set[str]]:
+    """Fields whose missing values the document gives a meaning to; ``*`` means any field.
+
+    Returns the fields handled explicitly (isMissing predicates, ``mapMissingTo``, a tree's
+    missing-value strategy), and those the spec gives a meaning to anyway: a field tested by
+    predicates (the predicate is UNKNOWN and the tree, rule set or scorecard goes on by its
+    strategy), a naive Bayes input (left out of the product), a clustering field
+    (missing-value weights). A record with such a missing value may well score, so the
+    evaluator decides, not pmmlkit; a file without the column is still refused.
+    """
+    explicit: set[str] = set()
+    implicit: set[str] = set()
     for elem in root.iter():
         tag = _local(elem.tag)
         if tag == "SimplePredicate" and elem.get("operator") in ("isMissing", "isNotMissing"):
-            aware.add(elem.get("field", ""))
+            explicit.add(elem.get("field", ""))
+        elif tag in ("SimplePredicate", "SimpleSetPredicate"):
+            implicit.add(elem.get("field", ""))
         elif tag == "TreeModel" and elem.get("missingValueStrategy") in _MISSING_AWARE_STRATEGIES:
-            aware.add("*")
+            explicit.add("*")
+        elif tag == "BayesInput":
+            implicit.add(elem.get("fieldName", ""))
+        elif tag == "ClusteringField":
+            implicit.add(elem.get("field", ""))
         elif _maps_missing(tag, elem):
-            aware.update(_field_refs(elem))
-    return aware
+            explicit.update(_field_refs(elem))
+    return explicit, implicit
 
 
 def _maps_missing(tag: str, elem: Element) -> bool:
@@ -328,23 +361,25 @@ def _outputs(model: Element) -> list[OutputField]:
     return out
 
 
-#: classifiers whose evaluators return affinities or votes rather than class probabilities
-_NO_PROBABILITIES = frozenset({"NearestNeighborModel"})
-
-
-def _columns(function: str, targets: list[TargetField], outputs: list[OutputField],
-             model_element: str = "") -> list[Column]:
+def _columns(model: Element, function: str, targets: list[TargetField],
+             outputs: list[OutputField]) -> list[Column]:
     finals = [o for o in outputs if o.final]
     if targets:
         t = targets[0]
-        cols = [Column(t.name, "target", t.data_type, t.name)]
-    else:
-        cluster_type = "string"
-        cols = [Column("prediction", "target", cluster_type, None)]
+        # a regression predicts real numbers: an integer target is integer only when the
+        # PMML says how to make it one (Target castInteger); pmmlkit never truncates
+        data_type = ("double" if function == "regression" and t.data_type == "integer"
+                     and t.cast_integer is None else t.data_type)
+        cols = [Column(t.name, "target", data_type, t.name)]
+    elif _local(model.tag) == "AssociationModel":
+        cols = []  # association rules predict nothing: their outputs are the result
+    else:  # a cluster id, or the score of a model without target (anomaly detection)
+        cols = [Column("prediction", "target", "double" if function == "regression" else "string",
+                       None)]
     declared_probs = {o.value: o for o in finals if o.feature == "probability" and o.value}
-    if targets and function == "classification" and model_element not in _NO_PROBABILITIES:
+    if targets and function == "classification" and computes_probabilities(model):
         t = targets[0]
-        for cat in t.categories:
+        for cat in t.categories or model_categories(model):
             if cat not in declared_probs:
                 cols.append(Column(f"probability({cat})", "probability", "double", t.name, cat))
     taken = {c.name for c in cols}
@@ -353,6 +388,70 @@ def _columns(function: str, targets: list[TargetField], outputs: list[OutputFiel
             cols.append(Column(o.name, "output", o.data_type, o.name, o.value))
             taken.add(o.name)
     return cols
+
+
+#: classification models whose result is a probability distribution by the PMML spec
+_PROBABILISTIC = frozenset({"RegressionModel", "GeneralRegressionModel", "NaiveBayesModel",
+                            "NeuralNetwork", "SupportVectorMachineModel"})
+#: segmentation methods whose result is a probability distribution whatever the segments give
+_VOTING = frozenset({"majorityVote", "weightedMajorityVote"})
+#: segmentation methods that combine the segments' own distributions
+_AVERAGING = frozenset({"average", "weightedAverage", "median", "max"})
+
+
+def inner_models(elem: Element) -> list[Element]:
+    """The model elements directly inside ``elem`` (a Segment, or the PMML root)."""
+    return [c for c in elem if _local(c.tag) in MODEL_ELEMENTS]
+
+
+def computes_probabilities(model: Element) -> bool:
+    """Whether a classification model yields class probabilities (PMML 4.4 semantics).
+
+    Regression, general regression, naive Bayes, neural network and SVM classifiers do; a
+    tree does when its nodes carry ScoreDistributions; an ensemble does when it votes, or when
+    every segment it may take its distribution from does. Nearest-neighbour (votes and
+    affinities), rule sets (confidences) and scorecards do not: pmmlkit never invents them.
+    """
+    tag = _local(model.tag)
+    if tag in _PROBABILISTIC:
+        return True
+    if tag == "TreeModel":
+        return any(_local(e.tag) == "ScoreDistribution" for e in model.iter())
+    if tag != "MiningModel":
+        return False
+    segmentation = _child(model, "Segmentation")
+    if segmentation is None:
+        return False
+    method = segmentation.get("multipleModelMethod", "")
+    segments = [m for s in _children(segmentation, "Segment") for m in inner_models(s)[:1]]
+    if method in _VOTING:
+        return True
+    if method == "modelChain":
+        return bool(segments) and computes_probabilities(segments[-1])
+    if method in _AVERAGING or method == "selectFirst":
+        return bool(segments) and all(computes_probabilities(m) for m in segments)
+    return False
+
+
+_CATEGORY_SOURCES = {"RegressionTable": "targetCategory", "ScoreDistribution": "value",
+                     "PCell": "targetCategory", "TargetValueCount": "value",
+                     "SupportVectorMachine": "targetCategory"}
+
+
+def model_categories(model: Element) -> tuple[str, ...]:
+    """Class labels named inside a model, in document order: used when the target's DataField
+    lists no values (several exporters and the spec's own examples leave them out)."""
+    found: dict[str, None] = {}
+    for elem in model.iter():
+        tag = _local(elem.tag)
+        attribute = _CATEGORY_SOURCES.get(tag)
+        if attribute and elem.get(attribute) is not None:
+            found.setdefault(elem.get(attribute, ""), None)
+        if tag == "SupportVectorMachine" and elem.get("alternateTargetCategory") is not None:
+            found.setdefault(elem.get("alternateTargetCategory", ""), None)
+        if tag == "GeneralRegressionModel" and elem.get("targetReferenceCategory") is not None:
+            found.setdefault(elem.get("targetReferenceCategory", ""), None)
+    return tuple(found)
 
 
 def _verification(model: Element) -> VerificationRecords | None:

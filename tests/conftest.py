@@ -77,6 +77,21 @@ def _specs() -> dict[str, tuple[Callable[[], Any], str]]:
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Compiled models go to a folder of this test session, never the user's cache."""
+    import os
+
+    folder = tmp_path_factory.mktemp("compiled-cache")
+    saved = os.environ.get("PMMLKIT_CACHE_DIR")
+    os.environ["PMMLKIT_CACHE_DIR"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("PMMLKIT_CACHE_DIR", None)
+    else:
+        os.environ["PMMLKIT_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def dataset() -> pd.DataFrame:
     return make_churn(3000, seed=1)

@@ -299,3 +299,29 @@ def test_record_numbers_with_many_unparseable_lines(tmp_path, gbm_path, table):
     bad = pd.read_csv(tmp_path / "bad.csv", dtype=str, keep_default_na=False)
     assert [int(r) for r in bad["row"]] == list(range(3, 61, 3))
     assert all(v.endswith(",extra") for v in bad["value"])
+
+
+def test_usual_missing_markers_are_missing_in_inputs_and_kept_verbatim(tmp_path):
+    """R, Excel and databases write N/A, NA, NULL: a model that handles missing values scores
+    such rows; kept columns stay exactly as written; --na-values changes the set."""
+    from tests import spec_zoo
+
+    model_path = tmp_path / "nb.pmml"
+    model_path.write_bytes(spec_zoo.naive_bayes("string").data)  # naive Bayes skips missing inputs
+    source = tmp_path / "in.csv"
+    source.write_text("id,x1,x2,c\nN/A,0.5,1,red\nr2,N/A,1,NULL\nr3,NA,2,green\nr4,nan,3,#N/A\n")
+    out = tmp_path / "out.csv"
+    summary = pmmlkit.score_file(str(model_path), str(source), str(out), keep=["id"])
+    assert summary.rows_scored == 4 and summary.rows_rejected == 0
+    got = pd.read_csv(out, keep_default_na=False)
+    assert got["id"].tolist() == ["N/A", "r2", "r3", "r4"]
+    model = pmmlkit.load(str(model_path), transpile=False)
+    expected = model.score_batch([{"x1": 0.5, "c": "red"}, {"x1": None, "c": None},
+                                  {"x1": None, "c": "green"}, {"x1": None, "c": None}])
+    assert np.allclose(got["probability(a)"], expected["probability(a)"], rtol=1e-12)
+    strict = pmmlkit.score_file(str(model_path), str(source), str(tmp_path / "o2.csv"),
+                                na_values=[])
+    assert strict.rows_rejected == 3  # "N/A", "NA", "#N/A": text, neither a number nor a colour
+    code = run(app, ["score", str(model_path), str(source), "-o", str(tmp_path / "o3.csv"),
+                     "--na-values", "N/A,NA"])
+    assert code == 10  # NULL, nan and #N/A are text again

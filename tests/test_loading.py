@@ -94,8 +94,11 @@ def test_tampered_verification_record_is_reported(tmp_path, exported, backend):
     assert report.records == 100
 
 
-def test_evaluator_reports_the_mode_it_really_uses(exported):
-    default = pmmlkit.load(exported["gbm"].path).evaluator
-    assert default.endswith("(transpiled)" if jdk() else "(interpreted)")
+def test_evaluator_reports_the_mode_it_really_uses(exported, holdout):
+    model = pmmlkit.load(exported["gbm"].path)
+    assert model.evaluator.endswith("(interpreted)")  # scoring starts at once, compiled later
+    assert model.wait_compiled() == jdk()
+    model.score_batch(holdout.iloc[:50])  # the compiled model is checked and swapped in here
+    assert model.evaluator.endswith("(transpiled)" if jdk() else "(interpreted)")
     assert pmmlkit.load(exported["gbm"].path, transpile=False).evaluator.endswith("(interpreted)")
     assert pmmlkit.load(DATA / "regression.pmml").evaluator.endswith("(interpreted)")  # not a tree

@@ -29,6 +29,11 @@ def score(
     max_rejects: Annotated[int | None, typer.Option(
         "--max-rejects", min=0, help="Stop with exit 11, publishing nothing, once more rows "
                                      "than this are rejected. Default: no limit.")] = None,
+    na_values: Annotated[list[str] | None, typer.Option(
+        "--na-values", help="CSV cells read as missing in model inputs (repeat, or "
+                            "comma-separate). Default: NA, N/A, NULL, NaN, null, None, #N/A "
+                            "and the other pandas/pyarrow markers; --na-values '' keeps only "
+                            "the empty cell.")] = None,
     json: JsonOption = False,
 ) -> None:
     """Score a CSV or Parquet file in chunks; exit 0 if every row scored, 10 if some were
@@ -36,8 +41,11 @@ def score(
     from pmmlkit.batch import EXIT_ROWS_REJECTED, score_file
 
     columns = [c.strip() for item in keep or [] for c in item.split(",") if c.strip()]
+    markers = (None if na_values is None else
+                [m.strip() for item in na_values for m in item.split(",") if m.strip()])
     summary = score_file(model, input, output, keep=columns, rejects=rejects,
-                         chunk_size=chunk_size, backend=backend, max_rejects=max_rejects)
+                         chunk_size=chunk_size, backend=backend, max_rejects=max_rejects,
+                         na_values=markers)
     if json:
         print_json(summary.to_dict())
     else:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pmmlkit.errors import InvalidInputError, ModelLoadError, VerificationError
 from pmmlkit.schema import Column, ModelSchema, parse
-from pmmlkit.scorer.backends import get_backend
+from pmmlkit.scorer.backends import AUTO, AUTO_ORDER, get_backend, resolve_name
 from pmmlkit.scorer.backends.base import Handle
 from pmmlkit.scorer.validation import RowError, _text, compile_rules
 
@@ -78,8 +78,14 @@ class Model:
         self._names = schema.column_names
         self._converters = [_scalar_converter(c) for c in schema.columns]
         self._inputs = frozenset(schema.input_names)
+        kinds = [c.kind for c in schema.columns]
+        #: where the predicted value is (None for association rules, which predict nothing)
+        self._target_at = 0 if kinds and kinds[0] == "target" else None
+        self._probabilities = [j for j, kind in enumerate(kinds) if kind == "probability"]
         #: the repository manifest when loaded from a repository reference, else None
         self.manifest: dict[str, Any] | None = None
+        #: why ``backend="auto"`` did not use the exact evaluator (JPMML), else None
+        self.fallback_reason: str | None = None
 
     def __repr__(self) -> str:
         return (f"<pmmlkit.Model {self.source!r} {self.schema.model_element}/"
@@ -87,8 +93,14 @@ class Model:
 
     @property
     def evaluator(self) -> str:
-        """The evaluator behind this model, with its version and mode."""
+        """The evaluator behind this model, with its version and mode (``interpreted``, or
+        ``transpiled`` once a compiled model has replaced the interpreter)."""
         return self._handle.description
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait for a background compilation to finish (or its budget to run out); True when
+        a compiled model is in use or will be tried on the next chunk scored."""
+        return self._handle.wait_compiled(timeout)
 
     # -- one record ----------------------------------------------------------------------
     def score(self, record: Mapping[str, Any], *, strict: bool | None = None) -> dict[str, Any]:
@@ -104,9 +116,21 @@ class Model:
             raise InvalidInputError(f"{self.source}: {exc}", field=exc.field, value=exc.value,
                                     reason=exc.reason) from None
         out = self._handle.score_row(values)
-        if out[0] is None:
-            raise InvalidInputError(f"{self.source}: {_NO_PREDICTION}", reason=_NO_PREDICTION)
+        problem = self._missing_result(out)
+        if problem is not None:
+            missing = [rule.name for rule, v in zip(self._rules, values, strict=True) if v is None]
+            reason = _no_result(problem, missing)
+            raise InvalidInputError(f"{self.source}: {reason}", reason=reason)
         return {name: conv(v) for name, conv, v in zip(self._names, self._converters, out, strict=False)}
+
+    def _missing_result(self, out: list[Any]) -> str | None:
+        """What the evaluator did not give for a scored row, or None when all is there."""
+        if self._target_at is not None and out[self._target_at] is None:
+            return _NO_PREDICTION
+        for j in self._probabilities:
+            if out[j] is None:
+                return _no_probability(self.schema.columns[j].category)
+        return None
 
     def _check_unknown(self, keys: Iterable[str]) -> None:
         unknown = sorted(set(keys) - self._inputs)
@@ -149,12 +173,22 @@ class Model:
         chunk = self._handle.score_columns(columns, n, parallelism)
         for row, message in zip(chunk.error_rows.tolist(), chunk.error_messages, strict=False):
             errors.setdefault(row, RowError(row, None, None, f"the evaluator failed: {message}"))
-        target = chunk.columns[0]
-        no_prediction = pd.isna(target)
-        for row in np.flatnonzero(no_prediction).tolist():
-            errors.setdefault(row, RowError(row, None, None, _NO_PREDICTION))
+        self._flag_missing_results(chunk.columns, columns, errors)
         bad = sorted(errors)
         return self._frame(chunk.columns, bad), [errors[r] for r in bad]
+
+    def _flag_missing_results(self, out: list[np.ndarray], inputs: list[Any],
+                              errors: dict[int, RowError]) -> None:
+        """A row without its prediction, or without a probability pmmlkit asked for, is an
+        error naming what is missing, never a silent gap or a made-up number."""
+        checks = ([] if self._target_at is None else [(self._target_at, _NO_PREDICTION)]) + [
+            (j, _no_probability(self.schema.columns[j].category)) for j in self._probabilities]
+        for j, reason in checks:
+            for row in np.flatnonzero(pd.isna(out[j])).tolist():
+                if row not in errors:
+                    missing = [rule.name for rule, col in zip(self._rules, inputs, strict=True)
+                               if _is_missing_cell(col, row)]
+                    errors[row] = RowError(row, None, None, _no_result(reason, missing))
 
     def _frame(self, columns: list[np.ndarray], bad: list[int]) -> pd.DataFrame:
         data = {}
@@ -199,8 +233,24 @@ class Model:
         return report
 
 
-_NO_PREDICTION = ("the model returned no prediction for this row (a missing or invalid "
-                  "input the model does not handle)")
+_NO_PREDICTION = "the model returned no prediction for this row"
+
+
+def _no_probability(category: str | None) -> str:
+    return f"the evaluator returned no probability for class {category!r}"
+
+
+def _no_result(reason: str, missing: list[str]) -> str:
+    if missing:
+        return (f"{reason}: missing value in {', '.join(repr(m) for m in missing)}, which the "
+                "model does not score without; supply a value")
+    return f"{reason} (an input the model does not handle)"
+
+
+def _is_missing_cell(column: Any, row: int) -> bool:
+    if isinstance(column, tuple):
+        return bool(column[0][row] < 0)
+    return bool(np.isnan(column[row]))
 
 
 def _matches(column: Column, expected: str | None, actual: Any,
@@ -298,12 +348,37 @@ def read_source(uri: str) -> bytes:
     return data
 
 
+def _load_handle(data: bytes, schema: ModelSchema, name: str, backend: str,
+                 options: dict[str, Any]) -> tuple[str, Handle, str | None]:
+    """Build the evaluator: the named backend, or for ``auto`` the first that accepts the
+    document. Returns the backend's name, the handle, and why an earlier one refused."""
+    if backend != AUTO:
+        return backend, get_backend(backend).load(data, schema, source=name, options=options), None
+    refusals: list[ModelLoadError] = []
+    for candidate in AUTO_ORDER:
+        try:
+            handle = get_backend(candidate).load(data, schema, source=name, options=options)
+        except ModelLoadError as exc:
+            refusals.append(exc)
+            continue
+        reason = None
+        if refusals:
+            reason = "; ".join(str(r) for r in refusals)
+            warnings.warn(f"{reason}. Scoring with {candidate} instead "
+                          f"({handle.description}).", stacklevel=4)
+        return candidate, handle, reason
+    raise ModelLoadError("no evaluator can load the model:\n" + "\n".join(
+        f"  {b}: {r}" for b, r in zip(AUTO_ORDER, refusals, strict=True))) from refusals[-1]
+
+
 def load(source: str | bytes | Any, *, backend: str | None = None,
          verify: bool | Literal["warn"] = True, strict: bool = False,
          transpile: bool | None = None) -> Model:
     """Load a PMML model from a path, an fsspec URL, or bytes.
 
-    ``backend`` is ``"jpmml"`` (default, or ``PMMLKIT_BACKEND``) or ``"pypmml"``. With
+    ``backend`` is ``"auto"`` (default, or ``PMMLKIT_BACKEND``): JPMML-Evaluator, the exact
+    evaluator, and PMML4S for a document JPMML refuses, with a warning saying why
+    (``model.fallback_reason``); ``"jpmml"`` or ``"pypmml"`` use that one only. With
     ``verify`` (default) the PMML's ModelVerification records are replayed and a mismatch
     raises :class:`VerificationError` (``"warn"`` warns instead). ``strict`` makes unknown
     input fields an error. ``transpile`` (jpmml only) compiles the model to bytecode; the
@@ -316,17 +391,23 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
         name = str(source)
         data, manifest, name = _read(name)
     schema, _root = parse(data, source=name)
-    chosen = get_backend(backend)
-    handle = chosen.load(data, schema, source=name, options={"transpile": transpile})
-    model = Model(schema, handle, source=name, backend=chosen.name,
+    if schema.model_element == "AssociationModel":
+        raise ModelLoadError(
+            f"{name}: an AssociationModel scores a basket (a collection of items per record); "
+            "pmmlkit's inputs are one value per field, so association rules are not supported "
+            "yet. Score them with JPMML-Evaluator or PMML4S directly.")
+    chosen, handle, fallback = _load_handle(data, schema, name, resolve_name(backend),
+                                            {"transpile": transpile})
+    model = Model(schema, handle, source=name, backend=chosen,
                   sha256=hashlib.sha256(data).hexdigest(), strict=strict)
     model.manifest = manifest
+    model.fallback_reason = fallback
     if manifest is not None:
-        _warn_on_recorded_difference(manifest, chosen.name, name)
+        _warn_on_recorded_difference(manifest, chosen, name)
     if verify:
         report = model.verify()
         if not report.passed:
-            message = f"{name} (backend {chosen.name}): {report.summary()}"
+            message = f"{name} (backend {chosen}): {report.summary()}"
             if verify == "warn":
                 warnings.warn(message, stacklevel=2)
             else:

@@ -64,6 +64,8 @@ class FieldRule:
         self.missing_numbers = (np.array([float(v) for v in field.missing_values])
                                 if self.numeric and field.missing_values else None)
         self.treatment = field.invalid_value_treatment
+        #: a missing value goes to the evaluator (which may still give no prediction)
+        self._passes_missing = field.handles_missing or field.evaluator_handles_missing
         repl = field.missing_value_replacement
         self.replacement: Any = None
         if repl is not None:
@@ -154,7 +156,7 @@ class FieldRule:
         if self.field.missing_value_treatment == "returnInvalid":
             raise self._error(value, "a missing value is not allowed (missingValueTreatment="
                                      "returnInvalid)")
-        if not self.field.handles_missing:
+        if not self._passes_missing:
             raise self._error(value, self.missing_reason())
         return None
 
@@ -254,7 +256,7 @@ class FieldRule:
             values[missing] = self.replacement
             return
         values[missing] = np.nan
-        if self.field.missing_value_treatment == "returnInvalid" or not self.field.handles_missing:
+        if self.field.missing_value_treatment == "returnInvalid" or not self._passes_missing:
             self._flag(missing, series, errors, bad)
 
     def _flag(self, mask: np.ndarray, series: pd.Series, errors: dict[int, RowError],

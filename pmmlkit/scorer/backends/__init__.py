@@ -14,20 +14,28 @@ from pmmlkit.errors import BackendError
 from pmmlkit.scorer.backends.base import Backend
 
 BACKENDS = {"jpmml": "pmmlkit.scorer.backends.jpmml", "pypmml": "pmmlkit.scorer.backends.pypmml"}
-DEFAULT_BACKEND = "jpmml"
+#: ``auto``: JPMML-Evaluator (the exact one), and PMML4S for a document JPMML refuses
+AUTO = "auto"
+DEFAULT_BACKEND = AUTO
+#: the order ``auto`` tries the backends in
+AUTO_ORDER = ("jpmml", "pypmml")
 
 
 def resolve_name(name: str | None) -> str:
-    """The backend name to use: the argument, else ``PMMLKIT_BACKEND``, else ``jpmml``."""
+    """The backend name to use: the argument, else ``PMMLKIT_BACKEND``, else ``auto``."""
     chosen = (name or os.environ.get("PMMLKIT_BACKEND") or DEFAULT_BACKEND).strip().lower()
-    if chosen not in BACKENDS:
-        raise BackendError(f"unknown backend {chosen!r}; choose one of {', '.join(BACKENDS)}")
+    if chosen not in BACKENDS and chosen != AUTO:
+        raise BackendError(f"unknown backend {chosen!r}; choose one of "
+                           f"{', '.join([AUTO, *BACKENDS])}")
     return chosen
 
 
 def get_backend(name: str | None = None) -> Backend:
-    """Instantiate a backend by name (see :func:`resolve_name`)."""
+    """Instantiate a backend by name (``jpmml`` or ``pypmml``)."""
     chosen = resolve_name(name)
+    if chosen == AUTO:
+        raise BackendError("'auto' is a choice between backends, not one: resolve it with "
+                           "pmmlkit.load(..., backend='auto')")
     try:
         module = importlib.import_module(BACKENDS[chosen])
     except ImportError as exc:
@@ -36,4 +44,4 @@ def get_backend(name: str | None = None) -> Backend:
     return backend
 
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "get_backend", "resolve_name"]
+__all__ = ["AUTO", "AUTO_ORDER", "BACKENDS", "DEFAULT_BACKEND", "Backend", "get_backend", "resolve_name"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,11 @@ class Handle:
 
     def __init__(self, scorer: Any, schema: ModelSchema, *, source: str, description: str):
         self._scorer = scorer
+        #: a faster evaluator being prepared (see :meth:`offer`), and how to wrap it
+        self._compilation: Any = None
+        self._wrap: Any = None
+        self._swap_lock = threading.Lock()
+        self._generation = 0
         self._schema = schema
         self.source = source
         self.description = description
@@ -120,7 +126,8 @@ class Handle:
 
     def _row_call(self) -> Any:
         call = getattr(self._local, "call", None)
-        if call is None:
+        if call is None or getattr(self._local, "generation", -1) != self._generation:
+            self._local.generation = self._generation
             java = self._jpype.JClass("pmmlkit.bridge.RowCall")(
                 self._scorer, self._n_numbers, self._n_texts, self._layout,
                 self._java_out_kinds)
@@ -132,21 +139,73 @@ class Handle:
     def score_columns(self, columns: list[ColumnData], nrows: int,
                       parallelism: int | None = None) -> ChunkResult:
         """Score a chunk given as columns in schema input order."""
+        if self._compilation is not None:
+            self._consider_compiled(columns, nrows)
+        java_cols, java_dicts = self._java_columns(columns, nrows)
+        return self._run(self._scorer, java_cols, java_dicts, nrows,
+                         parallelism or default_parallelism())
+
+    def _java_columns(self, columns: list[ColumnData], stop: int) -> tuple[Any, Any]:
         jpype = self._jpype
         java_cols, java_dicts = [], []
         for i in self._take:
             col = columns[i]
             if isinstance(col, tuple):
                 codes, dictionary = col
-                java_cols.append(jpype.JArray(jpype.JInt)(np.ascontiguousarray(codes, np.int32)))
+                java_cols.append(jpype.JArray(jpype.JInt)(
+                    np.ascontiguousarray(codes[:stop], np.int32)))
                 java_dicts.append(jpype.JArray(jpype.JString)(dictionary))
             else:
                 java_cols.append(jpype.JArray(jpype.JDouble)(
-                    np.ascontiguousarray(col, np.float64)))
+                    np.ascontiguousarray(col[:stop], np.float64)))
                 java_dicts.append(None)
-        result = self._batch.score(self._scorer, self._object_array(java_cols),
-                                   self._object_array(java_dicts), nrows,
-                                   self._java_out_kinds, parallelism or default_parallelism())
+        return self._object_array(java_cols), self._object_array(java_dicts)
+
+    # -- a compiled evaluator replaces the interpreter only once it agrees with it ----------
+    def offer(self, compilation: Any, wrap: Any) -> None:
+        """Take ``compilation``'s evaluator (wrapped into a row scorer by ``wrap``) once it is
+        ready and reproduces this handle's results on the next chunk scored (its first
+        :data:`GATE_ROWS` rows). Until then, and for good if it disagrees, fails or runs out
+        of time, the current evaluator scores."""
+        self._compilation, self._wrap = compilation, wrap
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        compilation = self._compilation
+        if compilation is None:
+            return "(transpiled" in self.description
+        compilation.wait(timeout)
+        return compilation.evaluator is not None and compilation.error is None
+
+    def _consider_compiled(self, columns: list[ColumnData], nrows: int) -> None:
+        with self._swap_lock:
+            compilation = self._compilation
+            if compilation is None:
+                return
+            evaluator = compilation.poll()
+            if evaluator is None:
+                if compilation.abandoned:
+                    self._compilation = None
+                return
+            self._compilation = None
+            candidate = self._wrap(evaluator)
+            rows = min(nrows, GATE_ROWS)
+            java_cols, java_dicts = self._java_columns(columns, rows)
+            current = self._run(self._scorer, java_cols, java_dicts, rows, 1)
+            compiled = self._run(candidate, java_cols, java_dicts, rows, 1)
+            disagreement = _first_difference(current, compiled)
+            if disagreement is not None:
+                warnings.warn(f"{self.source}: the compiled (transpiled) model disagrees with "
+                              f"the interpreter ({disagreement}); scoring with the "
+                              "interpreting evaluator", stacklevel=5)
+                return
+            self._scorer = candidate
+            self._generation += 1
+            self.description = self.description.replace("(interpreted", "(transpiled", 1)
+
+    def _run(self, scorer: Any, java_cols: Any, java_dicts: Any, nrows: int,
+             parallelism: int) -> ChunkResult:
+        result = self._batch.score(scorer, java_cols, java_dicts, nrows,
+                                   self._java_out_kinds, parallelism)
         ncols = len(self._out_kinds)
         out: list[np.ndarray] = []
         for j, kind in enumerate(self._out_kinds):
@@ -159,6 +218,26 @@ class Handle:
         rows = np.array(result[ncols], dtype=np.int64)
         messages = [str(m) for m in result[ncols + 1]]
         return ChunkResult(out, rows, messages)
+
+
+#: rows of the first chunk on which a compiled model must reproduce the interpreter
+GATE_ROWS = 512
+
+
+def _first_difference(a: ChunkResult, b: ChunkResult) -> str | None:
+    """Where two results of the same rows differ (beyond 1e-9 relative), or None."""
+    if not np.array_equal(a.error_rows, b.error_rows):
+        return "they fail on different rows"
+    for j, (x, y) in enumerate(zip(a.columns, b.columns, strict=True)):
+        if x.dtype.kind == "f":
+            same = np.isclose(x, y, rtol=1e-9, atol=0.0, equal_nan=True)
+        else:
+            same = np.array([p == q for p, q in zip(x.tolist(), y.tolist(), strict=True)],
+                            dtype=bool)
+        if not same.all():
+            row = int(np.flatnonzero(~same)[0])
+            return f"output {j}, row {row}: {x[row]!r} vs {y[row]!r}"
+    return None
 
 
 def default_parallelism() -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
+import hashlib
+import re
 from importlib.metadata import version
 from typing import Any
 
 from pmmlkit.errors import ModelLoadError
 from pmmlkit.schema import ModelSchema
-from pmmlkit.scorer.backends import _jvm
+from pmmlkit.scorer.backends import _compiled, _jvm
 from pmmlkit.scorer.backends.base import Backend, Handle
 
 _TREE_MODELS = frozenset({"TreeModel", "MiningModel"})
@@ -20,66 +21,153 @@ _JPMML_KINDS = {"target": 0, "probability": 2, "output": 2}
 class JpmmlBackend(Backend):
     """Builds ``org.jpmml.evaluator`` evaluators.
 
-    ``transpile`` compiles the model to Java bytecode with JPMML-Transpiler, several times
-    faster on tree ensembles. The default (None) transpiles tree models and ensembles when the
-    JVM is a JDK; other models gain nothing measurable. A model that cannot be transpiled falls
-    back to the interpreting evaluator with a warning.
+    Scoring always starts with the interpreting evaluator. ``transpile`` compiles the model to
+    Java bytecode with JPMML-Transpiler (several times faster on tree ensembles): ``None``
+    (default) does so in the background for tree models and ensembles when the JVM is a JDK,
+    ``True`` at load for any model, ``False`` never. The compiled model is cached on disk and
+    replaces the interpreter only once it reproduces it (see ``_compiled``).
     """
 
     name = "jpmml"
 
     def load(self, pmml: bytes, schema: ModelSchema, *, source: str,
              options: dict[str, Any]) -> Handle:
+        refusal = refusal_reason(schema)
+        if refusal is not None:
+            raise ModelLoadError(f"{source}: JPMML-Evaluator cannot score this model: {refusal}")
         jpype = _jvm.ensure_jvm()
+        pmml = normalise_namespace(pmml)
+        try:
+            evaluator = _build(jpype, pmml, schema).build()
+        except jpype.JException as exc:
+            raise ModelLoadError(f"{source}: JPMML-Evaluator cannot load the model: "
+                                 f"{exc.getClass().getSimpleName()}: {exc.getMessage()}"
+                                 ) from exc
+        handle = Handle(_scorer(jpype, evaluator, schema), schema, source=source,
+                        description=f"JPMML-Evaluator {self.version()} (interpreted)")
         transpile = options.get("transpile")
-        if transpile is None:
-            transpile = schema.model_element in _TREE_MODELS and _jvm.has_compiler()
-        evaluator = None
-        mode = "interpreted"
+        if transpile is False or (transpile is None and not (
+                schema.model_element in _TREE_MODELS and _jvm.has_compiler())):
+            return handle
+        sha256 = hashlib.sha256(pmml).hexdigest()
+        compilation = _compiled.Compilation(
+            jpype, sha256, source, lambda: _build(jpype, pmml, schema).getPMML())
         if transpile:
-            try:
-                evaluator = _build(jpype, pmml, schema, transpile=True)
-                mode = "transpiled"
-            except jpype.JException as exc:
-                warnings.warn(f"{source}: JPMML could not transpile the model ({exc}); "
-                              "using the interpreting evaluator", stacklevel=3)
-        if evaluator is None:
-            try:
-                evaluator = _build(jpype, pmml, schema, transpile=False)
-            except jpype.JException as exc:
-                raise ModelLoadError(f"{source}: JPMML-Evaluator cannot load the model: "
-                                     f"{exc.getClass().getSimpleName()}: {exc.getMessage()}"
-                                     ) from exc
-        columns = schema.columns
-        scorer = jpype.JClass("pmmlkit.bridge.JpmmlScorer")(
-            evaluator, jpype.JArray(jpype.JString)(schema.input_names),
-            jpype.JArray(jpype.JInt)([_JPMML_KINDS[c.kind] for c in columns]),
-            jpype.JArray(jpype.JString)([c.name if c.kind == "probability" else c.key
-                                         for c in columns]),
-            jpype.JArray(jpype.JString)([c.category for c in columns]))
-        return Handle(scorer, schema, source=source,
-                      description=f"JPMML-Evaluator {self.version()} ({mode})")
+            compilation.run()
+            compilation.poll()  # warns at once when it failed
+        else:
+            compilation.start()
+        handle.offer(compilation, lambda compiled: _scorer(jpype, compiled, schema))
+        return handle
 
     def version(self) -> str:
         return "1.7 via jpmml-evaluator " + version("jpmml-evaluator")
 
 
-def _build(jpype: Any, pmml: bytes, schema: ModelSchema, *, transpile: bool) -> Any:
+#: JPMML 1.7 loads these but fails on every record that needs them
+_UNSUPPORTED_STRATEGIES = frozenset({"weightedConfidence", "aggregateNodes"})
+_HTTPS_NAMESPACE = re.compile(rb'(xmlns(?::[\w.-]+)?=["\'])https://www\.dmg\.org/PMML-(\d_\d)')
+
+
+def refusal_reason(schema: ModelSchema) -> str | None:
+    """Why JPMML cannot score a document it would load, in a user's words; None if it can."""
+    strategies = _UNSUPPORTED_STRATEGIES.intersection(schema.tree_strategies)
+    if strategies:
+        return (f"TreeModel@missingValueStrategy=\"{sorted(strategies)[0]}\" is not supported "
+                "by JPMML-Evaluator (it fails on every record with a missing value); use "
+                "backend='pypmml', or export the tree with 'defaultChild' or 'lastPrediction'")
+    target = schema.targets[0] if schema.targets else None
+    if (target is not None and schema.function_name == "regression"
+            and target.data_type == "integer" and target.cast_integer is None):
+        return (f"the regression target {target.name!r} is declared dataType=\"integer\" but the "
+                "model predicts real numbers, and JPMML refuses to round them (it fails on "
+                "every record). Fix the PMML: add <Targets><Target field=\""
+                f"{target.name}\" castInteger=\"round\"/></Targets> to the model, or declare "
+                "the target dataType=\"double\"")
+    return None
+
+
+def normalise_namespace(pmml: bytes) -> bytes:
+    """SAS and others write the PMML namespace as ``https://www.dmg.org/PMML-4_x``; the spec
+    (and JPMML) use ``http://``. Only the namespace declaration changes."""
+    return _HTTPS_NAMESPACE.sub(rb"\1http://www.dmg.org/PMML-\2", pmml, count=2)
+
+
+def _build(jpype: Any, pmml: bytes, schema: ModelSchema) -> Any:
+    """A builder holding the parsed document, with pmmlkit's probability outputs declared."""
     stream = jpype.JClass("java.io.ByteArrayInputStream")(jpype.JArray(jpype.JByte)(pmml))
     builder = jpype.JClass("org.jpmml.evaluator.LoadingModelEvaluatorBuilder")()
     builder.load(stream)
     _declare_probabilities(jpype, builder.getModel(), schema)
-    if transpile:
-        transpiler = jpype.JClass("org.jpmml.transpiler.InMemoryTranspiler")(None)
-        builder.transform(jpype.JClass("org.jpmml.transpiler.TranspilerTransformer")(transpiler))
-    evaluator = builder.build()
-    return evaluator
+    return builder
+
+
+def _scorer(jpype: Any, evaluator: Any, schema: ModelSchema) -> Any:
+    columns = schema.columns
+    return jpype.JClass("pmmlkit.bridge.JpmmlScorer")(
+        evaluator, jpype.JArray(jpype.JString)(schema.input_names),
+        jpype.JArray(jpype.JInt)([_JPMML_KINDS[c.kind] for c in columns]),
+        jpype.JArray(jpype.JString)([c.name if c.kind == "probability" else c.key
+                                     for c in columns]),
+        jpype.JArray(jpype.JString)([c.category for c in columns]))
 
 
 def _declare_probabilities(jpype: Any, model: Any, schema: ModelSchema) -> None:
+    """Ask JPMML for the class probabilities of the output contract.
+
+    JPMML computes a probability distribution only for a model whose Output asks for one, so
+    pmmlkit declares an OutputField per class the PMML does not declare itself. The schema
+    only lists probability columns for models that can compute them (see
+    :func:`pmmlkit.schema.computes_probabilities`). The category is given typed (an
+    ``Integer`` for an integer target, a ``Double`` for a double one): JPMML keys the
+    distribution by typed values, and a text key would silently read 0.0.
+    """
+    if not schema.targets:
+        return
+    parse = jpype.JClass("org.jpmml.evaluator.TypeUtil").parse
+    data_type = jpype.JClass("org.dmg.pmml.DataType").fromValue(schema.targets[0].data_type)
+    _type_declared_probabilities(jpype, model, parse, data_type)
     wanted = [c for c in schema.columns if c.kind == "probability"]
     if not wanted:
         return
+    typed = [(c.name, parse(data_type, c.category)) for c in wanted]
+    _add_probability_outputs(jpype, model, typed, final=True)
+    # a selectFirst ensemble hands on the distribution of the segment it picks, which JPMML
+    # computes only when that segment's own Output asks for it
+    for depth, inner in enumerate(_selected_segments(jpype, model)):
+        hidden = [(f"pmmlkit.probability.{depth}.{k}", value) for k, (_, value) in enumerate(typed)]
+        _add_probability_outputs(jpype, inner, hidden, final=False)
+
+
+def _type_declared_probabilities(jpype: Any, model: Any, parse: Any, data_type: Any) -> None:
+    """The document's own probability outputs, keyed by the typed label: JPMML reads a text
+    key as 0.0 when the distribution comes from a segment with numeric labels."""
+    output = model.getOutput()
+    if output is None or not output.hasOutputFields():
+        return
+    feature = jpype.JClass("org.dmg.pmml.ResultFeature").PROBABILITY
+    text = jpype.JClass("java.lang.String")
+    for declared in output.getOutputFields():
+        value = declared.getValue()
+        if declared.getResultFeature() == feature and isinstance(value, text):
+            declared.setValue(parse(data_type, value))
+
+
+def _selected_segments(jpype: Any, model: Any) -> list[Any]:
+    mining = jpype.JClass("org.dmg.pmml.mining.MiningModel")
+    method = jpype.JClass("org.dmg.pmml.mining.Segmentation$MultipleModelMethod")
+    found: list[Any] = []
+    if isinstance(model, mining) and model.getSegmentation() is not None:
+        segmentation = model.getSegmentation()
+        if segmentation.getMultipleModelMethod() == method.SELECT_FIRST:
+            for segment in segmentation.getSegments():
+                found.append(segment.getModel())
+                found.extend(_selected_segments(jpype, segment.getModel()))
+    return found
+
+
+def _add_probability_outputs(jpype: Any, model: Any, fields: list[tuple[str, Any]], *,
+                             final: bool) -> None:
     output = model.getOutput()
     if output is None:
         output = jpype.JClass("org.dmg.pmml.Output")()
@@ -88,10 +176,12 @@ def _declare_probabilities(jpype: Any, model: Any, schema: ModelSchema) -> None:
     data_type = jpype.JClass("org.dmg.pmml.DataType").DOUBLE
     feature = jpype.JClass("org.dmg.pmml.ResultFeature").PROBABILITY
     field_class = jpype.JClass("org.dmg.pmml.OutputField")
-    for column in wanted:
-        declared = field_class(column.name, op_type, data_type)
+    for name, value in fields:
+        declared = field_class(name, op_type, data_type)
         declared.setResultFeature(feature)
-        declared.setValue(column.category)
+        declared.setValue(value)
+        if not final:
+            declared.setFinalResult(False)
         output.addOutputFields(declared)
 
 

@@ -45,6 +45,7 @@ def _output_index(column: Column, names: list[str], schema: ModelSchema, source:
                        and o.value is None]
     elif column.kind == "probability":
         candidates = [f"probability_{column.category}", f"probability({column.category})"]
+        candidates += _numeric_probability_names(column, names, schema)
     else:
         candidates = [column.name]
     for candidate in candidates:
@@ -52,6 +53,24 @@ def _output_index(column: Column, names: list[str], schema: ModelSchema, source:
             return names.index(candidate)
     raise ModelLoadError(f"{source}: PMML4S gives no output for column {column.name!r} "
                          f"(its outputs: {names})")
+
+
+def _numeric_probability_names(column: Column, names: list[str], schema: ModelSchema
+                               ) -> list[str]:
+    """PMML4S names probabilities by the label's canonical number (``probability_1`` for a
+    double label written ``1.0``): match those by value for a numeric target."""
+    if not schema.targets or schema.targets[0].data_type not in ("double", "float", "integer"):
+        return []
+    wanted = _number(column.category)
+    return [n for n in names if n.startswith("probability_") and wanted is not None
+            and _number(n[len("probability_"):]) == wanted]
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 BACKEND_CLASS = PypmmlBackend
