@@ -85,6 +85,8 @@ def compiled_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
     folder = tmp_path_factory.mktemp("compiled-cache")
     saved = os.environ.get("PMMLKIT_CACHE_DIR")
     os.environ["PMMLKIT_CACHE_DIR"] = str(folder)
+    # the suite runs on 2 loaded cores: give compilations time (the budget has its own test)
+    os.environ.setdefault("PMMLKIT_COMPILE_TIMEOUT", "300")
     yield folder
     if saved is None:
         os.environ.pop("PMMLKIT_CACHE_DIR", None)

@@ -316,8 +316,11 @@ def test_usual_missing_markers_are_missing_in_inputs_and_kept_verbatim(tmp_path)
     got = pd.read_csv(out, keep_default_na=False)
     assert got["id"].tolist() == ["N/A", "r2", "r3", "r4"]
     model = pmmlkit.load(str(model_path), transpile=False)
-    expected = model.score_batch([{"x1": 0.5, "c": "red"}, {"x1": None, "c": None},
-                                  {"x1": None, "c": "green"}, {"x1": None, "c": None}])
+    expected = model.score_batch([{"x1": 0.5, "x2": 1, "c": "red"},
+                                  {"x1": None, "x2": 1, "c": None},
+                                  {"x1": None, "x2": 2, "c": "green"},
+                                  {"x1": None, "x2": 3, "c": None}])
+    assert expected["error"].isna().all()
     assert np.allclose(got["probability(a)"], expected["probability(a)"], rtol=1e-12)
     strict = pmmlkit.score_file(str(model_path), str(source), str(tmp_path / "o2.csv"),
                                 na_values=[])

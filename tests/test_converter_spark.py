@@ -145,6 +145,22 @@ def test_bare_model_on_a_vector_column_is_refused_with_the_fix(tmp_path, frames)
         pmmlkit.export_spark(bare, sample, repo=str(tmp_path), name="bare")
 
 
+def test_indexed_string_into_a_linear_model_names_the_column_and_the_fix(tmp_path, frames):
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import StringIndexer, VectorAssembler
+
+    train, test = frames
+    model = Pipeline(stages=[
+        StringIndexer(inputCol="color", outputCol="color_idx"),
+        VectorAssembler(inputCols=[*NUMERIC, "color_idx"], outputCol="features"),
+        LogisticRegression(labelCol="churn")]).fit(train)
+    with pytest.raises(pmmlkit.ConversionError, match=r"'color_idx' \(StringIndexer of 'color'\)"
+                                                      r".*one-hot encode it"):
+        pmmlkit.export_spark(model, test.limit(50), repo=str(tmp_path), name="idx")
+    assert not (tmp_path / "idx").exists()
+
+
 def test_bare_fitted_model_is_wrapped(tmp_path, frames):
     """A fitted model on named columns (here a StringIndexerModel feeding nothing) is wrapped."""
     from pyspark.ml import PipelineModel

@@ -51,6 +51,7 @@ def test_both_evaluators_and_transpiling_share_one_jvm():
         b = pmmlkit.load({str(DATA / 'regression.pmml')!r}, backend="pypmml")
         r = {{"age": 40, "income": 2000, "color": "red"}}
         assert a.score(r) == b.score(r), (a.score(r), b.score(r))
+        a.score_batch([r])  # a compiled model replaces the interpreter at a batch
         print(a.evaluator, has_compiler())
     """)
     assert proc.returncode == 0, proc.stderr

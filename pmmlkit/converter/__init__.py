@@ -73,6 +73,7 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
     if not isinstance(X_sample, pd.DataFrame):
         raise ConversionError("X_sample must be a pandas DataFrame with the feature names")
     _sklearn._check_versions()
+    _sklearn.check_columns(X_sample)
     started = time.perf_counter()
     y = y_sample if y_sample is None or isinstance(y_sample, pd.Series) else pd.Series(
         y_sample, name="y")

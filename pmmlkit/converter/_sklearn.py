@@ -47,13 +47,45 @@ def check_versions(sk: str, s2p: str) -> None:
                               "sklearn2pmml that knows this release")
 
 
+def check_columns(X: pd.DataFrame) -> None:
+    """Refuse, naming the column and the fix, what sklearn2pmml fails on with only "Expected
+    all values to be of the same data type": object columns mixing value types, such as
+    booleans with missing values."""
+    for name in X.columns:
+        column = X[name]
+        if column.dtype != object:
+            continue
+        present = column.dropna()
+        types = sorted({type(v).__name__ for v in present.tolist()})
+        if len(types) > 1:
+            raise ConversionError(
+                f"column {name!r} mixes value types ({', '.join(types)}); sklearn2pmml needs "
+                "one data type per column. Convert it before fitting, e.g. "
+                f"X[{name!r}] = X[{name!r}].astype(str) for a category")
+        if types == ["bool"] and len(present) < len(column):
+            raise ConversionError(
+                f"column {name!r} holds booleans and missing values (object dtype), which "
+                "sklearn2pmml reads as boolean and string. Convert it before fitting, e.g. "
+                f"X[{name!r}] = X[{name!r}].map({{True: 1.0, False: 0.0}}) (missing stays NaN "
+                "for an imputer), or to the strings 'true'/'false' for a category")
+
+
 def to_pmml_pipeline(estimator: Any, X: pd.DataFrame, y: pd.Series | None) -> Any:
     """A fitted PMMLPipeline around a fitted Pipeline, bare estimator or PMMLPipeline."""
+    from sklearn.base import BaseEstimator
     from sklearn2pmml import make_pmml_pipeline
     from sklearn2pmml.pipeline import PMMLPipeline
 
     if isinstance(estimator, PMMLPipeline):
         return estimator
+    if not isinstance(estimator, BaseEstimator):
+        kind = type(estimator)
+        raise ConversionError(
+            f"{kind.__module__}.{kind.__qualname__} is not a scikit-learn estimator (it does "
+            "not derive from sklearn.base.BaseEstimator). export_sklearn converts fitted "
+            f"scikit-learn Pipelines, estimators and PMMLPipelines; tested: {TESTED_STEPS}. "
+            "For a model made elsewhere, write PMML with its own converter and publish it "
+            "with pmmlkit.export_pmml")
     target = None
     if _is_supervised(estimator):
         target = [str(y.name)] if y is not None and y.name is not None else ["y"]

@@ -95,10 +95,33 @@ def convert(pipeline: Any, sample: Any, verify_rows: int) -> bytes:
             builder = builder.verify(sample.limit(verify_rows))
         data: bytes = bytes(builder.buildByteArray())
     except Exception as exc:
+        reason = _java_reason(exc)
         raise ConversionError(f"pyspark2pmml could not convert the pipeline "
-                              f"({_stages(pipeline)}): {_java_reason(exc)}; tested and "
+                              f"({_stages(pipeline)}): {reason}"
+                              f"{_indexed_into_vector(pipeline, reason)}; tested and "
                               f"supported: {TESTED_STAGES}") from exc
     return data
+
+
+def _indexed_into_vector(pipeline: Any, reason: str) -> str:
+    """Name the StringIndexer outputs that a VectorAssembler takes as numbers: JPMML-SparkML
+    keeps an index categorical, and a linear model cannot take it as a number."""
+    if "Expected numeric data type" not in reason:
+        return ""
+    indexed: dict[str, str] = {}
+    for stage in pipeline.stages:
+        if type(stage).__name__ == "StringIndexerModel":
+            inputs = stage.getInputCols() if stage.isSet("inputCols") else [stage.getInputCol()]
+            outputs = stage.getOutputCols() if stage.isSet("outputCols") else [stage.getOutputCol()]
+            indexed.update(zip(outputs, inputs, strict=True))
+        elif type(stage).__name__ == "VectorAssembler":
+            culprits = [c for c in stage.getInputCols() if c in indexed]
+            if culprits:
+                named = ", ".join(f"{c!r} (StringIndexer of {indexed[c]!r})" for c in culprits)
+                return (f". The VectorAssembler takes {named} as a number, but the index of a "
+                        "string is a category: one-hot encode it (OneHotEncoder after the "
+                        "StringIndexer) for this model, or use it in a tree model")
+    return ""
 
 
 def _stages(pipeline: Any) -> str:

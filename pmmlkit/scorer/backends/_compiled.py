@@ -54,6 +54,8 @@ def clear_cache() -> int:
     folder = cache_dir() / "compiled"
     count = len(list(folder.glob("*.jar"))) if folder.is_dir() else 0
     shutil.rmtree(folder, ignore_errors=True)
+    with _registry_lock:
+        _registry.clear()
     return count
 
 
@@ -185,6 +187,27 @@ class Compilation:
             self._warned = True
             warnings.warn(f"{self.source}: {reason}; scoring with the interpreting evaluator",
                           stacklevel=4)
+
+
+_registry: dict[str, Compilation] = {}
+_registry_lock = threading.Lock()
+
+
+def obtain(jpype: Any, sha256: str, source: str, build: Callable[[], Any], *,
+           background: bool) -> Compilation:
+    """The one compilation of a PMML in this process: loading the same model again (or from
+    many threads) shares it rather than compiling again; a failed one is retried."""
+    with _registry_lock:
+        existing = _registry.get(sha256)
+        if existing is not None and existing.error is None and not existing.abandoned:
+            return existing
+        compilation = Compilation(jpype, sha256, source, build)
+        _registry[sha256] = compilation
+    if background:
+        compilation.start()
+    else:
+        compilation.run()
+    return compilation
 
 
 def _describe(exc: BaseException) -> str:

@@ -50,13 +50,12 @@ class JpmmlBackend(Backend):
                 schema.model_element in _TREE_MODELS and _jvm.has_compiler())):
             return handle
         sha256 = hashlib.sha256(pmml).hexdigest()
-        compilation = _compiled.Compilation(
-            jpype, sha256, source, lambda: _build(jpype, pmml, schema).getPMML())
+        compilation = _compiled.obtain(jpype, sha256, source,
+                                       lambda: _build(jpype, pmml, schema).getPMML(),
+                                       background=not transpile)
         if transpile:
-            compilation.run()
+            compilation.wait()
             compilation.poll()  # warns at once when it failed
-        else:
-            compilation.start()
         handle.offer(compilation, lambda compiled: _scorer(jpype, compiled, schema))
         return handle
 
