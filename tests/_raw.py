@@ -49,16 +49,7 @@ def jpmml(xml: str, records: list[dict[str, Any]]) -> list[dict[str, Any] | Exce
     stream = jpype.JClass("java.io.ByteArrayInputStream")(jpype.JArray(jpype.JByte)(xml.encode()))
     builder = jpype.JClass("org.jpmml.evaluator.LoadingModelEvaluatorBuilder")()
     builder.load(stream)
-    evaluator = builder.build()
-    out: list[dict[str, Any] | Exception] = []
-    for record in records:
-        try:
-            result = evaluator.evaluate(_arguments(jpype, record))
-        except jpype.JException as exc:
-            out.append(exc)
-            continue
-        out.append({None if k is None else str(k): plain(jpype, v) for k, v in result.items()})
-    return out
+    return _each(jpype, records, builder.build().evaluate)
 
 
 def pmml4s(xml: str, records: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
@@ -66,10 +57,15 @@ def pmml4s(xml: str, records: list[dict[str, Any]]) -> list[dict[str, Any] | Exc
     jpype = _jpype()
     model = jpype.JClass("org.pmml4s.model.Model").fromBytes(
         jpype.JArray(jpype.JByte)(xml.encode()))
+    return _each(jpype, records, model.predict)
+
+
+def _each(jpype: Any, records: list[dict[str, Any]], call: Any) -> list[dict[str, Any] | Exception]:
+    """``call`` (a Java method taking a Map) per record: the decoded map, or the exception."""
     out: list[dict[str, Any] | Exception] = []
     for record in records:
         try:
-            result = model.predict(_arguments(jpype, record))
+            result = call(_arguments(jpype, record))
         except jpype.JException as exc:
             out.append(exc)
             continue
