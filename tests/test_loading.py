@@ -95,6 +95,9 @@ def test_tampered_verification_record_is_reported(tmp_path, exported, backend):
 
 
 def test_evaluator_reports_the_mode_it_really_uses(exported, holdout):
+    from pmmlkit.scorer.backends import _compiled
+
+    _compiled.clear_cache()  # a fresh compilation, whatever earlier tests compiled
     model = pmmlkit.load(exported["gbm"].path)
     assert model.evaluator.endswith("(interpreted)")  # scoring starts at once, compiled later
     assert model.wait_compiled() == jdk()
