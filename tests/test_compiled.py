@@ -70,3 +70,17 @@ def test_bad_compile_timeout_is_a_configuration_error(monkeypatch):
     monkeypatch.setenv("PMMLKIT_COMPILE_TIMEOUT", "soon")
     with pytest.raises(pmmlkit.errors.ConfigurationError, match="PMMLKIT_COMPILE_TIMEOUT"):
         pmmlkit.load(spec_zoo.mining_average("string").data, verify=False, transpile=True)
+
+
+@pytest.mark.skipif(not jdk(), reason="the transpiler needs a JDK; on a JRE nothing compiles")
+def test_the_same_model_compiles_again_after_the_cache_is_cleared():
+    """A JVM cannot define a class twice nor re-read a jar rewritten under a name it opened:
+    each compilation has its own class and jar names."""
+    doc = spec_zoo.mining_average("double")
+    expected = _raw.jpmml(doc.xml, doc.records)
+    for _ in range(2):
+        _compiled.clear_cache()
+        model = pmmlkit.load(doc.data, verify=False, transpile=True)
+        out = model.score_batch(doc.records)
+        assert model.evaluator.endswith("(transpiled)")
+        assert out["y"].tolist() == [r["y"] for r in expected]

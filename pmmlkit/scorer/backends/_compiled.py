@@ -74,21 +74,31 @@ def timeout() -> float:
     return value
 
 
-def jar_path(sha256: str) -> Path:
-    key = f"{sha256}-jpmml{version('jpmml-evaluator')}-f{_FORMAT}"
-    return cache_dir() / "compiled" / f"{key}.jar"
+def _key(sha256: str) -> str:
+    return f"{sha256}-jpmml{version('jpmml-evaluator')}-f{_FORMAT}"
 
 
-def class_name(sha256: str) -> str:
-    return f"pmmlkit_compiled.Model_{sha256[:24]}"
+def cached_jar(sha256: str) -> Path | None:
+    """A compiled jar of this PMML in the cache, if there is one."""
+    found = sorted((cache_dir() / "compiled").glob(f"{_key(sha256)}-*.jar"))
+    return found[0] if found else None
+
+
+_PACKAGE = "pmmlkit_compiled"
 
 
 def compile_jar(jpype: Any, pmml: Any, sha256: str) -> Path:
-    """Transpile a loaded PMML object graph into a jar in the cache (written atomically)."""
+    """Transpile a loaded PMML object graph into a jar in the cache (written atomically).
+
+    Each compilation gets its own class name: a JVM cannot define one name twice, and the
+    same PMML may be compiled again in one process (after :func:`clear_cache`).
+    """
     util = jpype.JClass("org.jpmml.transpiler.TranspilerUtil")
-    code = util.translate(pmml, class_name(sha256))
+    code = util.translate(pmml, f"{_PACKAGE}.Model_{sha256[:16]}_{uuid.uuid4().hex[:12]}")
     util.compile(code)
-    target = jar_path(sha256)
+    # a new file name each time: the JVM caches open jars by URL, so a jar rewritten under a
+    # name it has opened before would serve the old jar's resources
+    target = cache_dir() / "compiled" / f"{_key(sha256)}-{uuid.uuid4().hex[:12]}.jar"
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     stream = jpype.JClass("java.io.FileOutputStream")(str(temp))
@@ -100,13 +110,25 @@ def compile_jar(jpype: Any, pmml: Any, sha256: str) -> Path:
     return target
 
 
-def load_jar(jpype: Any, path: Path, sha256: str) -> Any:
+def _main_class(path: Path) -> str:
+    """The transpiled PMML class of a jar: the one top-level class of pmmlkit's package."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as jar:
+        found = [n for n in jar.namelist() if n.startswith(f"{_PACKAGE}/") and "$" not in n
+                 and n.endswith(".class")]
+    if len(found) != 1:
+        raise ValueError(f"{path} is not a jar pmmlkit compiled (classes: {found})")
+    return found[0][:-len(".class")].replace("/", ".")
+
+
+def load_jar(jpype: Any, path: Path) -> Any:
     """Build an evaluator from a cached jar."""
     url = jpype.JClass("java.io.File")(str(path)).toURI().toURL()
     parent = jpype.JClass("org.dmg.pmml.PMML").class_.getClassLoader()
     loader = jpype.JClass("java.net.URLClassLoader")(jpype.JArray(jpype.JClass("java.net.URL"))([url]),
                                                      parent)
-    pmml = loader.loadClass(class_name(sha256)).getDeclaredConstructor().newInstance()
+    pmml = loader.loadClass(_main_class(path)).getDeclaredConstructor().newInstance()
     return jpype.JClass("org.jpmml.evaluator.ModelEvaluatorBuilder")(pmml).build()
 
 
@@ -133,12 +155,12 @@ class Compilation:
     def run(self) -> None:
         """Load the cached jar, or compile and cache it; never raises."""
         try:
-            path = jar_path(self.sha256)
-            if path.is_file():
+            path = cached_jar(self.sha256)
+            if path is not None:
                 self.from_cache = True
             else:
                 path = compile_jar(self._jpype, self._build(), self.sha256)
-            self.evaluator = load_jar(self._jpype, path, self.sha256)
+            self.evaluator = load_jar(self._jpype, path)
         except Exception as exc:  # a Java exception, or the cache folder unwritable
             self.error = _describe(exc)
         finally:
