@@ -13,14 +13,21 @@ CACHE = Path(__file__).parent / ".cache"
 
 
 def _estimators() -> dict:
-    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
     from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
 
     return {
         "logreg": LogisticRegression(max_iter=1000),
         "gbm": GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0),
         "forest": RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0,
                                          n_jobs=2),
+        "tree": DecisionTreeClassifier(max_depth=5, random_state=0),
+        "histgb": HistGradientBoostingClassifier(max_iter=30, random_state=0),
     }
 
 

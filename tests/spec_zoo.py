@@ -302,18 +302,23 @@ def _segment_tree(a: str, b: str, c: str, x1: float, x2: float, dist: bool) -> s
 </TreeModel>"""
 
 
+def _ensemble(name: str, method: str, segments: str, labels: str | None, description: str) -> Doc:
+    """A MiningModel of ``segments`` (classification with ``labels``, else regression)."""
+    function = "classification" if labels else "regression"
+    target = _target(_dtype(labels), LABELS[labels]) if labels else _regression_target()
+    body = f"""<MiningModel functionName="{function}">
+<MiningSchema>{_MINING}</MiningSchema>
+<Segmentation multipleModelMethod="{method}">{segments}</Segmentation>
+</MiningModel>"""
+    return Doc(name, "MiningModel", _pmml(body, _INPUTS + target, description), labels=labels)
+
+
 def mining_vote(method: str, labels: str) -> Doc:
     a, b, c = LABELS[labels]
     segments = "".join(
         f'<Segment id="{i}" weight="{w}"><True/>{_segment_tree(a, b, c, x1, x2, False)}</Segment>'
         for i, (w, x1, x2) in enumerate([(0.5, 0.0, 1.0), (0.3, 1.0, 2.0), (0.2, -1.0, 0.0)]))
-    body = f"""<MiningModel functionName="classification">
-<MiningSchema>{_MINING}</MiningSchema>
-<Segmentation multipleModelMethod="{method}">{segments}</Segmentation>
-</MiningModel>"""
-    return Doc(f"mining_{method}_{labels}", "MiningModel",
-               _pmml(body, _INPUTS + _target(_dtype(labels), (a, b, c)), method),
-               labels=labels)
+    return _ensemble(f"mining_{method}_{labels}", method, segments, labels, method)
 
 
 def mining_average(labels: str) -> Doc:
@@ -321,13 +326,7 @@ def mining_average(labels: str) -> Doc:
     segments = "".join(
         f'<Segment id="{i}"><True/>{_segment_tree(a, b, c, x1, x2, True)}</Segment>'
         for i, (x1, x2) in enumerate([(0.0, 1.0), (1.0, 2.0), (-1.0, 0.0)]))
-    body = f"""<MiningModel functionName="classification">
-<MiningSchema>{_MINING}</MiningSchema>
-<Segmentation multipleModelMethod="average">{segments}</Segmentation>
-</MiningModel>"""
-    return Doc(f"mining_average_{labels}", "MiningModel",
-               _pmml(body, _INPUTS + _target(_dtype(labels), (a, b, c)), "average of trees"),
-               labels=labels)
+    return _ensemble(f"mining_average_{labels}", "average", segments, labels, "average of trees")
 
 
 def _regression_segment(intercept: float, slope: float, *, target: str | None = "y",
@@ -345,12 +344,7 @@ def mining_regression(method: str) -> Doc:
     segments = "".join(
         f'<Segment id="{i}" weight="{w}"><True/>{_regression_segment(b0, b1)}</Segment>'
         for i, (w, b0, b1) in enumerate([(1.0, 1.0, 2.0), (2.0, -0.5, 0.3), (0.5, 4.0, -1.0)]))
-    body = f"""<MiningModel functionName="regression">
-<MiningSchema>{_MINING}</MiningSchema>
-<Segmentation multipleModelMethod="{method}">{segments}</Segmentation>
-</MiningModel>"""
-    return Doc(f"mining_{method}", "MiningModel",
-               _pmml(body, _INPUTS + _regression_target(), method))
+    return _ensemble(f"mining_{method}", method, segments, None, method)
 
 
 def mining_select_first(labels: str) -> Doc:
@@ -364,16 +358,10 @@ def mining_select_first(labels: str) -> Doc:
 </RegressionModel>"""
     soft2 = soft.replace('intercept="0.2"', 'intercept="-1.2"').replace(
         'coefficient="0.5"', 'coefficient="-0.9"')
-    body = f"""<MiningModel functionName="classification">
-<MiningSchema>{_MINING}</MiningSchema>
-<Segmentation multipleModelMethod="selectFirst">
- <Segment id="red"><SimplePredicate field="c" operator="equal" value="red"/>{soft}</Segment>
- <Segment id="other"><True/>{soft2}</Segment>
-</Segmentation>
-</MiningModel>"""
-    return Doc(f"mining_select_first_{labels}", "MiningModel",
-               _pmml(body, _INPUTS + _target(_dtype(labels), (a, b, c)), "model selection"),
-               labels=labels)
+    segments = (f'<Segment id="red"><SimplePredicate field="c" operator="equal" value="red"/>'
+                f'{soft}</Segment><Segment id="other"><True/>{soft2}</Segment>')
+    return _ensemble(f"mining_select_first_{labels}", "selectFirst", segments, labels,
+                     "model selection")
 
 
 def mining_chain(labels: str) -> Doc:
@@ -389,16 +377,8 @@ def mining_chain(labels: str) -> Doc:
  <CategoricalPredictor name="c" value="green" coefficient="1.1"/></RegressionTable>
 <RegressionTable intercept="0" targetCategory="{c}"/>
 </RegressionModel>"""
-    body = f"""<MiningModel functionName="classification">
-<MiningSchema>{_MINING}</MiningSchema>
-<Segmentation multipleModelMethod="modelChain">
- <Segment id="1"><True/>{first}</Segment>
- <Segment id="2"><True/>{second}</Segment>
-</Segmentation>
-</MiningModel>"""
-    return Doc(f"mining_chain_{labels}", "MiningModel",
-               _pmml(body, _INPUTS + _target(_dtype(labels), (a, b, c)), "model chain"),
-               labels=labels)
+    segments = f'<Segment id="1"><True/>{first}</Segment><Segment id="2"><True/>{second}</Segment>'
+    return _ensemble(f"mining_chain_{labels}", "modelChain", segments, labels, "model chain")
 
 
 # -- NaiveBayes ---------------------------------------------------------------------------------

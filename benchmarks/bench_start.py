@@ -1,0 +1,136 @@
+"""Start-up and compilation benchmark: small jobs, time to first rows, cold and cached compiles.
+
+    .venv/bin/python benchmarks/bench_start.py [--small 30] [--rows 100000,1000000]
+
+1. Wall time of a whole small job (``--small`` rows, CSV -> CSV, fresh process each) for every
+   benchmark model: ``pmmlkit score`` with an empty compiled-model cache (cold) and with the
+   cache filled (warm), side by side with the five-line pandas + pypmml and pandas +
+   jpmml_evaluator scripts.
+2. For each row count, in a fresh process: seconds to load, to the first 50k-row chunk scored,
+   and in total, for the interpreter only, a cold cache (background compile) and a warm cache.
+
+Every run is its own process, on the same data, in one invocation, so ratios compare alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _models import CACHE, benchmark_models
+from bench_batch import _JPMML, _PYPMML, make_csv
+
+_API = """
+import sys, time, json
+t0 = time.perf_counter()
+import pyarrow.csv as pacsv
+import pmmlkit
+transpile = {"off": False, "auto": None}[sys.argv[3]]
+model = pmmlkit.load(sys.argv[1], transpile=transpile)
+t_load = time.perf_counter() - t0
+table = pacsv.read_csv(sys.argv[2]).to_pandas()
+first = None
+for start in range(0, len(table), 50_000):
+    out = model.score_batch(table.iloc[start:start + 50_000])
+    if first is None:
+        first = time.perf_counter() - t0
+total = time.perf_counter() - t0
+print(json.dumps({"load": t_load, "first_chunk": first, "total": total,
+                  "evaluator": model.evaluator}))
+"""
+
+
+def run(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, check=False)
+    if proc.returncode not in (0, 10):
+        raise RuntimeError(f"{cmd[:4]} failed: {proc.stderr.decode()[-400:]}")
+    return time.perf_counter() - start
+
+
+def small_jobs(paths: dict[str, Path], rows: int) -> dict[str, dict[str, float]]:
+    data = CACHE / f"start-{rows}.csv"
+    make_csv(data, rows)
+    out = str(CACHE / "start-out.csv")
+    report: dict[str, dict[str, float]] = {}
+    for name, path in paths.items():
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "PMMLKIT_CACHE_DIR": cache}
+            cli = [sys.executable, "-m", "pmmlkit", "score", str(path), str(data), "-o", out]
+            cold = run(cli, env)
+            # the cold run ended before its background compile did: fill the cache
+            subprocess.run([sys.executable, "-c", "import pmmlkit,sys; m = pmmlkit.load("
+                            "sys.argv[1]); m.wait_compiled()", str(path)], env=env, check=True,
+                           capture_output=True)
+            warm = run(cli, env)
+        report[name] = {
+            "pmmlkit score (cold cache)": cold,
+            "pmmlkit score (cached compile)": warm,
+            "pandas + pypmml": run([sys.executable, "-c", _PYPMML, str(path), str(data), out],
+                                   dict(os.environ)),
+            "pandas + jpmml_evaluator": run([sys.executable, "-c", _JPMML, str(path), str(data),
+                                             out], dict(os.environ)),
+        }
+        print(name, json.dumps(report[name]), flush=True)
+    return report
+
+
+def large_jobs(paths: dict[str, Path], rows: int, models: list[str]) -> dict[str, Any]:
+    data = CACHE / f"batch-{rows}.csv"
+    make_csv(data, rows)
+    report: dict[str, Any] = {}
+    for name in models:
+        path = str(paths[name])
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "PMMLKIT_CACHE_DIR": cache}
+
+            def api(mode: str, env: dict[str, str] = env, path: str = path) -> dict[str, Any]:
+                proc = subprocess.run([sys.executable, "-c", _API, path, str(data), mode],
+                                      env=env, capture_output=True, check=True)
+                result: dict[str, Any] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+                return result
+
+            report[name] = {"interpreter only": api("off"), "cold cache": api("auto"),
+                            "cached compile": api("auto")}
+        print(name, rows, json.dumps(report[name]), flush=True)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--small", type=int, default=30)
+    parser.add_argument("--rows", default="100000,1000000")
+    parser.add_argument("--models", default="logreg,tree,forest,gbm,histgb")
+    parser.add_argument("--large-models", default="gbm,forest")
+    args = parser.parse_args()
+    paths = {k: v for k, v in benchmark_models().items() if k in args.models.split(",")}
+    small = small_jobs(paths, args.small)
+    large = {rows: large_jobs(paths, int(rows), args.large_models.split(","))
+             for rows in args.rows.split(",") if rows}
+    print(f"\n`pmmlkit score` of a {args.small}-row CSV, whole process, seconds\n")
+    columns = list(next(iter(small.values())))
+    print("| model | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for name, runs in small.items():
+        print(f"| {name} | " + " | ".join(f"{runs[c]:.2f}" for c in columns) + " |")
+    for rows, report in large.items():
+        print(f"\nAPI, {int(rows):,} rows in 50k-row chunks: load / first chunk / total, seconds "
+              "(evaluator at the end)\n")
+        print("| model | interpreter only | cold cache | cached compile |")
+        print("|---|---|---|---|")
+        for name, runs in report.items():
+            cells = [f"{r['load']:.2f} / {r['first_chunk']:.2f} / {r['total']:.2f} "
+                     f"({r['evaluator'].rsplit('(', 1)[-1].rstrip(')')})" for r in runs.values()]
+            print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
