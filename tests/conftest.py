@@ -85,8 +85,11 @@ def compiled_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
     folder = tmp_path_factory.mktemp("compiled-cache")
     saved = os.environ.get("PMMLKIT_CACHE_DIR")
     os.environ["PMMLKIT_CACHE_DIR"] = str(folder)
-    # the suite runs on 2 loaded cores: give compilations time (the budget has its own test)
+    # the suite runs on 2 loaded cores: give compilations time (the budget has its own test),
+    # and compile only where a test asks (a worker costs ~10 s of CPU per model; the default,
+    # background compiling, is tested in test_compiled.py and test_loading.py)
     os.environ.setdefault("PMMLKIT_COMPILE_TIMEOUT", "300")
+    os.environ.setdefault("PMMLKIT_TRANSPILE", "off")
     yield folder
     if saved is None:
         os.environ.pop("PMMLKIT_CACHE_DIR", None)

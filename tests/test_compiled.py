@@ -13,7 +13,9 @@ from tests import _raw, spec_zoo
 from tests.conftest import jdk
 
 
-def test_scoring_starts_before_compilation_and_the_compiled_model_is_cached(compiled_cache):
+def test_scoring_starts_before_compilation_and_the_compiled_model_is_cached(compiled_cache,
+                                                                          monkeypatch):
+    monkeypatch.setenv("PMMLKIT_TRANSPILE", "auto")  # the default (the suite sets "off")
     doc = spec_zoo.mining_average("integer")
     _compiled.clear_cache()
     started = time.perf_counter()
@@ -66,6 +68,21 @@ def test_a_failed_compilation_warns_once_and_the_interpreter_scores(monkeypatch)
     assert out["error"].isna().sum() > 0 and model.evaluator.endswith("(interpreted)")
 
 
+def test_transpile_setting_chooses_what_compiles(monkeypatch):
+    linear, ensemble = spec_zoo.regression_softmax("string"), spec_zoo.mining_average("string")
+    monkeypatch.setenv("PMMLKIT_TRANSPILE", "auto")
+    assert not pmmlkit.load(linear.data, verify=False).wait_compiled(timeout=0)
+    monkeypatch.setenv("PMMLKIT_TRANSPILE", "off")
+    assert not pmmlkit.load(ensemble.data, verify=False).wait_compiled(timeout=0)
+    monkeypatch.setenv("PMMLKIT_TRANSPILE", "on")
+    model = pmmlkit.load(linear.data, verify=False)
+    model.score_batch(linear.records)
+    assert model.evaluator.endswith("(transpiled)" if jdk() else "(interpreted)")
+    monkeypatch.setenv("PMMLKIT_TRANSPILE", "sometimes")
+    with pytest.raises(pmmlkit.errors.ConfigurationError, match="PMMLKIT_TRANSPILE"):
+        pmmlkit.load(linear.data, verify=False)
+
+
 def test_bad_compile_timeout_is_a_configuration_error(monkeypatch):
     monkeypatch.setenv("PMMLKIT_COMPILE_TIMEOUT", "soon")
     with pytest.raises(pmmlkit.errors.ConfigurationError, match="PMMLKIT_COMPILE_TIMEOUT"):
@@ -84,3 +101,42 @@ def test_the_same_model_compiles_again_after_the_cache_is_cleared():
         out = model.score_batch(doc.records)
         assert model.evaluator.endswith("(transpiled)")
         assert out["y"].tolist() == [r["y"] for r in expected]
+
+
+@pytest.mark.skipif(not jdk(), reason="the transpiler needs a JDK; on a JRE nothing compiles")
+def test_a_short_job_leaves_the_compile_to_a_worker_and_later_jobs_start_from_the_jar(tmp_path):
+    """Process 1 scores with the interpreter and exits while a worker process compiles;
+    process 2 checks the jar against the interpreter on its rows and marks it verified;
+    process 3 starts from the verified jar without parsing the PMML."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    doc = spec_zoo.mining_average("string")
+    path = tmp_path / "model.pmml"
+    path.write_bytes(doc.data)
+    env = {**os.environ, "PMMLKIT_CACHE_DIR": str(tmp_path / "cache"), "PMMLKIT_TRANSPILE": "auto"}
+    script = ("import json, sys, pmmlkit; m = pmmlkit.load(sys.argv[1], verify=False); "
+              "before = m.evaluator; out = m.score_batch(json.loads(sys.argv[2])); "
+              "print(json.dumps([before, m.evaluator, out['y'].tolist()]))")
+
+    def job() -> list:
+        proc = subprocess.run([sys.executable, "-c", script, str(path), json.dumps(doc.records)],
+                              env=env, capture_output=True, check=True, timeout=120)
+        return json.loads(proc.stdout.decode().splitlines()[-1])
+
+    expected = [r["y"] for r in _raw.jpmml(doc.xml, doc.records)]
+    first = job()
+    assert first[0].endswith("(interpreted)") and first[2] == expected
+    jars = tmp_path / "cache" / "compiled"
+    deadline = time.monotonic() + 120
+    while not list(jars.glob("*.jar")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(list(jars.glob("*.jar"))) == 1, list(jars.iterdir())
+    second = job()
+    assert second[0].endswith("(interpreted)") and second[1].endswith("(transpiled)")
+    assert second[2] == expected and len(list(jars.glob("*.jar.verified"))) == 1
+    third = job()
+    assert third[0].endswith("(transpiled)") and third[2] == expected
+    assert not list(jars.glob("*.lock"))

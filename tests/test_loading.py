@@ -94,9 +94,10 @@ def test_tampered_verification_record_is_reported(tmp_path, exported, backend):
     assert report.records == 100
 
 
-def test_evaluator_reports_the_mode_it_really_uses(exported, holdout):
+def test_evaluator_reports_the_mode_it_really_uses(exported, holdout, monkeypatch):
     from pmmlkit.scorer.backends import _compiled
 
+    monkeypatch.setenv("PMMLKIT_TRANSPILE", "auto")  # the default (the suite sets "off")
     _compiled.clear_cache()  # a fresh compilation, whatever earlier tests compiled
     model = pmmlkit.load(exported["gbm"].path)
     assert model.evaluator.endswith("(interpreted)")  # scoring starts at once, compiled later

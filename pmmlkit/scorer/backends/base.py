@@ -200,6 +200,7 @@ class Handle:
                 return
             self._scorer = candidate
             self._generation += 1
+            compilation.mark_verified()
             self.description = self.description.replace("(interpreted", "(transpiled", 1)
 
     def _run(self, scorer: Any, java_cols: Any, java_dicts: Any, nrows: int,
