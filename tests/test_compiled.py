@@ -140,3 +140,28 @@ def test_a_short_job_leaves_the_compile_to_a_worker_and_later_jobs_start_from_th
     third = job()
     assert third[0].endswith("(transpiled)") and third[2] == expected
     assert not list(jars.glob("*.lock"))
+
+
+@pytest.mark.skipif(not jdk(), reason="the transpiler needs a JDK; on a JRE nothing compiles")
+def test_a_compile_that_fails_is_remembered_and_not_retried(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    doc = spec_zoo.mining_vote("majorityVote", "string")  # JPMML-Transpiler refuses it
+    path = tmp_path / "model.pmml"
+    path.write_bytes(doc.data)
+    env = {**os.environ, "PMMLKIT_CACHE_DIR": str(tmp_path / "cache"),
+           "PMMLKIT_TRANSPILE": "background"}
+    script = ("import sys, pmmlkit; m = pmmlkit.load(sys.argv[1], verify=False); "
+              "m.wait_compiled(); m.score_batch([{'x1': 1.0, 'x2': 0.0, 'c': 'red'}]); "
+              "print(m.evaluator)")
+    first = subprocess.run([sys.executable, "-c", script, str(path)], env=env,
+                           capture_output=True, text=True, check=True, timeout=180)
+    assert "could not transpile" in first.stderr and first.stdout.strip().endswith("(interpreted)")
+    folder = tmp_path / "cache" / "compiled"
+    assert len(list(folder.glob("*.failed"))) == 1 and not list(folder.glob("*.lock"))
+    second = subprocess.run([sys.executable, "-c", script, str(path)], env=env,
+                            capture_output=True, text=True, check=True, timeout=180)
+    assert "transpile" not in second.stderr  # known failure: no retry, no second warning
+    assert second.stdout.strip().endswith("(interpreted)") and not list(folder.glob("*.lock"))

@@ -58,6 +58,7 @@ def clear_cache() -> int:
     """Delete every cached compiled model; returns how many were deleted."""
     folder = cache_dir() / "compiled"
     count = len(list(folder.glob("*.jar"))) if folder.is_dir() else 0
+    # also forgets failures: a new JPMML or JDK may compile what failed before
     shutil.rmtree(folder, ignore_errors=True)
     with _registry_lock:
         _registry.clear()
@@ -207,11 +208,18 @@ class Compilation:
 
     def start(self) -> None:
         """Take the cached jar, or start a worker process compiling it (unless another
-        process already is); :meth:`poll` picks the jar up when it appears."""
+        process already is, or one already failed on it); :meth:`poll` picks the jar up when
+        it appears."""
         path = cached_jar(self.sha256)
         if path is not None:
             self.from_cache = True
             self.run()
+            return
+        failed = _failed_path(self.sha256)
+        if failed.is_file():  # the process that tried said why; this one stays quiet
+            self.error = failed.read_text(errors="replace").strip()
+            self._warned = True
+            self._done.set()
             return
         try:
             self._worker = _start_worker(self._pmml, self.sha256, self.budget)
@@ -241,6 +249,10 @@ class Compilation:
             worker = self._worker
             if worker is not None and worker.poll() is not None:
                 self.error = _worker_error(self.sha256, worker.returncode)
+                self._done.set()
+            elif worker is None and not _lock_path(self.sha256).exists():
+                # another process was compiling it and has finished without a jar
+                self.error = _worker_error(self.sha256, -1)
                 self._done.set()
 
     def poll(self) -> Any:
@@ -297,6 +309,10 @@ def _log_path(sha256: str) -> Path:
     return cache_dir() / "compiled" / f"{_key(sha256)}.log"
 
 
+def _failed_path(sha256: str) -> Path:
+    return cache_dir() / "compiled" / f"{_key(sha256)}.failed"
+
+
 def _start_worker(pmml: bytes, sha256: str, budget: float) -> subprocess.Popen[bytes] | None:
     """Start ``python -m pmmlkit.scorer.backends._compiled`` on ``pmml`` (given on stdin),
     unless another process holds the compile lock (a lock older than the budget is stale)."""
@@ -341,25 +357,53 @@ _ERROR_MARK = "pmmlkit-compile-error:"
 
 def _worker_main(argv: list[str]) -> int:
     """The compiler process: compile the PMML on stdin into the cache, then release the lock.
-    It ends itself at the budget (javac cannot be interrupted from Python)."""
-    import signal
 
+    javac cannot be interrupted, so the compile runs in a thread and the process ends itself
+    at the budget. A failure or a timeout is remembered in the cache: later processes do not
+    try again (until :func:`clear_cache`).
+    """
     sha256, budget = argv[0], float(argv[1])
-    signal.alarm(max(1, int(budget)))
+    outcome: list[str] = []
+
+    def compile_it(jpype: Any, pmml: bytes, schema: Any) -> None:
+        from pmmlkit.scorer.backends import jpmml
+
+        thread = jpype.JClass("java.lang.Thread")
+        thread.attachAsDaemon()
+        # javac looks up the context class loader, unset on a thread attached from Python
+        thread.currentThread().setContextClassLoader(
+            jpype.JClass("java.lang.ClassLoader").getSystemClassLoader())
+        try:
+            compile_jar(jpype, jpmml.prepared_pmml(jpype, pmml, schema), sha256)
+            outcome.append("")
+        except Exception as exc:
+            outcome.append(_describe(exc))
+
     try:
         from pmmlkit.schema import read_schema
-        from pmmlkit.scorer.backends import _jvm, jpmml
+        from pmmlkit.scorer.backends import _jvm
 
         pmml = sys.stdin.buffer.read()
         jpype = _jvm.ensure_jvm()
-        schema = read_schema(pmml, source="<compile>")
-        compile_jar(jpype, jpmml.prepared_pmml(jpype, pmml, schema), sha256)
-        return 0
+        worker = threading.Thread(target=compile_it, args=(jpype, pmml,
+                                                           read_schema(pmml, source="<compile>")),
+                                  daemon=True)
+        worker.start()
+        worker.join(budget)
+        reason = (outcome[0] if outcome else
+                  f"compiling took longer than its budget of {budget:g} s "
+                  "(PMMLKIT_COMPILE_TIMEOUT)")
     except Exception as exc:
-        print(f"{_ERROR_MARK} {_describe(exc)}", file=sys.stderr)
-        return 1
-    finally:
-        _lock_path(sha256).unlink(missing_ok=True)
+        reason = _describe(exc)
+    if reason:
+        if ":" not in reason:  # javac printed the details (e.g. "code too large") above
+            reason += f" (see {_log_path(sha256)})"
+        print(f"{_ERROR_MARK} {reason}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            _failed_path(sha256).write_text(reason + "\n")
+    _lock_path(sha256).unlink(missing_ok=True)
+    sys.stderr.flush()
+    os._exit(1 if reason else 0)  # never wait for a compile still running
 
 
 _registry: dict[str, Compilation] = {}
