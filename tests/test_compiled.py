@@ -43,7 +43,7 @@ def test_scoring_starts_before_compilation_and_the_compiled_model_is_cached(comp
 
 
 @pytest.mark.skipif(not jdk(), reason="the transpiler needs a JDK; on a JRE nothing compiles")
-def test_a_compiled_model_that_disagrees_with_the_interpreter_is_never_used():
+def test_a_compiled_model_that_disagrees_with_the_interpreter_is_never_used(monkeypatch):
     """JPMML-Transpiler predicts the distribution's mode where the spec (and the interpreter)
     take the node's score: the gate catches it and the interpreter keeps scoring."""
     doc = spec_zoo.tree("none", "string")
@@ -53,6 +53,13 @@ def test_a_compiled_model_that_disagrees_with_the_interpreter_is_never_used():
     assert model.evaluator.endswith("(interpreted)")
     raw = _raw.jpmml(doc.xml, doc.records)
     assert out["y"].tolist() == [r["y"] for r in raw]
+    # remembered: the jar is gone and a later load neither uses it nor warns again
+    monkeypatch.setenv("PMMLKIT_TRANSPILE", "background")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = pmmlkit.load(doc.data, verify=False, transpile=None)
+        assert again.score_batch(doc.records)["y"].tolist() == out["y"].tolist()
+    assert again.evaluator.endswith("(interpreted)")
 
 
 def test_a_failed_compilation_warns_once_and_the_interpreter_scores(monkeypatch):

@@ -280,6 +280,15 @@ class Compilation:
             with contextlib.suppress(OSError):
                 _verified_mark(self.path).touch()
 
+    def mark_rejected(self, reason: str) -> None:
+        """Record that this jar disagreed with the interpreter: it is deleted, and later
+        processes neither use it nor compile again (until :func:`clear_cache`)."""
+        self.error, self._warned = reason, True
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                _failed_path(self.sha256).write_text(reason + "\n")
+                self.path.unlink()
+
     @property
     def abandoned(self) -> bool:
         """True once it failed or ran out of time (the warning has been given)."""

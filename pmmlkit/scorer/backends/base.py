@@ -194,6 +194,7 @@ class Handle:
             compiled = self._run(candidate, java_cols, java_dicts, rows, 1)
             disagreement = _first_difference(current, compiled)
             if disagreement is not None:
+                compilation.mark_rejected(f"disagrees with the interpreter ({disagreement})")
                 warnings.warn(f"{self.source}: the compiled (transpiled) model disagrees with "
                               f"the interpreter ({disagreement}); scoring with the "
                               "interpreting evaluator", stacklevel=5)
