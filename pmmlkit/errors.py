@@ -16,7 +16,11 @@ are translated where they enter pmmlkit, with the original chained as ``__cause_
     ├── VerificationError             exit 8, HTTP 422   the PMML's ModelVerification records disagree
     ├── ConversionError               exit 9, HTTP 422   a model cannot be converted to PMML
     │   └── ParityError               exit 9, HTTP 422   the PMML does not reproduce the native model
-    └── TooManyRejectsError           exit 11, HTTP 422  a batch job rejected more rows than allowed
+    ├── TooManyRejectsError           exit 11, HTTP 422  a batch job rejected more rows than allowed
+    └── StorageError                  exit 12, HTTP 503  a file or object store cannot be read or written
+
+The translation happens in :mod:`pmmlkit._boundary`: one context manager per boundary (the JVM,
+storage, the converters), used wherever pmmlkit crosses it.
 """
 
 from __future__ import annotations
@@ -127,6 +131,14 @@ class TooManyRejectsError(PmmlkitError):
     def __init__(self, message: str, *, summary: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.summary = summary or {}
+
+
+class StorageError(PmmlkitError):
+    """A file or object store cannot be read or written (permission, network, corrupt file);
+    names the URL and what pmmlkit was doing."""
+
+    exit_code = 12
+    http_status = 503
 
 
 def _jsonable(value: Any) -> Any:

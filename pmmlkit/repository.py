@@ -5,16 +5,16 @@ Layout (like TensorFlow Serving's model base path)::
     <root>/<name>/<version>/model.pmml
     <root>/<name>/<version>/manifest.json
 
-A version is a positive integer claimed by creating ``<name>/<version>/.claim`` exclusively
-(``O_EXCL`` on a local disk, ``If-None-Match: *`` on S3), so two concurrent exporters always get
-different versions. ``model.pmml`` is written next, then ``manifest.json`` last: a version
+A version is a positive integer (ASCII digits, no leading zero) claimed by creating
+``<name>/<version>/.claim`` exclusively (see :func:`pmmlkit.storage.create_exclusive`: a hard
+link on a local disk, ``If-None-Match: *`` on S3), so concurrent exporters, threads or
+processes, always get different versions. Storage that cannot create exclusively is refused. ``model.pmml`` is written next, then ``manifest.json`` last: a version
 exists for readers only once its manifest is present and the PMML's sha256 matches it. Nothing
 is ever overwritten.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -22,10 +22,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pmmlkit._boundary import storage
 from pmmlkit.errors import ConfigurationError, ModelLoadError, ModelNotFoundError, PmmlkitError
-from pmmlkit.storage import url_to_fs
+from pmmlkit.storage import check_repository_protocol, create_exclusive, url_to_fs
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: a version folder: a positive integer in ASCII digits, as written (``isdigit()`` would also
+#: accept "²" or "١")
+VERSION_PATTERN = re.compile(r"^[1-9][0-9]{0,17}$")
 PMML_FILE = "model.pmml"
 MANIFEST_FILE = "manifest.json"
 CLAIM_FILE = ".claim"
@@ -40,6 +44,11 @@ def check_name(name: str) -> str:
             f"invalid model name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (no '/', no '..')")
     return name
+
+
+def parse_version(text: str) -> int | None:
+    """The version a folder name stands for, or None when it is not a version folder."""
+    return int(text) if VERSION_PATTERN.match(text) else None
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class Repository:
 
     def __init__(self, root: str | None = None):
         self.root = (root or os.environ.get("PMMLKIT_REPO") or DEFAULT_ROOT).rstrip("/")
+        check_repository_protocol(self.root)
         self._fs, self._path = url_to_fs(self.root)
 
     def __repr__(self) -> str:
@@ -80,20 +90,23 @@ class Repository:
                       and self.versions(n))
 
     def _children(self, path: str) -> list[str]:
-        try:
-            entries = self._fs.ls(path, detail=False)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        with storage(self.root, "list the repository"):
+            try:
+                entries = self._fs.ls(path, detail=False)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
         return [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
 
     def _claimed(self, name: str) -> list[int]:
-        return sorted(int(v) for v in self._children(self._p(name)) if v.isdigit() and int(v) > 0)
+        found = (parse_version(v) for v in self._children(self._p(name)))
+        return sorted(v for v in found if v is not None)
 
     def versions(self, name: str) -> list[int]:
         """Published versions of ``name`` (manifest present), ascending."""
         check_name(name)
-        return [v for v in self._claimed(name)
-                if self._fs.exists(self._p(name, v, MANIFEST_FILE))]
+        with storage(self._uri(name), "list the versions"):
+            return [v for v in self._claimed(name)
+                    if self._fs.exists(self._p(name, v, MANIFEST_FILE))]
 
     def get(self, name: str, version: int | None = None) -> ModelVersion:
         """A published version (the latest when ``version`` is None), checksum verified."""
@@ -102,13 +115,16 @@ class Repository:
             return self.latest(name)
         manifest_path = self._p(name, version, MANIFEST_FILE)
         try:
-            with self._fs.open(manifest_path, "rb") as fh:
-                manifest = json.loads(fh.read())
-        except FileNotFoundError:
-            known = self.versions(name)
-            raise ModelNotFoundError(
-                f"{self._uri(name, version)}: no such model version "
-                f"(published versions of {name!r}: {known or 'none'})") from None
+            with storage(self._uri(name, version, MANIFEST_FILE), "read the manifest"):
+                try:
+                    with self._fs.open(manifest_path, "rb") as fh:
+                        text = fh.read()
+                except FileNotFoundError as exc:
+                    known = self.versions(name)
+                    raise ModelNotFoundError(
+                        f"{self._uri(name, version)}: no such model version "
+                        f"(published versions of {name!r}: {known or 'none'})") from exc
+            manifest = json.loads(text)
         except ValueError as exc:
             raise ModelLoadError(f"{self._uri(name, version, MANIFEST_FILE)}: unreadable "
                                  f"manifest: {exc}") from exc
@@ -125,7 +141,8 @@ class Repository:
 
     def read_pmml(self, version: ModelVersion) -> bytes:
         """The PMML bytes of a version, after checking them against the manifest's sha256."""
-        with self._fs.open(self._p(version.name, version.version, PMML_FILE), "rb") as fh:
+        with storage(version.uri, "read the model", missing=ModelNotFoundError), \
+                self._fs.open(self._p(version.name, version.version, PMML_FILE), "rb") as fh:
             data: bytes = fh.read()
         digest = hashlib.sha256(data).hexdigest()
         if digest != version.manifest.get("sha256"):
@@ -158,53 +175,33 @@ class Repository:
         version = self._claim(name)
         digest = hashlib.sha256(pmml).hexdigest()
         full = {**manifest, "name": name, "version": version, "sha256": digest}
-        self._create(self._p(name, version, PMML_FILE), pmml)
-        self._create(self._p(name, version, MANIFEST_FILE),
-                     json.dumps(full, indent=2, sort_keys=True, default=str).encode())
+        self._create(pmml, name, version, PMML_FILE)
+        self._create(json.dumps(full, indent=2, sort_keys=True, default=str).encode(),
+                     name, version, MANIFEST_FILE)
         return ModelVersion(self.root, name, version, self._uri(name, version, PMML_FILE), full)
 
     def _claim(self, name: str) -> int:
         candidate = (self._claimed(name) or [0])[-1] + 1
         for _ in range(_MAX_CLAIM_ATTEMPTS):
             try:
-                self._create(self._p(name, candidate, CLAIM_FILE), b"")
+                self._create(b"", name, candidate, CLAIM_FILE)
                 return candidate
-            except FileExistsError:
+            except _Exists:
                 candidate += 1
         raise PmmlkitError(f"{self._uri(name)}: could not claim a new version")
 
-    def _create(self, path: str, data: bytes) -> None:
-        """Create ``path`` with ``data``; FileExistsError if it exists. Complete or absent."""
-        protocol = self._fs.protocol if isinstance(self._fs.protocol, str) \
-            else self._fs.protocol[0]
-        parent = path.rpartition("/")[0]
-        if protocol in ("file", "local"):
-            os.makedirs(parent, exist_ok=True)
-            temp = f"{path}.tmp-{os.getpid()}-{id(data)}"
-            with open(temp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+    def _create(self, data: bytes, *parts: str | int) -> None:
+        """Create the file at ``parts`` with ``data``; FileExistsError if it exists. Complete
+        or absent."""
+        with storage(self._uri(*parts), "publish a file"):
             try:
-                os.link(temp, path)  # atomic, and fails if the target exists
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
-            return
-        if protocol in ("s3", "s3a"):
-            try:
-                self._fs.pipe_file(path, data, mode="create")
-            except (FileExistsError, OSError) as exc:
-                if isinstance(exc, FileExistsError) or "PreconditionFailed" in str(exc) or \
-                        "412" in str(exc):
-                    raise FileExistsError(path) from exc
-                raise
-            return
-        # other filesystems (memory://, …): best effort, single writer
-        if self._fs.exists(path):
-            raise FileExistsError(path)
-        self._fs.makedirs(parent, exist_ok=True)
-        self._fs.pipe_file(path, data)
+                create_exclusive(self._fs, self._p(*parts), data)
+            except FileExistsError as exc:
+                raise _Exists(self._uri(*parts)) from exc
+
+
+class _Exists(PmmlkitError):
+    """A file to create exclusively exists already (internal: claims retry on it)."""
 
 
 def parse_ref(ref: str) -> tuple[str, str, int | None] | None:
@@ -213,9 +210,8 @@ def parse_ref(ref: str) -> tuple[str, str, int | None] | None:
     if text.endswith("@latest"):
         text = text[: -len("@latest")]
     head, _, last = text.rpartition("/")
-    version: int | None = None
-    if last.isdigit():
-        version = int(last)
+    version = parse_version(last)
+    if version is not None:
         head, _, last = head.rpartition("/")
     if not head or not NAME_PATTERN.match(last):
         return None

@@ -1,28 +1,72 @@
-"""Files on any fsspec URL: reading, and writing atomically (temp name, then move into place)."""
+"""Files on any fsspec URL: reading, writing atomically, and creating exclusively.
+
+Two guarantees, and where they hold:
+
+- :func:`atomic_write` (outputs of ``pmmlkit score``, rejects files): a reader never sees a
+  partial file under the final name. The data goes to a unique temporary sibling that is moved
+  into place only when the block succeeds: an atomic rename on a local disk; on an object store
+  the temporary object is complete before it is copied. Any fsspec filesystem.
+- :func:`create_exclusive` (the model repository): a file is created only if it does not
+  exist, atomically, so two writers never both succeed. That needs support from the storage,
+  so the repository accepts only :data:`REPOSITORY_PROTOCOLS`: local disks (``O_EXCL``-style
+  hard link), S3 (``If-None-Match: *``) and ``memory://`` (in-process, under a lock). Other
+  filesystems are refused at ``Repository(...)`` rather than given a check-then-write race.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
-from pmmlkit.errors import PmmlkitError
+from pmmlkit._boundary import storage
+from pmmlkit.errors import ConfigurationError, StorageError
+
+#: filesystems where :func:`create_exclusive` is atomic, hence where a repository may live
+REPOSITORY_PROTOCOLS = ("file", "local", "s3", "s3a", "memory")
+_memory_lock = threading.Lock()
 
 
 def url_to_fs(url: str) -> tuple[Any, str]:
     """The fsspec filesystem and the path inside it for a local path or URL."""
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(url)
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ValueError, ImportError) as exc:
+        raise ConfigurationError(f"{url}: cannot open this URL: {exc}") from exc
     return fs, path
 
 
+def protocol(fs: Any) -> str:
+    """The main protocol name of an fsspec filesystem (``file``, ``s3``, ``memory`` …)."""
+    name = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return str(name)
+
+
+def is_local(fs: Any) -> bool:
+    return protocol(fs) in ("file", "local")
+
+
+def check_repository_protocol(url: str) -> None:
+    """Refuse, before connecting, storage on which versions cannot be claimed atomically."""
+    from fsspec.core import split_protocol
+
+    scheme = (split_protocol(url)[0] or "file").lower()
+    if scheme not in REPOSITORY_PROTOCOLS:
+        raise ConfigurationError(
+            f"{url}: a model repository needs storage that can create a file only if it does "
+            f"not exist, atomically; {scheme}:// cannot. Supported: local paths, s3:// (and "
+            "s3a://), memory:// (one process)")
+
+
 def temporary_sibling(path: str) -> str:
-    """A hidden name next to ``path`` for writing before the final move."""
+    """A unique hidden name next to ``path`` for writing before the final move."""
     head, _, tail = path.rpartition("/")
-    name = f".{tail}.pmmlkit-tmp-{uuid.uuid4().hex[:12]}"
+    name = f".{tail}.pmmlkit-tmp-{uuid.uuid4().hex}"
     return f"{head}/{name}" if head else name
 
 
@@ -30,32 +74,82 @@ def temporary_sibling(path: str) -> str:
 def atomic_write(url: str) -> Iterator[IO[bytes]]:
     """Write to a temporary sibling; move it to ``url`` only when the block succeeds.
 
-    A reader never sees a partial file under the final name: on a local disk the move is an
-    atomic rename; on object stores the temporary object is complete before it is copied.
+    A reader never sees a partial file under the final name. Errors of the storage itself
+    become :class:`StorageError` naming ``url``.
     """
     fs, path = url_to_fs(url)
     parent = path.rpartition("/")[0]
-    if parent and not fs.exists(parent):
-        fs.makedirs(parent, exist_ok=True)
     temp = temporary_sibling(path)
+    with storage(url, "create the output file"):
+        if parent and not fs.exists(parent):
+            fs.makedirs(parent, exist_ok=True)
+        handle = fs.open(temp, "wb")
     try:
-        with fs.open(temp, "wb") as fh:
+        with handle as fh:
             yield fh
     except BaseException:
         with contextlib.suppress(Exception):
             fs.rm(temp)
         raise
     try:
-        if _is_local(fs):
-            os.replace(temp, path)
-        else:
-            fs.mv(temp, path)
-    except Exception as exc:
+        with storage(url, "move the finished file into place"):
+            if is_local(fs):
+                os.replace(temp, path)
+            else:
+                fs.mv(temp, path)
+    except StorageError:
         with contextlib.suppress(Exception):
             fs.rm(temp)
-        raise PmmlkitError(f"{url}: could not move the finished file into place: {exc}") from exc
+        raise
 
 
-def _is_local(fs: Any) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return protocol in ("file", "local")
+def create_exclusive(fs: Any, path: str, data: bytes) -> None:
+    """Create ``path`` holding ``data``, complete or not at all; FileExistsError if it exists.
+
+    Safe between threads and processes on the filesystems of :data:`REPOSITORY_PROTOCOLS`.
+    """
+    kind = protocol(fs)
+    parent = path.rpartition("/")[0]
+    if kind in ("file", "local"):
+        os.makedirs(parent, exist_ok=True)
+        temp = temporary_sibling(path)
+        with open(temp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temp, path)  # atomic, and fails if the target exists
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+        return
+    if kind in ("s3", "s3a"):
+        try:
+            fs.pipe_file(path, data, mode="create")
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if _precondition_failed(exc):
+                raise FileExistsError(path) from exc
+            raise
+        return
+    if kind == "memory":
+        with _memory_lock:  # the memory filesystem lives in this process: a lock is atomic
+            if fs.exists(path):
+                raise FileExistsError(path)
+            fs.makedirs(parent, exist_ok=True)
+            fs.pipe_file(path, data)
+        return
+    raise ConfigurationError(f"{kind}://{path}: exclusive creation is not supported here")
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    """An S3 conditional write refused because the key exists: HTTP 412 / PreconditionFailed
+    (s3fs maps it to FileExistsError only when the server names the condition)."""
+    cause = exc.__cause__
+    response = getattr(cause, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = response.get("Error", {}).get("Code")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412

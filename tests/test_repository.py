@@ -67,26 +67,36 @@ def test_half_published_version_is_invisible_and_tampering_detected(tmp_path):
         pmmlkit.load(str(root / "churn" / "1"))
 
 
-def test_published_files_are_never_overwritten(tmp_path):
-    repo = Repository(str(tmp_path))
+@pytest.mark.parametrize("kind", ["local", "memory"])
+def test_published_files_are_never_overwritten(tmp_path, kind):
+    from pmmlkit.storage import create_exclusive, url_to_fs
+
+    root = str(tmp_path) if kind == "local" else f"memory://{tmp_path.name}-never"
+    repo = Repository(root)
     version = repo.publish(PMML, {}, name="m")
+    fs, path = url_to_fs(root)
     with pytest.raises(FileExistsError):
-        repo._create(repo._p("m", version.version, "model.pmml"), b"other")
-    assert (tmp_path / "m" / "1" / "model.pmml").read_bytes() == PMML
+        create_exclusive(fs, f"{path}/m/{version.version}/model.pmml", b"other")
+    assert repo.read_pmml(repo.get("m", version.version)) == PMML
 
 
 _PUBLISHER = textwrap.dedent("""
-    import sys, pmmlkit
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    import pmmlkit
     repo = pmmlkit.Repository(sys.argv[1])
     data = open(sys.argv[2], "rb").read()
-    print(" ".join(str(repo.publish(data, {"writer": sys.argv[3]}, name="race").version)
-                   for _ in range(int(sys.argv[4]))))
+    threads, each = int(sys.argv[4]), int(sys.argv[5])
+    def publish(i):
+        return repo.publish(data, {"writer": sys.argv[3]}, name="race").version
+    with ThreadPoolExecutor(threads) as pool:
+        print(" ".join(str(v) for v in pool.map(publish, range(threads * each))))
 """)
 
 
-def _race(root: str, writers: int = 4, each: int = 3) -> list[int]:
+def _race(root: str, writers: int = 4, each: int = 3, threads: int = 1) -> list[int]:
     procs = [subprocess.Popen([sys.executable, "-c", _PUBLISHER, root,
-                               str(DATA / "regression.pmml"), str(w), str(each)],
+                               str(DATA / "regression.pmml"), str(w), str(threads), str(each)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=os.environ.copy())
              for w in range(writers)]
@@ -110,6 +120,46 @@ def test_concurrent_publishers_never_collide(tmp_path, kind, request):
     assert writers == {"0", "1", "2", "3"}
     for v in versions:
         pmmlkit.load(f"{root}/race/{v}")  # every version complete and checksum-valid
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_threads_in_processes_publishing_at_once_never_collide(tmp_path, kind, request):
+    root = str(tmp_path / "models") if kind == "local" else \
+        request.getfixturevalue("bucket") + "/threads"
+    versions = _race(root, writers=3, each=4, threads=6)
+    assert sorted(versions) == list(range(1, 73))
+    repo = Repository(root)
+    assert repo.versions("race") == list(range(1, 73))
+    for v in versions:
+        assert repo.read_pmml(repo.get("race", v)) == (DATA / "regression.pmml").read_bytes()
+    if kind == "local":  # no temporary file is left behind
+        assert not [p for p in (tmp_path / "models").rglob("*") if "tmp" in p.name]
+
+
+def test_threads_publishing_to_memory_never_collide():
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = Repository("memory://threads-publish")
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(pool.map(lambda _: repo.publish(PMML, {}, name="m").version, range(40)))
+    assert sorted(versions) == list(range(1, 41))
+
+
+def test_version_folders_are_ascii_positive_integers(tmp_path):
+    repo = Repository(str(tmp_path))
+    repo.publish(PMML, {}, name="m")
+    for odd in ("\u00b2", "\u0661", "0", "01", "-1", "1.0"):  # superscript two, Arabic one
+        (tmp_path / "m" / odd).mkdir()
+        (tmp_path / "m" / odd / "manifest.json").write_text("{}")
+    assert repo.versions("m") == [1]
+    assert repo.publish(PMML, {}, name="m").version == 2
+
+
+def test_repository_refuses_storage_without_exclusive_create():
+    with pytest.raises(pmmlkit.ConfigurationError, match="Supported: local paths, s3://"):
+        Repository("ftp://127.0.0.1/models")
+    with pytest.raises(pmmlkit.ConfigurationError, match="Supported: local paths"):
+        Repository("nosuchprotocol://x/models")
 
 
 def test_manifest_is_json_with_checksum(tmp_path):

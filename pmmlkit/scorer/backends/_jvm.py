@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pmmlkit.errors import JavaError
+from pmmlkit.errors import ConfigurationError, JavaError
 
 #: -XX:-DontCompileHugeMethods lets the JIT compile the large methods JPMML-Transpiler emits
 #: for tree ensembles (measured: 2-3x on a 100-tree GBM batch); the throughput collector beats
@@ -24,7 +24,6 @@ DEFAULT_JAVA_OPTS = "-Xmx1g -Xss4m -XX:-DontCompileHugeMethods -XX:+UseParallelG
 MIN_JAVA = 11
 BRIDGE_JAR = Path(__file__).resolve().parents[2] / "jars" / "pmmlkit-bridge.jar"
 _lock = threading.Lock()
-_started_by_us = False
 
 
 def _package_dir(name: str) -> Path | None:
@@ -53,12 +52,16 @@ def classpath() -> list[str]:
 
 def java_opts() -> list[str]:
     """JVM options from ``PMMLKIT_JAVA_OPTS`` (a shell-quoted string) or the default."""
-    return shlex.split(os.environ.get("PMMLKIT_JAVA_OPTS", DEFAULT_JAVA_OPTS))
+    text = os.environ.get("PMMLKIT_JAVA_OPTS", DEFAULT_JAVA_OPTS)
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"PMMLKIT_JAVA_OPTS={text!r} cannot be split into options: "
+                                 f"{exc} (quote it as in a shell)") from exc
 
 
 def ensure_jvm() -> Any:
     """Start the JVM if needed and return the ``jpype`` module, ready to import Java classes."""
-    global _started_by_us
     import jpype
 
     with _lock:
@@ -72,7 +75,6 @@ def ensure_jvm() -> Any:
             except Exception as exc:
                 raise JavaError(f"the JVM at {jvm_path} could not start with options "
                                 f"{java_opts()}: {exc}. Check PMMLKIT_JAVA_OPTS.") from exc
-            _started_by_us = True
             _check_version(jpype)
         _check_bridge(jpype)
     return jpype

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pmmlkit._boundary import environment_int, java
 from pmmlkit.errors import ModelLoadError, ScoringError
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer.backends import _jvm
@@ -206,8 +207,9 @@ class Handle:
 
     def _run(self, scorer: Any, java_cols: Any, java_dicts: Any, nrows: int,
              parallelism: int) -> ChunkResult:
-        result = self._batch.score(scorer, java_cols, java_dicts, nrows,
-                                   self._java_out_kinds, parallelism)
+        with java(f"{self.source}: the evaluator failed on a chunk of {nrows} rows"):
+            result = self._batch.score(scorer, java_cols, java_dicts, nrows,
+                                       self._java_out_kinds, parallelism)
         ncols = len(self._out_kinds)
         out: list[np.ndarray] = []
         for j, kind in enumerate(self._out_kinds):
@@ -246,7 +248,7 @@ def default_parallelism() -> int:
     """Threads per chunk: ``PMMLKIT_THREADS`` or the number of usable cores."""
     configured = os.environ.get("PMMLKIT_THREADS")
     if configured:
-        return max(1, int(configured))
+        return environment_int("PMMLKIT_THREADS", configured)
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else (os.cpu_count() or 1))
 

@@ -14,8 +14,6 @@ from pmmlkit.scorer.backends.base import Backend, Handle
 
 #: JPMML computes class probabilities only when an output field asks for them, so pmmlkit
 #: declares one per class that the PMML does not declare itself, and reads it as an output.
-_JPMML_KINDS = {"target": 0, "probability": 2, "output": 2}
-
 
 #: where compiling pays by default: 3-5x on tree ensembles; a linear model gains little
 #: (measured 133k vs 82k rows/s a batch, the same per record) for ~10 s of compiler CPU
@@ -137,10 +135,8 @@ def _scorer(jpype: Any, evaluator: Any, schema: ModelSchema) -> Any:
     columns = schema.columns
     return jpype.JClass("pmmlkit.bridge.JpmmlScorer")(
         evaluator, jpype.JArray(jpype.JString)(schema.input_names),
-        jpype.JArray(jpype.JInt)([_JPMML_KINDS[c.kind] for c in columns]),
         jpype.JArray(jpype.JString)([c.name if c.kind == "probability" else c.key
-                                     for c in columns]),
-        jpype.JArray(jpype.JString)([c.category for c in columns]))
+                                     for c in columns]))
 
 
 def _declare_probabilities(jpype: Any, model: Any, schema: ModelSchema) -> None:

@@ -2,6 +2,7 @@ package pmmlkit.bridge;
 
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ForkJoinPool;
 import java.util.stream.IntStream;
 
@@ -18,26 +19,15 @@ import java.util.stream.IntStream;
 public final class Batch {
 
     private static final int BLOCK = 512;
-    private static volatile ForkJoinPool pool;
+    /** One pool per parallelism, created on first use and never shut down: concurrent calls
+     * asking for different parallelism must not stop each other's pool. Its threads are daemons. */
+    private static final ConcurrentHashMap<Integer, ForkJoinPool> POOLS = new ConcurrentHashMap<>();
 
     private Batch() {
     }
 
     private static ForkJoinPool pool(int parallelism) {
-        ForkJoinPool current = pool;
-        if (current == null || current.getParallelism() != parallelism) {
-            synchronized (Batch.class) {
-                current = pool;
-                if (current == null || current.getParallelism() != parallelism) {
-                    if (current != null) {
-                        current.shutdown();
-                    }
-                    current = new ForkJoinPool(parallelism);
-                    pool = current;
-                }
-            }
-        }
-        return current;
+        return POOLS.computeIfAbsent(parallelism, ForkJoinPool::new);
     }
 
     /** Scores {@code nrows} rows; see the class comment for the layout of the result. */

@@ -1,0 +1,141 @@
+"""Where foreign exceptions become pmmlkit errors: one context manager per boundary.
+
+pmmlkit crosses three boundaries whose exceptions a user must never see raw:
+
+- :func:`java` — calls into the JVM (JPype's ``JException`` and friends);
+- :func:`storage` — files and object stores (``OSError``, fsspec, botocore, pyarrow I/O);
+- :func:`converter` — sklearn2pmml, scikit-learn's ``predict``, Spark ``transform``.
+
+Each translates what crosses it into the :mod:`pmmlkit.errors` class that fits, naming what
+pmmlkit was doing, and chains the original (``raise … from exc``). A :class:`PmmlkitError`
+raised inside passes through unchanged. Like httpx's ``map_httpcore_exceptions``, the rule is:
+translate where the exception enters, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import sys
+from collections.abc import Iterator
+
+from pmmlkit.errors import (
+    ConfigurationError,
+    ConversionError,
+    PmmlkitError,
+    ScoringError,
+    StorageError,
+)
+
+
+def is_java_exception(exc: BaseException) -> bool:
+    """True for an exception thrown by Java code through JPype."""
+    jpype = sys.modules.get("jpype")
+    return jpype is not None and isinstance(exc, jpype.JException)
+
+
+def java_message(exc: BaseException) -> str:
+    """``ClassName: message`` of a Java exception (its innermost cause's, when it has one)."""
+    if not is_java_exception(exc):
+        return f"{type(exc).__name__}: {exc}"
+    throwable = exc
+    with contextlib.suppress(Exception):
+        while throwable.getCause() is not None and throwable.getCause() is not throwable:
+            throwable = throwable.getCause()
+    name = str(throwable.getClass().getSimpleName())
+    message = throwable.getMessage()
+    return f"{name}: {message}" if message is not None else name
+
+
+@contextlib.contextmanager
+def java(what: str, error: type[PmmlkitError] = ScoringError) -> Iterator[None]:
+    """Calls into the JVM: a Java exception becomes ``error`` naming ``what`` failed."""
+    try:
+        yield
+    except PmmlkitError:
+        raise
+    except Exception as exc:
+        if not is_java_exception(exc):
+            raise
+        raise error(f"{what}: {java_message(exc)}") from exc
+
+
+def _storage_exception_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [OSError]
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:
+        types.append(pyarrow.ArrowException)
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None:
+        types.append(botocore.BotoCoreError)
+        types.append(botocore.ClientError)
+    return tuple(types)
+
+
+@contextlib.contextmanager
+def storage(url: str, action: str, *, missing: type[PmmlkitError] = StorageError,
+            corrupt: type[PmmlkitError] | None = None) -> Iterator[None]:
+    """Reading or writing ``url``: I/O and object-store errors become :class:`StorageError`
+    (``missing`` for a file that does not exist; ``corrupt`` for content pyarrow cannot
+    parse, e.g. ``InvalidInputError`` for an input data file)."""
+    try:
+        yield
+    except PmmlkitError:
+        raise
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise missing(f"{url}: no such file or directory (while trying to {action})") from exc
+    except IsADirectoryError as exc:
+        raise missing(f"{url}: is a directory, not a file (while trying to {action})") from exc
+    except PermissionError as exc:
+        raise StorageError(f"{url}: permission denied (while trying to {action})") from exc
+    except UnicodeDecodeError as exc:
+        raise (corrupt or StorageError)(
+            f"{url}: not valid UTF-8 text at byte {exc.start} (while trying to {action})"
+        ) from exc
+    except Exception as exc:
+        if not isinstance(exc, _storage_exception_types()):
+            raise
+        pyarrow = sys.modules.get("pyarrow")
+        parse_error = pyarrow is not None and isinstance(exc, pyarrow.ArrowInvalid)
+        reason = _first_line(exc)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            reason = "no space left on the device"
+        if parse_error and corrupt is not None:
+            raise corrupt(f"{url}: cannot {action}: {reason}") from exc
+        raise StorageError(f"{url}: cannot {action}: {reason}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def converter(what: str) -> Iterator[None]:
+    """Third-party conversion code (sklearn2pmml, scikit-learn, Spark): anything it raises
+    becomes a :class:`ConversionError` naming the step."""
+    try:
+        yield
+    except PmmlkitError:
+        raise
+    except Exception as exc:
+        if is_java_exception(exc) or hasattr(exc, "java_exception"):
+            reason = java_message(getattr(exc, "java_exception", exc))
+        else:
+            reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        raise ConversionError(f"{what} failed: {reason}") from exc
+
+
+def environment_int(name: str, value: str, *, minimum: int = 1) -> int:
+    """An integer environment setting, or a :class:`ConfigurationError` naming it."""
+    try:
+        number = int(value.strip())
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={value!r} is not a whole number") from exc
+    if number < minimum:
+        raise ConfigurationError(f"{name}={value!r} must be at least {minimum}")
+    return number
+
+
+__all__ = ["converter", "environment_int", "is_java_exception", "java", "java_message",
+           "storage"]
