@@ -18,6 +18,7 @@ import contextlib
 import errno
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from pmmlkit.errors import (
     ConfigurationError,
@@ -34,9 +35,10 @@ def is_java_exception(exc: BaseException) -> bool:
     return jpype is not None and isinstance(exc, jpype.JException)
 
 
-def java_message(exc: BaseException) -> str:
-    """``ClassName: message`` of a Java exception (its innermost cause's, when it has one)."""
-    if not is_java_exception(exc):
+def java_message(exc: Any) -> str:
+    """``ClassName: message`` of a Java exception (its innermost cause's, when it has one);
+    also takes a Py4J ``JavaObject`` throwable (Spark's ``java_exception``)."""
+    if isinstance(exc, BaseException) and not is_java_exception(exc):
         return f"{type(exc).__name__}: {exc}"
     throwable = exc
     with contextlib.suppress(Exception):

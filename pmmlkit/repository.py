@@ -1,4 +1,4 @@
-"""Versioned model storage on any fsspec URL (local path, ``s3://``, ``memory://`` …).
+"""Versioned model storage on a local path, ``s3://`` or ``memory://``.
 
 Layout (like TensorFlow Serving's model base path)::
 
@@ -8,7 +8,8 @@ Layout (like TensorFlow Serving's model base path)::
 A version is a positive integer (ASCII digits, no leading zero) claimed by creating
 ``<name>/<version>/.claim`` exclusively (see :func:`pmmlkit.storage.create_exclusive`: a hard
 link on a local disk, ``If-None-Match: *`` on S3), so concurrent exporters, threads or
-processes, always get different versions. Storage that cannot create exclusively is refused. ``model.pmml`` is written next, then ``manifest.json`` last: a version
+processes, always get different versions. Storage that cannot create exclusively is refused.
+``model.pmml`` is written next, then ``manifest.json`` last: a version
 exists for readers only once its manifest is present and the PMML's sha256 matches it. Nothing
 is ever overwritten.
 """
