@@ -41,7 +41,7 @@ def train_spark(train: Any) -> tuple[Any, Any]:
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
 
-    from pmmlkit.converter._spark import spark_session
+    from pmmlkit.converter import spark_session
 
     spark = spark_session()
     spark.sparkContext.setLogLevel("ERROR")

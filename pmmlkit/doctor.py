@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from pmmlkit._version import installed, version_key
 from pmmlkit.errors import PmmlkitError
-
-#: The newest scikit-learn each sklearn2pmml line accepts at export time (measured).
-SKLEARN2PMML_MAX_SKLEARN = {"0.133": "1.9.0"}
 
 _PROBE_PMML = b"""<?xml version="1.0" encoding="UTF-8"?>
 <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
@@ -46,17 +43,6 @@ class DoctorReport:
         return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
-def _key(v: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in v.split(".")[:3] if p.isdigit())
-
-
 def run_doctor() -> DoctorReport:
     """Check Java, both backends and the converters; never raises."""
     report = DoctorReport()
@@ -69,10 +55,10 @@ def run_doctor() -> DoctorReport:
 
 
 def _check_java() -> Check:
-    from pmmlkit.scorer.backends import _jvm
+    from pmmlkit.scorer.backends import java_info
 
     try:
-        info = _jvm.java_info()
+        info = java_info()
     except PmmlkitError as exc:
         return Check("java", False, str(exc))
     jdk = "JDK (transpiling available)" if info["compiler"] else "JRE (no transpiling)"
@@ -96,7 +82,7 @@ def _check_backend(name: str) -> Check:
 def _installed(framework: str, converter: str, extra: str) -> tuple[list[Check], str | None,
                                                                     str | None]:
     """Checks that a framework and its converter are installed, and their versions."""
-    found = _version(framework), _version(converter)
+    found = installed(framework), installed(converter)
     hint = f"not installed (pip install 'pmmlkit[{extra}]')"
     checks = [Check(name, v is not None, v or hint) for name, v in zip((framework, converter),
                                                                       found, strict=True)]
@@ -107,12 +93,14 @@ def _check_sklearn() -> list[Check]:
     checks, sk, s2p = _installed("scikit-learn", "sklearn2pmml", "sklearn")
     if sk and s2p:
         line = ".".join(s2p.split(".")[:2])
+        from pmmlkit.converter import SKLEARN2PMML_MAX_SKLEARN
+
         newest = SKLEARN2PMML_MAX_SKLEARN.get(line)
         if newest is None:
             checks.append(Check("scikit-learn/sklearn2pmml", True,
                                 f"sklearn2pmml {s2p} is not in pmmlkit's tested table"))
         else:
-            ok = _key(sk) <= _key(newest)
+            ok = version_key(sk) <= version_key(newest)
             checks.append(Check("scikit-learn/sklearn2pmml", ok,
                                 f"sklearn2pmml {s2p} exports scikit-learn up to {newest}; "
                                 f"installed {sk}" + ("" if ok else

@@ -139,10 +139,6 @@ class ModelSchema:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    @property
-    def target_column(self) -> Column:
-        return self.columns[0]
-
     def input(self, name: str) -> InputField:
         for f in self.inputs:
             if f.name == name:

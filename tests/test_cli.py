@@ -43,7 +43,8 @@ def test_errors_are_one_line_with_exit_code(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pmmlkit", "inspect", str(missing)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 5
-    assert proc.stderr.strip() == f"error: {missing}: no such file"
+    assert proc.stderr.strip() == (f"error: {missing}: no such file or directory (while trying "
+                                   "to read the PMML file)")
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 

@@ -50,5 +50,5 @@ def console() -> Any:
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
-def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+def print_json(data: Any, *, err: bool = False) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str), err=err)

@@ -21,14 +21,6 @@ RowsOption = Annotated[int, typer.Option(
     "--verification-rows", help="Sample rows embedded as PMML verification records.")]
 
 
-def _read_table(url: str) -> Any:
-    import pandas as pd
-
-    if url.lower().endswith((".parquet", ".pq")):
-        return pd.read_parquet(url)
-    return pd.read_csv(url)
-
-
 def _print_version(ref: Any, json: bool) -> None:
     if json:
         print_json({"name": ref.name, "version": ref.version, "uri": ref.uri,
@@ -59,16 +51,10 @@ def sklearn(
     json: JsonOption = False,
 ) -> None:
     """Export a scikit-learn model (joblib/pickle; trusted files only) to PMML and publish it."""
-    import joblib
+    from pmmlkit.converter import export_sklearn_file
 
-    from pmmlkit.converter import export_sklearn
-
-    estimator = joblib.load(model_file)
-    frame = _read_table(sample)
-    y = frame.pop(target) if target else None
-    features = list(getattr(estimator, "feature_names_in_", frame.columns))
-    ref = export_sklearn(estimator, frame[features], y, repo=repo, name=name,
-                         tolerance=tolerance, verification_rows=verification_rows)
+    ref = export_sklearn_file(model_file, sample, name=name, repo=repo, target=target,
+                              tolerance=tolerance, verification_rows=verification_rows)
     _print_version(ref, json)
 
 
@@ -85,18 +71,10 @@ def spark(
     json: JsonOption = False,
 ) -> None:
     """Export a saved Spark ML PipelineModel to PMML and publish it."""
-    from pmmlkit.converter import export_spark
-    from pmmlkit.converter._spark import spark_session
+    from pmmlkit.converter import export_spark_dir
 
-    session = spark_session()
-    from pyspark.ml import PipelineModel
-
-    model = PipelineModel.load(pipeline_model_dir)
-    reader = session.read
-    frame = (reader.parquet(sample) if sample.lower().endswith((".parquet", ".pq"))
-             else reader.csv(sample, header=True, inferSchema=True))
-    ref = export_spark(model, frame, repo=repo, name=name, tolerance=tolerance,
-                       verification_rows=verification_rows)
+    ref = export_spark_dir(pipeline_model_dir, sample, name=name, repo=repo,
+                           tolerance=tolerance, verification_rows=verification_rows)
     _print_version(ref, json)
 
 

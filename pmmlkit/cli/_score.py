@@ -46,8 +46,8 @@ def score(
     summary = score_file(model, input, output, keep=columns, rejects=rejects,
                          chunk_size=chunk_size, backend=backend, max_rejects=max_rejects,
                          na_values=markers)
-    if json:
-        print_json(summary.to_dict())
+    if json:  # on stderr when the results go to stdout, so the two never mix
+        print_json(summary.to_dict(), err=summary.output == "-")
     else:
         target = "stdout" if summary.output == "-" else summary.output
         typer.echo(f"read {summary.rows_read:,} rows: {summary.rows_scored:,} scored, "

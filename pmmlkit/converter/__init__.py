@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import warnings
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import pandas as pd
 
-from pmmlkit.converter._parity import DEFAULT_TOLERANCE, compare
-from pmmlkit.errors import ConversionError
+from pmmlkit._boundary import converter as converter_boundary
+from pmmlkit._boundary import storage
+from pmmlkit._version import __version__, installed
+from pmmlkit.batch.formats import is_parquet
+from pmmlkit.converter._parity import DEFAULT_TOLERANCE, NativeOutputs, compare
+from pmmlkit.converter._sklearn import SKLEARN2PMML_MAX_SKLEARN
+from pmmlkit.converter._sklearn import version_problem as sklearn_version_problem
+from pmmlkit.errors import ConversionError, InvalidInputError
 from pmmlkit.repository import ModelVersion, Repository, check_name
 from pmmlkit.schema import read_schema
 
@@ -24,17 +28,8 @@ DEFAULT_VERIFICATION_ROWS = 100
 BACKENDS = ("jpmml", "pypmml")
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
 def _manifest(*, schema: Any, source: dict[str, Any], converter: dict[str, Any],
               parity: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
-    from pmmlkit import __version__
-
     return {
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "source": source,
@@ -72,7 +67,7 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
     check_name(name)
     if not isinstance(X_sample, pd.DataFrame):
         raise ConversionError("X_sample must be a pandas DataFrame with the feature names")
-    _sklearn._check_versions()
+    _sklearn.check_installed()
     _sklearn.check_columns(X_sample)
     started = time.perf_counter()
     y = y_sample if y_sample is None or isinstance(y_sample, pd.Series) else pd.Series(
@@ -86,13 +81,13 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
     parity = compare(pmml, X_sample, native, backends=backends, tolerance=tolerance,
                      source=name)
     checked = time.perf_counter()
-    final = _sklearn._final_step(estimator)
+    final = _sklearn.final_step(estimator)
     manifest = _manifest(
         schema=schema,
-        source={"framework": "scikit-learn", "version": _version("scikit-learn"),
+        source={"framework": "scikit-learn", "version": installed("scikit-learn"),
                 "estimator": f"{type(final).__module__}.{type(final).__name__}",
-                "pipeline": _sklearn._step_names(estimator)},
-        converter={"library": "sklearn2pmml", "version": _version("sklearn2pmml"),
+                "pipeline": _sklearn.step_names(estimator)},
+        converter={"library": "sklearn2pmml", "version": installed("sklearn2pmml"),
                    "verification_rows": _records(schema)},
         parity=parity,
         timings={"convert": converted - started, "parity": checked - converted})
@@ -110,24 +105,13 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
     records and the parity check against ``pipeline_model.transform``. A local Spark session
     with the JPMML-SparkML jars is started when none is running.
     """
-    with warnings.catch_warnings():
-        # pyspark 4.2 warns that it "does not yet fully support pandas >= 3" on every toPandas;
-        # the conversions pmmlkit does (numbers and strings) are exact, and tested.
-        warnings.filterwarnings("ignore", message=".*does not yet fully support pandas.*")
-        return _export_spark(pipeline_model, sample_df, repo=repo, name=name,
-                             verification_rows=verification_rows, tolerance=tolerance,
-                             backends=backends)
-
-
-def _export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository | None,
-                  name: str, verification_rows: int, tolerance: float,
-                  backends: tuple[str, ...]) -> ModelVersion:
     from pmmlkit.converter import _spark
 
     check_name(name)
     started = time.perf_counter()
     spark = _spark.spark_session()
-    sample = _spark.as_spark_frame(spark, sample_df).cache()
+    with converter_boundary("caching the Spark sample"):
+        sample = _spark.as_spark_frame(spark, sample_df).cache()
     pipeline = _spark.as_pipeline_model(pipeline_model, sample)
     pmml = _spark.convert(pipeline, sample, verification_rows)
     converted = time.perf_counter()
@@ -147,7 +131,7 @@ def _export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository
         source={"framework": "spark-ml", "version": pyspark.__version__,
                 "estimator": type(pipeline.stages[-1]).__name__,
                 "pipeline": [type(s).__name__ for s in pipeline.stages]},
-        converter={"library": "pyspark2pmml", "version": _version("pyspark2pmml"),
+        converter={"library": "pyspark2pmml", "version": installed("pyspark2pmml"),
                    "verification_rows": _records(schema)},
         parity=parity,
         timings={"convert": converted - started, "parity": checked - converted})
@@ -172,8 +156,6 @@ def export_pmml(pmml: bytes, features: pd.DataFrame, expected: pd.DataFrame, *,
     values = {c: expected[c].to_numpy() for c in expected.columns}
     labels = frozenset(c for c in expected.columns
                        if not pd.api.types.is_numeric_dtype(expected[c]))
-    from pmmlkit.converter._parity import NativeOutputs
-
     started = time.perf_counter()
     parity = compare(pmml, features, NativeOutputs(values, labels), backends=backends,
                      tolerance=tolerance, source=name)
@@ -186,4 +168,84 @@ def export_pmml(pmml: bytes, features: pd.DataFrame, expected: pd.DataFrame, *,
     return repository.publish(pmml, manifest, name=name)
 
 
-__all__ = ["export_pmml", "export_sklearn", "export_spark"]
+def read_table(url: str) -> pd.DataFrame:
+    """A CSV or Parquet sample (local path or fsspec URL) as a DataFrame."""
+    with storage(url, "read the sample", missing=InvalidInputError, corrupt=InvalidInputError):
+        if is_parquet(url):
+            return pd.read_parquet(url)
+        try:
+            return pd.read_csv(url)
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise InvalidInputError(f"{url}: not a readable CSV sample: {exc}") from exc
+
+
+def export_sklearn_file(model_file: str, sample: str, *, name: str,
+                        repo: str | Repository | None = None, target: str | None = None,
+                        verification_rows: int = DEFAULT_VERIFICATION_ROWS,
+                        tolerance: float = DEFAULT_TOLERANCE,
+                        backends: tuple[str, ...] = BACKENDS) -> ModelVersion:
+    """Export a scikit-learn model saved with joblib or pickle (``model_file``) with a CSV or
+    Parquet ``sample`` of its training data: what ``pmmlkit export sklearn`` does.
+
+    ``target`` names the sample's label column (dropped from the features). The features are
+    the estimator's ``feature_names_in_`` when it has them (in that order), else the sample's
+    other columns. joblib and pickle run code when loaded: load only files you trust.
+    """
+    import joblib
+
+    check_name(name)
+    with storage(model_file, "read the model file", missing=InvalidInputError), \
+            open(model_file, "rb"):
+        pass
+    with converter_boundary(f"{model_file}: loading the model with joblib"):
+        estimator = joblib.load(model_file)
+    frame = read_table(sample)
+    if target is not None and target not in frame.columns:
+        raise InvalidInputError(f"{sample}: the target column {target!r} is not in the sample "
+                                f"(columns: {list(frame.columns)})", field=target,
+                                reason="missing column")
+    y = frame.pop(target) if target else None
+    features = [str(c) for c in getattr(estimator, "feature_names_in_", frame.columns)]
+    absent = [c for c in features if c not in frame.columns]
+    if absent:
+        raise InvalidInputError(f"{sample}: the model's features {absent} are not in the "
+                                f"sample (columns: {list(frame.columns)})", field=absent[0],
+                                reason="missing column")
+    return export_sklearn(estimator, frame[features], y, repo=repo, name=name,
+                          tolerance=tolerance, verification_rows=verification_rows,
+                          backends=backends)
+
+
+def export_spark_dir(pipeline_dir: str, sample: str, *, name: str,
+                     repo: str | Repository | None = None,
+                     verification_rows: int = DEFAULT_VERIFICATION_ROWS,
+                     tolerance: float = DEFAULT_TOLERANCE,
+                     backends: tuple[str, ...] = BACKENDS) -> ModelVersion:
+    """Export a Spark ML PipelineModel saved with ``model.save(pipeline_dir)`` with a CSV
+    (header, types inferred) or Parquet ``sample``: what ``pmmlkit export spark`` does."""
+    from pmmlkit.converter import _spark
+
+    check_name(name)
+    session = _spark.spark_session()
+    with converter_boundary(f"{pipeline_dir}: loading the Spark PipelineModel"):
+        from pyspark.ml import PipelineModel
+
+        model = PipelineModel.load(pipeline_dir)
+    with converter_boundary(f"{sample}: reading the sample with Spark"):
+        reader = session.read
+        frame = (reader.parquet(sample) if is_parquet(sample)
+                 else reader.csv(sample, header=True, inferSchema=True))
+    return export_spark(model, frame, repo=repo, name=name, tolerance=tolerance,
+                        verification_rows=verification_rows, backends=backends)
+
+
+def spark_session() -> Any:
+    """The active Spark session (checked for JPMML-SparkML's jars), or a new local one."""
+    from pmmlkit.converter import _spark
+
+    return _spark.spark_session()
+
+
+__all__ = ["SKLEARN2PMML_MAX_SKLEARN", "export_pmml", "export_sklearn", "export_sklearn_file",
+           "export_spark", "export_spark_dir", "read_table", "sklearn_version_problem",
+           "spark_session"]

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pmmlkit._values import plain
 from pmmlkit.errors import ParityError, PmmlkitError
 
 DEFAULT_TOLERANCE = 1e-6
-DEFAULT_BACKEND = "jpmml"
 _WORST_ROWS = 5
 
 
@@ -62,8 +62,8 @@ def _compare_one(scored: pd.DataFrame, native: NativeOutputs, tolerance: float
             bad = np.array([str(a) != str(b) for a, b in zip(got, expected, strict=True)]) | errors
             mismatches[column] = int(bad.sum())
             worst = np.flatnonzero(bad)[:_WORST_ROWS]
-            worst_rows += [{"row": int(i), "column": column, "native": _plain(expected[i]),
-                            "pmml": _plain(got.iloc[i])} for i in worst]
+            worst_rows += [{"row": int(i), "column": column, "native": plain(expected[i]),
+                            "pmml": plain(got.iloc[i])} for i in worst]
         else:
             delta = np.abs(got.to_numpy(dtype=float, na_value=np.nan) - expected.astype(float))
             delta = np.where(np.isnan(delta), np.inf, delta)
@@ -71,19 +71,13 @@ def _compare_one(scored: pd.DataFrame, native: NativeOutputs, tolerance: float
             for i in np.argsort(-delta)[:_WORST_ROWS]:
                 if delta[i] > tolerance:
                     worst_rows.append({"row": int(i), "column": column,
-                                       "native": _plain(expected[i]),
-                                       "pmml": _plain(got.iloc[i]),
+                                       "native": plain(expected[i]),
+                                       "pmml": plain(got.iloc[i]),
                                        "difference": float(delta[i])})
     passed = all(d <= tolerance for d in diffs.values()) and not any(mismatches.values()) \
         and not errors.any()
     return {"passed": passed, "max_abs_difference": diffs, "label_mismatches": mismatches,
             "rows_with_errors": int(errors.sum()), "worst_rows": worst_rows[:_WORST_ROWS * 2]}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return None if value is pd.NA else value
 
 
 def _failure_message(source: str, backend: str, result: dict[str, Any], tolerance: float) -> str:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pmmlkit._boundary import converter
 from pmmlkit.converter._parity import NativeOutputs
 from pmmlkit.errors import ConversionError
+
+# pyspark 4.2 warns that it "does not yet fully support pandas >= 3" on every toPandas; the
+# conversions pmmlkit does (numbers and strings) are exact, and tested. One filter, added once
+# (a catch_warnings block would swap the process-wide filters under other threads).
+warnings.filterwarnings("ignore", message=".*does not yet fully support pandas.*")
 
 TESTED_STAGES = (
     "StringIndexer, OneHotEncoder, VectorAssembler, StandardScaler, MinMaxScaler, Bucketizer; "
@@ -139,9 +146,12 @@ def native_outputs(pipeline: Any, sample: Any, inputs: list[str], columns: list[
                    categories: list[str], kind: str) -> tuple[NativeOutputs, pd.DataFrame]:
     """Spark's own predictions on the sample, keyed by pmmlkit's output columns, and the
     sample's input columns, from one Spark job."""
-    transformed = pipeline.transform(sample)
-    outputs = ["prediction"] + (["probability"] if "probability" in transformed.columns else [])
-    frame = transformed.select(*[c for c in inputs if c not in outputs], *outputs).toPandas()
+    with converter("the Spark pipeline's transform of the sample"):
+        transformed = pipeline.transform(sample)
+        outputs = ["prediction"] + (["probability"] if "probability" in transformed.columns
+                                    else [])
+        frame = transformed.select(*[c for c in inputs if c not in outputs],
+                                   *outputs).toPandas()
     target = columns[0]
     values: dict[str, np.ndarray] = {}
     labels: set[str] = set()

@@ -11,11 +11,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pmmlkit._boundary import storage
+from pmmlkit._values import plain, pmml_text
 from pmmlkit.errors import InvalidInputError, ModelLoadError, VerificationError
 from pmmlkit.schema import Column, ModelSchema, parse
 from pmmlkit.scorer.backends import AUTO, AUTO_ORDER, get_backend, resolve_name
 from pmmlkit.scorer.backends.base import Handle
-from pmmlkit.scorer.validation import RowError, _text, compile_rules
+from pmmlkit.scorer.validation import RowError, compile_rules
 
 #: Name of the column :meth:`Model.score_batch` adds: None for a scored row, else the reason.
 ERROR_COLUMN = "error"
@@ -227,7 +229,7 @@ class Model:
                 worst = max(worst, diff or 0.0)
                 if not ok:
                     report.failures.append(VerificationFailure(i, name, expected,
-                                                               _plain(actual), diff))
+                                                               plain(actual), diff))
             if column.numeric:
                 report.max_abs_difference[name] = worst
         return report
@@ -265,11 +267,7 @@ def _matches(column: Column, expected: str | None, actual: Any,
         diff = abs(a - e)
         tolerance = max(spec["precision"] * abs(e), spec["zero_threshold"])
         return diff <= tolerance, diff
-    return _text(expected) == ("" if pd.isna(actual) else _text(actual)), None
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    return pmml_text(expected) == ("" if pd.isna(actual) else pmml_text(actual)), None
 
 
 def _typed(column: Column, values: np.ndarray) -> Any:
@@ -291,7 +289,7 @@ def _scalar_converter(column: Column) -> Any:
     if column.data_type == "boolean":
         return lambda v: None if v is None else (v if isinstance(v, bool)
                                                  else str(v).lower() in ("true", "1"))
-    return lambda v: None if v is None else _text(v)
+    return lambda v: None if v is None else pmml_text(v)
 
 
 def _as_frame(data: Any) -> pd.DataFrame:
@@ -336,15 +334,13 @@ def read_source(uri: str) -> bytes:
     """Read a PMML file from a local path or any fsspec URL."""
     import fsspec
 
-    try:
-        with fsspec.open(uri, "rb") as fh:
+    with storage(uri, "read the PMML file", missing=ModelLoadError):
+        try:
+            handle = fsspec.open(uri, "rb")
+        except (ValueError, ImportError) as exc:  # unknown protocol, filesystem not installed
+            raise ModelLoadError(f"{uri}: cannot open this URL: {exc}") from exc
+        with handle as fh:
             data: bytes = fh.read()
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"{uri}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise ModelLoadError(f"{uri}: is a directory, not a PMML file") from exc
-    except Exception as exc:
-        raise ModelLoadError(f"{uri}: cannot read the file: {exc}") from exc
     return data
 
 

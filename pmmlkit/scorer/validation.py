@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pmmlkit._values import pmml_text
 from pmmlkit.errors import InvalidInputError
 from pmmlkit.schema import InputField, is_missing
 
@@ -107,7 +108,7 @@ class FieldRule:
             if self.integer and not float(x).is_integer():
                 raise self._error(value, "expected an integer")
             return x
-        text = _text(value)
+        text = pmml_text(value)
         if text == "" or text in self.missing_text:
             raise _Missing
         return text
@@ -187,7 +188,7 @@ class FieldRule:
             series = pd.Series([None] * nrows, dtype=object)
         if self.numeric:
             return self._prepare_numeric(series, errors)
-        return self._prepare_text(series, errors)
+        return self._preparepmml_text(series, errors)
 
     def _prepare_numeric(self, series: pd.Series, errors: dict[int, RowError]) -> np.ndarray:
         kind = series.dtype.kind
@@ -229,7 +230,7 @@ class FieldRule:
     def _numbers_from_objects(self, series: pd.Series, errors: dict[int, RowError]
                               ) -> np.ndarray:
         raw = series.to_numpy(dtype=object)
-        if _all_text(series):
+        if _allpmml_text(series):
             # vectorised parse of numeric text; only the failures take the scalar path
             parsed = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64,
                                                                      na_value=np.nan)
@@ -268,7 +269,7 @@ class FieldRule:
                 err = self.describe(raw[i])
                 errors[int(i)] = RowError(int(i), err.field, err.value, err.reason)
 
-    def _prepare_text(self, series: pd.Series, errors: dict[int, RowError]
+    def _preparepmml_text(self, series: pd.Series, errors: dict[int, RowError]
                       ) -> tuple[np.ndarray, list[str]]:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         dictionary: list[str] = []
@@ -312,7 +313,7 @@ class FieldRule:
         return mapped.astype(np.int32), dictionary
 
 
-def _all_text(series: pd.Series) -> bool:
+def _allpmml_text(series: pd.Series) -> bool:
     """True for a column of strings (and missing values) only."""
     if isinstance(series.dtype, pd.StringDtype):
         return True
@@ -320,18 +321,6 @@ def _all_text(series: pd.Series) -> bool:
         return False
     inferred = pd.api.types.infer_dtype(series, skipna=True)
     return inferred in ("string", "empty")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (str, np.str_)):
-        return str(value)
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return str(int(value))
-    return str(value)
 
 
 def compile_rules(fields: tuple[InputField, ...]) -> list[FieldRule]:

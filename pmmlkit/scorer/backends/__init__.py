@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import Any
 
 from pmmlkit.errors import BackendError
 from pmmlkit.scorer.backends.base import Backend
@@ -44,4 +45,12 @@ def get_backend(name: str | None = None) -> Backend:
     return backend
 
 
-__all__ = ["AUTO", "AUTO_ORDER", "BACKENDS", "DEFAULT_BACKEND", "Backend", "get_backend", "resolve_name"]
+def java_info() -> dict[str, Any]:
+    """Version facts about pmmlkit's JVM (starting it if needed): what ``doctor`` reports."""
+    from pmmlkit.scorer.backends import _jvm
+
+    return _jvm.java_info()
+
+
+__all__ = ["AUTO", "AUTO_ORDER", "BACKENDS", "DEFAULT_BACKEND", "Backend", "get_backend",
+           "java_info", "resolve_name"]

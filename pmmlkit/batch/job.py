@@ -1,0 +1,246 @@
+"""The batch job: read chunks, score them, write results and rejects, count every row.
+
+Input is read in chunks with pyarrow (:mod:`pmmlkit.batch.sources`), scored with
+:meth:`pmmlkit.Model.score_chunk`, and written to a temporary name that is moved into place
+only when the whole job succeeds (:mod:`pmmlkit.batch.sinks`). Every input row is accounted
+for: ``rows_read == rows_scored + rows_rejected``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pmmlkit.batch.formats import file_format
+from pmmlkit.batch.sinks import RejectSink, TableWriter, cell_text, output_format, sink
+from pmmlkit.batch.sources import DEFAULT_NA_VALUES, Chunk, open_source, prefetch
+from pmmlkit.errors import ConfigurationError, InvalidInputError, TooManyRejectsError
+from pmmlkit.scorer.model import Model
+from pmmlkit.scorer.validation import RowError
+
+DEFAULT_CHUNK_SIZE = 50_000
+
+
+#: Exit code of ``pmmlkit score`` when the job completed but rejected some rows.
+EXIT_ROWS_REJECTED = 10
+
+
+@dataclass
+class ScoreSummary:
+    """What a scoring job did. ``rows_read == rows_scored + rows_rejected`` always."""
+
+    model: str
+    backend: str
+    input: str
+    output: str
+    rejects: str | None
+    rows_read: int = 0
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    seconds: float = 0.0
+    rows_per_second: float = 0.0
+    completed: bool = False
+    first_rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _model_frame(model: Model, table: pa.Table) -> pd.DataFrame:
+    """The model's input columns of a chunk, as fast pandas columns for validation."""
+    data: dict[str, Any] = {}
+    for f in model.schema.inputs:
+        if f.name not in table.column_names:
+            continue
+        column = table.column(f.name)
+        if f.is_numeric:
+            data[f.name] = _numeric(column)
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            data[f.name] = column.dictionary_encode().to_pandas()
+        else:
+            data[f.name] = column.to_pandas()
+    return pd.DataFrame(data)
+
+
+def _numeric(column: pa.ChunkedArray) -> Any:
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or \
+            pa.types.is_boolean(column.type):
+        return column.cast(pa.float64()).to_numpy()
+    try:
+        return pc.cast(column, pa.float64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column.to_pandas()  # the validator names each value it cannot read
+
+
+def score_file(model: Model | str, input: str, output: str | None = None, *,
+               keep: Sequence[str] = (), rejects: str | None = None,
+               chunk_size: int = DEFAULT_CHUNK_SIZE, backend: str | None = None,
+               max_rejects: int | None = None, progress: bool | None = None,
+               na_values: Sequence[str] | None = None) -> ScoreSummary:
+    """Score a CSV or Parquet file (local path or fsspec URL; ``-`` = stdin/stdout as CSV).
+
+    Writes the kept columns, then the output contract's columns, for every scored row in
+    input order; rejected rows go to ``rejects`` (CSV or Parquet by extension) with their
+    record number, field, value and reason. ``max_rejects`` (default: no limit) stops the job
+    with :class:`TooManyRejectsError` once exceeded, publishing no output. The output and the
+    rejects file appear under their final names only when the job completes.
+    ``na_values`` are the CSV cells read as missing in model input columns (default
+    :data:`DEFAULT_NA_VALUES`, the markers of pandas and pyarrow: ``NA``, ``N/A``, ``NULL``,
+    ``NaN``...; ``[]`` keeps only the empty cell).
+    """
+    from pmmlkit.scorer.model import load
+
+    if chunk_size < 1:
+        raise ConfigurationError("chunk_size must be at least 1")
+    file_format(input)  # an unknown file type fails before the model loads
+    output = output or _default_output(input)
+    for url in (output, rejects):
+        if url is not None and url != "-":
+            output_format(url)
+    loaded = model if isinstance(model, Model) else load(model, backend=backend)
+    wanted = list(dict.fromkeys([*keep, *loaded.schema.input_names]))
+    source = open_source(input, wanted, inputs=loaded.schema.input_names,
+                         na_values=DEFAULT_NA_VALUES if na_values is None else na_values)
+    try:
+        _check_columns(loaded, source, keep)
+        summary = ScoreSummary(loaded.source, loaded.backend, input, output, rejects)
+        _run(loaded, source, summary, keep=keep, chunk_size=chunk_size,
+             max_rejects=max_rejects, show=_want_progress(progress))
+    finally:
+        source.close()
+    return summary
+
+
+def _default_output(input: str) -> str:
+    if input == "-":
+        return "-"
+    fmt = file_format(input)
+    if fmt.kind == "parquet":
+        return f"{input.rsplit('.', 1)[0]}.scored.parquet"
+    base = input[:-3] if fmt.gzip else input
+    stem, _, suffix = base.rpartition(".")
+    return f"{stem}.scored.{suffix}" + (".gz" if fmt.gzip else "")
+
+
+def _check_columns(model: Model, source: Any, keep: Sequence[str]) -> None:
+    present = set(source.columns)
+    missing_keep = [c for c in keep if c not in present]
+    required = [f.name for f in model.schema.inputs
+                if f.name not in present and f.missing_value_replacement is None
+                and not f.handles_missing]
+    if required or missing_keep:
+        parts = []
+        if required:
+            parts.append(f"the model's required inputs {required} are not in the header")
+        if missing_keep:
+            parts.append(f"the kept columns {missing_keep} are not in the header")
+        raise InvalidInputError(f"{source.url}: {'; '.join(parts)} (columns: {source.columns})",
+                                field=(required or missing_keep)[0], reason="missing column")
+
+
+def _want_progress(progress: bool | None) -> bool:
+    return sys.stderr.isatty() if progress is None else progress
+
+
+def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str],
+         chunk_size: int, max_rejects: int | None, show: bool) -> None:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    start = time.perf_counter()
+    out_schema: pa.Schema | None = None
+    progress = Progress(SpinnerColumn(), TextColumn("scoring {task.description}"),
+                        TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                        console=Console(stderr=True), disable=not show, transient=True)
+    chunks = prefetch(source.chunks(chunk_size), lambda chunk: _model_frame(model, chunk.table))
+    with progress, contextlib.closing(chunks), sink(summary.output) as out_stream, \
+            RejectSink(summary.rejects) as rej:
+        task = progress.add_task(summary.input.rsplit("/", 1)[-1], total=None)
+        writer = TableWriter(out_stream, output_format(summary.output))
+        for chunk, frame in chunks:
+            scored_table, located = _score_chunk(model, chunk, frame, keep)
+            errors = [e for e, _ in located]
+            out_schema = scored_table.schema
+            writer.write(scored_table)
+            summary.rows_read += chunk.table.num_rows + len(chunk.malformed)
+            summary.rows_scored += scored_table.num_rows
+            summary.rows_rejected += len(errors)
+            rej.write(located, chunk, keep)
+            summary.first_rejects.extend(_describe(e) for e in errors[:max(0, 10 - len(
+                summary.first_rejects))])
+            progress.update(task, completed=summary.rows_read)
+            if max_rejects is not None and summary.rows_rejected > max_rejects:
+                _finish(summary, start)
+                raise TooManyRejectsError(
+                    f"{summary.input}: {summary.rows_rejected} rows rejected, more than "
+                    f"--max-rejects {max_rejects}; stopped after {summary.rows_read} rows and "
+                    "published no output", summary=summary.to_dict())
+        writer.close(out_schema or _empty_schema(model, keep))
+    summary.completed = True
+    _finish(summary, start)
+
+
+def _finish(summary: ScoreSummary, start: float) -> None:
+    summary.seconds = time.perf_counter() - start
+    summary.rows_per_second = summary.rows_read / summary.seconds if summary.seconds else 0.0
+
+
+def _describe(error: RowError) -> dict[str, Any]:
+    return {"row": error.row, "field": error.field, "value": cell_text(error.value),
+            "reason": error.reason}
+
+
+def _score_chunk(model: Model, chunk: Chunk, frame: pd.DataFrame, keep: Sequence[str]
+                 ) -> tuple[pa.Table, list[tuple[RowError, int]]]:
+    n = chunk.table.num_rows
+    if n:
+        out, errors = model.score_chunk(frame.reindex(range(n)) if frame.empty else frame)
+    else:
+        out, errors = model.score_chunk(frame)
+    good = np.ones(n, dtype=bool)
+    if errors:
+        good[[e.row for e in errors]] = False
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for name in keep:
+        columns[name] = chunk.table.column(name).filter(pa.array(good)) if errors else \
+            chunk.table.column(name)
+    kept_out = out[good] if errors else out
+    for column in model.schema.columns:
+        columns[column.name] = pa.Array.from_pandas(kept_out[column.name].reset_index(drop=True),
+                                                    type=_arrow_type(column.data_type))
+    numbers = chunk.record_numbers([e.row for e in errors])
+    # (error with its record number, its table position; -1 for an unparseable line)
+    located = [(RowError(n, e.field, e.value, e.reason), e.row)
+               for n, e in zip(numbers, errors, strict=True)]
+    located += [(e, -1) for e in chunk.malformed]
+    located.sort(key=lambda item: item[0].row)
+    return pa.table(columns), located
+
+
+def _arrow_type(data_type: str) -> pa.DataType:
+    """The output column type for a PMML data type: one schema for every chunk."""
+    if data_type in ("double", "float"):
+        return pa.float64()
+    if data_type == "integer":
+        return pa.int64()
+    if data_type == "boolean":
+        return pa.bool_()
+    return pa.string()
+
+
+def _empty_schema(model: Model, keep: Sequence[str]) -> pa.Schema:
+    fields = [pa.field(k, pa.string()) for k in keep]
+    fields += [pa.field(c.name, _arrow_type(c.data_type)) for c in model.schema.columns]
+    return pa.schema(fields)
+
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "EXIT_ROWS_REJECTED", "ScoreSummary", "score_file"]
