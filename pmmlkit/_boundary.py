@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gzip
 import sys
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,12 +86,19 @@ def storage(url: str, action: str, *, missing: type[PmmlkitError] = StorageError
         yield
     except PmmlkitError:
         raise
-    except (FileNotFoundError, NotADirectoryError) as exc:
+    except FileNotFoundError as exc:
         raise missing(f"{url}: no such file or directory (while trying to {action})") from exc
     except IsADirectoryError as exc:
         raise missing(f"{url}: is a directory, not a file (while trying to {action})") from exc
+    except NotADirectoryError as exc:
+        raise StorageError(f"{url}: a parent of this path is a file, not a folder (while trying "
+                           f"to {action})") from exc
     except PermissionError as exc:
         raise StorageError(f"{url}: permission denied (while trying to {action})") from exc
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise (corrupt or StorageError)(
+            f"{url}: cannot {action}: the compressed data is corrupt or truncated "
+            f"({_first_line(exc)})") from exc
     except UnicodeDecodeError as exc:
         raise (corrupt or StorageError)(
             f"{url}: not valid UTF-8 text at byte {exc.start} (while trying to {action})"

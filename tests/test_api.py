@@ -46,12 +46,19 @@ def test_every_error_is_documented():
         obj = getattr(errors, name)
         if isinstance(obj, type) and issubclass(obj, errors.PmmlkitError):
             assert f"`{name}`" in text, f"{name} missing from docs/errors.md"
-            assert str(obj.exit_code) in text
+            row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            assert (int(cells[1]), int(cells[2])) == (obj.exit_code, obj.http_status), name
 
 
-def test_docs_exist():
+def test_docs_exist_and_their_links_resolve():
+    import re
+
     for page in ("quickstart.md", "cli.md", "python-api.md", "errors.md", "performance.md"):
         assert (DOCS / page).is_file(), page
+    for page in DOCS.glob("*.md"):
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).is_file(), f"{page.name} links to missing {target}"
 
 
 def test_error_serialises_with_field_value_reason():
