@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 __version__ = "0.1.0"
 
 
 def installed(dist: str) -> str | None:
     """The installed version of distribution ``dist``, or None when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version  # 45 ms: only when asked
+
     try:
         return version(dist)
     except PackageNotFoundError:

@@ -137,8 +137,8 @@ def test_missing_required_column_fails_before_scoring(tmp_path, gbm_path, table)
     assert not out.exists()
 
 
-def test_parquet_in_and_out_and_gzip(tmp_path, gbm_path, table):
-    expected = pmmlkit.load(gbm_path).score_batch(table)
+def test_parquet_in_and_out_and_gzip(tmp_path, gbm_path, table, exported):
+    expected = exported["gbm"].native(table[FEATURES])
     parquet_in = tmp_path / "in.parquet"
     table.to_parquet(parquet_in, index=False)
     parquet_out = tmp_path / "out.parquet"
@@ -146,14 +146,17 @@ def test_parquet_in_and_out_and_gzip(tmp_path, gbm_path, table):
                        chunk_size=100)
     got = pq.read_table(parquet_out).to_pandas()
     assert list(got["id"]) == list(table["id"])
-    assert np.array_equal(got["probability(1)"].to_numpy(), expected["probability(1)"].to_numpy())
+    assert np.allclose(got["probability(1)"].to_numpy(), expected["probability(1)"], rtol=0,
+                       atol=1e-9)
+    kept = pq.read_table(parquet_out).schema
+    assert kept.field("id").type == pq.read_schema(parquet_in).field("id").type  # as in input
     gz = tmp_path / "in.csv.gz"
     with gzip.open(gz, "wt") as fh:
         table.to_csv(fh, index=False)
     summary = pmmlkit.score_file(str(gbm_path), str(gz), str(tmp_path / "gz.parquet"))
     assert summary.rows_scored == len(table)
     assert np.allclose(pq.read_table(tmp_path / "gz.parquet").column("probability(1)").to_numpy(),
-                       expected["probability(1)"].to_numpy(), rtol=0, atol=1e-12)
+                       expected["probability(1)"], rtol=0, atol=1e-9)
 
 
 def test_fsspec_urls(gbm_path, table):
@@ -328,3 +331,51 @@ def test_usual_missing_markers_are_missing_in_inputs_and_kept_verbatim(tmp_path)
     code = run(app, ["score", str(model_path), str(source), "-o", str(tmp_path / "o3.csv"),
                      "--na-values", "N/A,NA"])
     assert code == 10  # NULL, nan and #N/A are text again
+
+
+def test_cli_options_tsv_default_output_keep_list_and_parquet_rejects(tmp_path, gbm_path, table,
+                                                                       exported):
+    """--keep a,b, --rejects as Parquet from the CLI, a tab-separated input and the default
+    output name (INPUT.scored.tsv, tab-separated too)."""
+    bad = table.copy()
+    bad["x0"] = bad["x0"].astype(object)
+    bad.loc[2, "x0"] = "abc"
+    source = tmp_path / "in.tsv"
+    bad.to_csv(source, index=False, sep="\t")
+    code = run(app, ["score", str(gbm_path), str(source), "--keep", "id,note",
+                     "--rejects", str(tmp_path / "bad.parquet")])
+    assert code == 10
+    out = pd.read_csv(tmp_path / "in.scored.tsv", sep="\t")
+    assert list(out.columns[:2]) == ["id", "note"] and len(out) == len(table) - 1
+    native = exported["gbm"].native(table[FEATURES].drop(index=2))
+    assert np.max(np.abs(out["probability(1)"] - native["probability(1)"])) <= 1e-9
+    assert out["id"].tolist() == table["id"].drop(index=2).tolist()
+    rejects = pq.read_table(tmp_path / "bad.parquet").to_pandas()
+    assert rejects.to_dict("records") == [{
+        "row": 3, "field": "x0", "value": "abc",
+        "reason": "expected a number (double), got str 'abc'", "id": "c0002",
+        "note": "ignored"}]
+
+
+def test_gzip_output_and_delimiter_sniffed_for_txt(tmp_path, gbm_path, table, exported):
+    source = tmp_path / "in.txt"
+    table.to_csv(source, index=False, sep=";")
+    out = tmp_path / "out.csv.gz"
+    assert run(app, ["score", str(gbm_path), str(source), "-o", str(out), "--keep", "id"]) == 0
+    assert out.read_bytes()[:2] == b"\x1f\x8b"  # gzip, as the name says
+    got = pd.read_csv(out)
+    native = exported["gbm"].native(table[FEATURES])
+    assert np.max(np.abs(got["probability(1)"] - native["probability(1)"])) <= 1e-9
+
+
+def test_json_summary_goes_to_stderr_when_results_go_to_stdout(tmp_path, gbm_path, table):
+    source = tmp_path / "in.csv"
+    table.to_csv(source, index=False)
+    proc = subprocess.run([sys.executable, "-m", "pmmlkit", "score", str(gbm_path), str(source),
+                           "-o", "-", "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    import io
+
+    scored = pd.read_csv(io.StringIO(proc.stdout))  # CSV only: no JSON mixed in
+    assert len(scored) == len(table) and scored.columns[0] == "churn"
+    assert json.loads(proc.stderr)["rows_scored"] == len(table)

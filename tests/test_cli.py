@@ -62,3 +62,21 @@ def test_doctor_json():
     assert checks["scikit-learn/sklearn2pmml"]["ok"]
     assert checks["pyspark/pyspark2pmml"]["ok"]
     assert result.exit_code == (0 if data["ok"] else 1)
+
+
+def test_verify_json():
+    result = runner.invoke(app, ["verify", str(DATA / "scorecard.pmml"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["passed"] is True and report["records"] == 3 and report["failures"] == []
+
+
+def test_doctor_fails_without_java(tmp_path):
+    env = {**__import__("os").environ, "JAVA_HOME": str(tmp_path / "no-java")}
+    proc = subprocess.run([sys.executable, "-m", "pmmlkit", "doctor", "--json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout
+    report = json.loads(proc.stdout)
+    assert report["ok"] is False
+    java = next(c for c in report["checks"] if c["name"] == "java")
+    assert java["ok"] is False and "no-java" in java["detail"]

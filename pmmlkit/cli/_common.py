@@ -31,14 +31,13 @@ def run(app: typer.Typer, args: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         print(interrupted, file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:  # usage errors: Typer raises its own (vendored) click's
+        if isinstance(exc, typer.Exit) or type(exc).__name__ == "Exit":
+            return int(getattr(exc, "exit_code", 0))
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            return exit_code
         raise
     return code if isinstance(code, int) else 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from pmmlkit.cli._common import BackendOption, JsonOption, console, print_json
 from pmmlkit.errors import PmmlkitError, VerificationError
@@ -24,6 +23,8 @@ def inspect(model: ModelArg, backend: BackendOption = None, json: JsonOption = F
         print_json({"source": loaded.source, "sha256": loaded.sha256,
                     "evaluator": loaded.evaluator, "schema": schema.to_dict()})
         return
+    from rich.table import Table
+
     out_console = console()
     out_console.print(f"[bold]{loaded.source}[/bold]: {schema.model_element} "
                   f"({schema.function_name}), {schema.algorithm or 'no algorithm name'}, "
