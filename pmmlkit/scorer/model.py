@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pmmlkit import cache
 from pmmlkit._boundary import storage
 from pmmlkit._values import plain, pmml_text
 from pmmlkit.errors import InvalidInputError, ModelLoadError, VerificationError
@@ -400,9 +401,11 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
     model.fallback_reason = fallback
     if manifest is not None:
         _warn_on_recorded_difference(manifest, chosen, name)
-    if verify:
+    if verify and not cache.is_verified(model.sha256, model.evaluator):
         report = model.verify()
-        if not report.passed:
+        if report.passed:
+            cache.mark_verified(model.sha256, model.evaluator)
+        else:
             message = f"{name} (backend {chosen}): {report.summary()}"
             if verify == "warn":
                 warnings.warn(message, stacklevel=2)

@@ -38,6 +38,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from pmmlkit.cache import cache_dir
 from pmmlkit.errors import ConfigurationError
 
 #: bump when what pmmlkit adds to a document before compiling changes
@@ -45,21 +46,14 @@ _FORMAT = "1"
 DEFAULT_TIMEOUT = 60.0
 
 
-def cache_dir() -> Path:
-    """The folder compiled models are cached in."""
-    configured = os.environ.get("PMMLKIT_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pmmlkit"
-
-
 def clear_cache() -> int:
-    """Delete every cached compiled model; returns how many were deleted."""
+    """Delete every cached compiled model and parsed document; returns how many compiled
+    models were deleted."""
     folder = cache_dir() / "compiled"
     count = len(list(folder.glob("*.jar"))) if folder.is_dir() else 0
     # also forgets failures: a new JPMML or JDK may compile what failed before
     shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(cache_dir() / "parsed", ignore_errors=True)
     with _registry_lock:
         _registry.clear()
     return count
@@ -95,13 +89,14 @@ def timeout() -> float:
     return value
 
 
-def _key(sha256: str) -> str:
+def cache_key(sha256: str) -> str:
+    """A cache entry's name: the PMML's sha256, JPMML's version and what pmmlkit adds."""
     return f"{sha256}-jpmml{version('jpmml-evaluator')}-f{_FORMAT}"
 
 
 def cached_jar(sha256: str) -> Path | None:
     """A compiled jar of this PMML in the cache, if there is one (verified ones first)."""
-    found = sorted((cache_dir() / "compiled").glob(f"{_key(sha256)}-*.jar"))
+    found = sorted((cache_dir() / "compiled").glob(f"{cache_key(sha256)}-*.jar"))
     found.sort(key=lambda p: not _verified_mark(p).is_file())
     return found[0] if found else None
 
@@ -131,7 +126,7 @@ def compile_jar(jpype: Any, pmml: Any, sha256: str) -> Path:
     util.compile(code)
     # a new file name each time: the JVM caches open jars by URL, so a jar rewritten under a
     # name it has opened before would serve the old jar's resources
-    target = cache_dir() / "compiled" / f"{_key(sha256)}-{uuid.uuid4().hex[:12]}.jar"
+    target = cache_dir() / "compiled" / f"{cache_key(sha256)}-{uuid.uuid4().hex[:12]}.jar"
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     stream = jpype.JClass("java.io.FileOutputStream")(str(temp))
@@ -311,15 +306,15 @@ class Compilation:
 
 
 def _lock_path(sha256: str) -> Path:
-    return cache_dir() / "compiled" / f"{_key(sha256)}.lock"
+    return cache_dir() / "compiled" / f"{cache_key(sha256)}.lock"
 
 
 def _log_path(sha256: str) -> Path:
-    return cache_dir() / "compiled" / f"{_key(sha256)}.log"
+    return cache_dir() / "compiled" / f"{cache_key(sha256)}.log"
 
 
 def _failed_path(sha256: str) -> Path:
-    return cache_dir() / "compiled" / f"{_key(sha256)}.failed"
+    return cache_dir() / "compiled" / f"{cache_key(sha256)}.failed"
 
 
 def _start_worker(pmml: bytes, sha256: str, budget: float) -> subprocess.Popen[bytes] | None:

@@ -7,9 +7,10 @@ import re
 from importlib.metadata import version
 from typing import Any
 
+from pmmlkit._boundary import java
 from pmmlkit.errors import ModelLoadError
 from pmmlkit.schema import ModelSchema
-from pmmlkit.scorer.backends import _compiled, _jvm
+from pmmlkit.scorer.backends import _compiled, _jvm, _parsed
 from pmmlkit.scorer.backends.base import Backend, Handle
 
 #: JPMML computes class probabilities only when an output field asks for them, so pmmlkit
@@ -50,12 +51,12 @@ class JpmmlBackend(Backend):
             cached = _load_verified(jpype, sha256, schema, source, self.version())
             if cached is not None:
                 return cached
-        try:
-            evaluator = _build(jpype, pmml, schema).build()
-        except jpype.JException as exc:
-            raise ModelLoadError(f"{source}: JPMML-Evaluator cannot load the model: "
-                                 f"{exc.getClass().getSimpleName()}: {exc.getMessage()}"
-                                 ) from exc
+        evaluator = _parsed.load(jpype, sha256)
+        if evaluator is None:
+            with java(f"{source}: JPMML-Evaluator cannot load the model", ModelLoadError):
+                builder = _build(jpype, pmml, schema)
+                evaluator = builder.build()
+            _parsed.store(jpype, sha256, builder.getPMML())
         handle = Handle(_scorer(jpype, evaluator, schema), schema, source=source,
                         description=f"JPMML-Evaluator {self.version()} (interpreted)")
         if transpile is False or (transpile is None and not _jvm.has_compiler()):

@@ -1,0 +1,63 @@
+"""pmmlkit's on-disk cache: what one process learns about a model, later processes reuse.
+
+Everything is keyed by the PMML's sha256 (and the evaluator's version), so a changed document
+never meets a stale entry. The folder is ``PMMLKIT_CACHE_DIR``, else
+``$XDG_CACHE_HOME/pmmlkit``, else ``~/.cache/pmmlkit``:
+
+- ``compiled/``: models compiled to bytecode by JPMML's transpiler (see
+  ``pmmlkit.scorer.backends._compiled``);
+- ``parsed/``: parsed documents, serialized (see ``pmmlkit.scorer.backends._parsed``);
+- ``verified/``: marks of documents whose ModelVerification records an evaluator reproduced,
+  so ``load`` does not replay them again.
+
+Deleting the folder (or :func:`clear`) is always safe: it only costs the next load time.
+Whoever can write to it can change what pmmlkit runs (compiled jars are code): keep it as
+private as the user's home.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """The cache folder."""
+    configured = os.environ.get("PMMLKIT_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pmmlkit"
+
+
+def _verified_path(sha256: str, evaluator: str) -> Path:
+    from pmmlkit._version import __version__
+
+    tag = hashlib.sha256(f"{evaluator}|pmmlkit {__version__}".encode()).hexdigest()[:16]
+    return cache_dir() / "verified" / f"{sha256}-{tag}"
+
+
+def is_verified(sha256: str, evaluator: str) -> bool:
+    """True when ``evaluator`` (its full description) already reproduced this document's
+    verification records, with this pmmlkit version."""
+    return _verified_path(sha256, evaluator).is_file()
+
+
+def mark_verified(sha256: str, evaluator: str) -> None:
+    """Remember a passed verification; a cache that cannot be written is no error."""
+    path = _verified_path(sha256, evaluator)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def clear() -> int:
+    """Delete the whole cache; returns how many compiled models were deleted."""
+    from pmmlkit.scorer.backends import _compiled
+
+    count = _compiled.clear_cache()
+    shutil.rmtree(cache_dir(), ignore_errors=True)
+    return count
