@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 JAVA_SRC := $(wildcard bridge/src/pmmlkit/bridge/*.java)
 BRIDGE_JAR := pmmlkit/jars/pmmlkit-bridge.jar
 
-.PHONY: demo test lint bench jar clean
+.PHONY: demo test lint bench jar docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(VENV)/bin/pytest -q
+
+# Regenerate docs/cli.md's option tables from the Typer app (the tests check them).
+docs: $(STAMP)
+	$(PY) -m pmmlkit.cli._docs docs/cli.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_scorer.py

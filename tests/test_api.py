@@ -66,3 +66,30 @@ def test_error_serialises_with_field_value_reason():
     assert exc.to_dict() == {"error": "InvalidInputError", "message": "bad", "field": "x0",
                              "value": float("inf"), "reason": "too big"}
     assert exc.http_status == 400 and exc.exit_code == 6
+
+
+def test_import_and_help_load_neither_pandas_nor_the_jvm():
+    import subprocess
+    import sys
+
+    code = ("import sys, pmmlkit, pmmlkit.cli; heavy = {'pandas', 'pyarrow', 'numpy', 'jpype'} "
+            "& set(sys.modules); print(sorted(heavy))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert proc.stdout.strip() == "[]"
+    assert pmmlkit.Repository.__name__ == "Repository"  # lazily imported on first use
+
+
+def test_cli_reference_is_generated_from_the_app():
+    """docs/cli.md's option tables equal the Typer app's parameters (`make docs` rewrites
+    them), so every command and option is documented with its current help."""
+    from pmmlkit.cli._docs import commands, main
+
+    assert main([str(DOCS / "cli.md"), "--check"]) == 0, "run `make docs`"
+    text = (DOCS / "cli.md").read_text()
+    for name, command in commands(app).items():
+        assert f"<!-- options: {name} -->" in text, name
+        for param in command.params:
+            for option in getattr(param, "opts", []):
+                if option.startswith("-") and option != "--help":
+                    assert f"`{option}`" in text, (name, option)

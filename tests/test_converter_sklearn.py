@@ -142,6 +142,47 @@ def test_bare_estimator_and_pmml_pipeline(tmp_path, dataset):
     assert ref.version == 2
 
 
+def test_exports_in_threads_never_touch_process_wide_state(tmp_path, dataset, holdout):
+    """Concurrent exports: each publishes its own version, parity-checked against its own
+    model, while sys.stdout, sys.stderr and the warning filters stay the main thread's."""
+    import sys
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.linear_model import LogisticRegression
+
+    models = [LogisticRegression(C=c).fit(dataset[NUMERIC], dataset["churn"])
+              for c in (0.1, 1.0, 10.0)]
+    stdout, stderr, filters = sys.stdout, sys.stderr, list(warnings.filters)
+    swapped: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if sys.stdout is not stdout or sys.stderr is not stderr:
+                swapped.append("stream")
+            if warnings.filters != filters:
+                swapped.append("filters")
+            done.wait(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            refs = list(pool.map(lambda m: pmmlkit.export_sklearn(
+                m, dataset[NUMERIC].iloc[:200], dataset["churn"].iloc[:200],
+                repo=str(tmp_path), name="threads"), models))
+    finally:
+        done.set()
+        watcher.join()
+    assert swapped == []
+    assert sorted(r.version for r in refs) == [1, 2, 3]
+    rows = holdout[NUMERIC].iloc[:100]
+    for model, ref in zip(models, refs, strict=True):
+        got = pmmlkit.load(ref.ref).score_batch(rows)["probability(1)"]
+        assert np.max(np.abs(got - model.predict_proba(rows)[:, 1])) <= 1e-9
+
+
 def test_unsupported_step_names_the_class(tmp_path, dataset):
     from sklearn.kernel_approximation import Nystroem
     from sklearn.linear_model import LogisticRegression

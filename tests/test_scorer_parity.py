@@ -26,21 +26,12 @@ def _max_diff(scored: pd.DataFrame, native: dict[str, np.ndarray]) -> dict[str, 
     return diffs
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", [m for m in MODELS if m != "kmeans"])
-def test_jpmml_reproduces_scikit_learn(exported, holdout, name):
+def test_backend_reproduces_scikit_learn(exported, holdout, name, backend):
+    """Both evaluators, fed through pmmlkit's in-JVM bridge (no JSON rounding), are exact."""
     item = exported[name]
-    model = pmmlkit.load(item.path, backend="jpmml")
-    scored = model.score_batch(holdout[FEATURES])
-    assert scored["error"].isna().all()
-    diffs = _max_diff(scored, item.native(holdout[FEATURES]))
-    assert all(d <= EXACT for d in diffs.values()), diffs
-
-
-@pytest.mark.parametrize("name", [m for m in MODELS if m != "kmeans"])
-def test_pypmml_reproduces_scikit_learn(exported, holdout, name):
-    """PMML4S, fed through pmmlkit's in-JVM bridge (no JSON rounding), is exact too."""
-    item = exported[name]
-    model = pmmlkit.load(item.path, backend="pypmml")
+    model = pmmlkit.load(item.path, backend=backend)
     scored = model.score_batch(holdout[FEATURES])
     assert scored["error"].isna().all()
     diffs = _max_diff(scored, item.native(holdout[FEATURES]))

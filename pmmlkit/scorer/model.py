@@ -117,7 +117,7 @@ class Model:
             values = [rule.coerce(record.get(rule.name)) for rule in self._rules]
         except InvalidInputError as exc:
             raise InvalidInputError(f"{self.source}: {exc}", field=exc.field, value=exc.value,
-                                    reason=exc.reason) from None
+                                    reason=exc.reason) from exc
         out = self._handle.score_row(values)
         problem = self._missing_result(out)
         if problem is not None:
@@ -288,9 +288,18 @@ def _scalar_converter(column: Column) -> Any:
     if column.data_type == "integer":
         return lambda v: None if v is None else int(float(v))
     if column.data_type == "boolean":
-        return lambda v: None if v is None else (v if isinstance(v, bool)
-                                                 else str(v).lower() in ("true", "1"))
+        return _boolean
     return lambda v: None if v is None else pmml_text(v)
+
+
+def _boolean(value: Any) -> bool | None:
+    """A boolean output as Python's bool: the bridge hands a numeric column's booleans over as
+    1.0 / 0.0, a text column's as "true" / "false"."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    return str(value).strip().lower() in ("true", "1")
 
 
 def _as_frame(data: Any) -> pd.DataFrame:
