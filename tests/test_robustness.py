@@ -176,9 +176,8 @@ def test_java_exceptions_are_translated_at_the_jvm_boundary():
 
     jpype = ensure_jvm()
     with pytest.raises(pmmlkit.ScoringError, match=r"^parsing: NumberFormatException: .*'?abc") \
-            as info:
-        with java("parsing"):
-            jpype.JClass("java.lang.Integer").parseInt("abc")
+            as info, java("parsing"):
+        jpype.JClass("java.lang.Integer").parseInt("abc")
     assert isinstance(info.value.__cause__, jpype.JException)
 
 
