@@ -55,7 +55,7 @@ class ScoreSummary:
         return asdict(self)
 
 
-def _model_frame(model: Model, table: pa.Table) -> pd.DataFrame:
+def model_frame(model: Model, table: pa.Table) -> pd.DataFrame:
     """The model's input columns of a chunk, as fast pandas columns for validation."""
     data: dict[str, Any] = {}
     for f in model.schema.inputs:
@@ -161,7 +161,7 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
     progress = Progress(SpinnerColumn(), TextColumn("scoring {task.description}"),
                         TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
                         console=Console(stderr=True), disable=not show, transient=True)
-    chunks = prefetch(source.chunks(chunk_size), lambda chunk: _model_frame(model, chunk.table))
+    chunks = prefetch(source.chunks(chunk_size), lambda chunk: model_frame(model, chunk.table))
     with progress, contextlib.closing(chunks), sink(summary.output) as out_stream, \
             RejectSink(summary.rejects) as rej:
         task = progress.add_task(summary.input.rsplit("/", 1)[-1], total=None)

@@ -69,17 +69,18 @@ class CsvSource:
 
     def __init__(self, url: str, wanted: Sequence[str], *, inputs: Sequence[str] = (),
                  na_values: Sequence[str] = DEFAULT_NA_VALUES,
-                 chunk_bytes: int = CSV_BLOCK_BYTES):
+                 chunk_bytes: int = CSV_BLOCK_BYTES, stream: IO[bytes] | None = None):
         self.url = url
         self._na = pa.array(sorted(set(na_values) - {""}), pa.string())
         self._na_columns = set(inputs)
-        self._stream = self._open(url)
+        self._stream = self._open(url) if stream is None else stream
         with storage(url, "read the header line", corrupt=InvalidInputError):
             header = self._stream.readline().decode("utf-8-sig")
         if not header.strip():
             self.close()
             raise InvalidInputError(f"{url}: the file is empty (no header line)")
-        self.delimiter = file_format(url).delimiter or sniff_delimiter(header)
+        self.delimiter = (file_format(url).delimiter if stream is None else ",") or \
+            sniff_delimiter(header)
         self.columns = next(csv.reader([header], delimiter=self.delimiter))
         self._wanted = [c for c in self.columns if c in set(wanted)]
         self._chunk_bytes = chunk_bytes

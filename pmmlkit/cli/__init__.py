@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pmmlkit.cli import _export, _model, _score
+from pmmlkit.cli import _export, _model, _score, _serve
 from pmmlkit.cli._common import run
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ def _main(version: bool = typer.Option(
 _model.register(app)
 _score.register(app)
 _export.register(app)
+_serve.register(app)
 
 
 def main() -> None:

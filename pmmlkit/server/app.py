@@ -1,0 +1,490 @@
+"""The ASGI app: TF Serving's REST API, the Open Inference Protocol, CSV, health, metrics.
+
+``create_app(repo, ...)`` returns a Starlette app; ``pmmlkit serve`` runs it under uvicorn,
+and users may mount it in their own process manager. See ``docs/serving.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import io
+import json
+import logging
+import os
+import re
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from pmmlkit._version import __version__
+from pmmlkit.errors import PmmlkitError
+from pmmlkit.repository import NAME_PATTERN, parse_version
+from pmmlkit.scorer.model import Model
+from pmmlkit.server import protocol
+from pmmlkit.server.batching import Batcher, QueueFull, Result, json_values
+from pmmlkit.server.metrics import Metrics
+from pmmlkit.server.protocol import BadRequest
+from pmmlkit.server.registry import LABEL_PATTERN, LoadedVersion, Registry, VersionPolicy
+
+log = logging.getLogger("pmmlkit.server")
+
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+#: paths that answer without the API key (liveness and readiness probes)
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``create_app`` and ``pmmlkit serve`` can set."""
+
+    repo: str = "models"
+    models: list[str] | None = None
+    poll: float = 10.0
+    policy: VersionPolicy = field(default_factory=VersionPolicy)
+    labels: dict[str, dict[str, int]] = field(default_factory=dict)
+    backend: str | None = None
+    api_key: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    max_instances: int = 100_000
+    batch_wait_ms: float = 1.0
+    max_batch_rows: int = 256
+    queue_rows: int = 8192
+    timeout: float = 30.0
+    workers: int = field(default_factory=lambda: len(os.sched_getaffinity(0))
+                         if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    csv_chunk_rows: int = 10_000
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"error": message}, status)
+
+
+class Server:
+    """The state behind the routes: the registry, the executor, metrics, limits."""
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.metrics = Metrics()
+        self.executor = ThreadPoolExecutor(max_workers=config.workers,
+                                           thread_name_prefix="pmmlkit-score")
+        self.registry = Registry(
+            config.repo, names=config.models, policy=config.policy, labels=config.labels,
+            backend=config.backend, make_batcher=self._batcher, executor=self.executor,
+            on_load=self.metrics.loaded)
+
+    def _batcher(self, name: str, model: Model) -> Batcher:
+        return Batcher(model, self.executor, workers=self.config.workers,
+                       wait=self.config.batch_wait_ms / 1000.0,
+                       max_rows=self.config.max_batch_rows, queue_rows=self.config.queue_rows,
+                       on_batch=lambda jobs, rows: self.metrics.batch(name, rows))
+
+    # -- request plumbing ------------------------------------------------------------------
+    async def body(self, request: Request) -> bytes:
+        """The request body, gunzipped if sent so, refused (413) beyond the size limit."""
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HTTPError(413, f"the body is {declared} bytes; the limit is {limit}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPError(413, f"the body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("gzip", "x-gzip"):
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                data = inflater.decompress(data, limit + 1)
+            except zlib.error as exc:
+                raise HTTPError(400, f"the gzip body is corrupt: {exc}") from exc
+            if len(data) > limit or inflater.unconsumed_tail:
+                raise HTTPError(413, f"the body exceeds the limit of {limit} bytes once "
+                                     "decompressed")
+        elif encoding not in ("", "identity"):
+            raise HTTPError(415, f"Content-Encoding {encoding!r} is not supported (gzip is)")
+        return data
+
+    async def json_body(self, request: Request) -> dict[str, Any]:
+        data = await self.body(request)
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            try:  # TF Serving accepts NaN and Infinity tokens; Python's parser does too
+                parsed = json.loads(data)
+            except (ValueError, RecursionError) as exc:
+                raise HTTPError(400, f"the body is not valid JSON: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise HTTPError(400, "the body must be a JSON object")
+        return parsed
+
+    def resolve(self, name: str, version: str | None, label: str | None) -> LoadedVersion:
+        if not NAME_PATTERN.match(name) or name in (".", ".."):
+            raise HTTPError(404, f"Servable not found for request: no model named {name!r}")
+        number = None
+        if version is not None:
+            number = parse_version(version)
+            if number is None:
+                raise HTTPError(404, f"Servable not found for request: version {version!r} "
+                                     "is not a version number")
+        if label is not None and not LABEL_PATTERN.match(label):
+            raise HTTPError(404, f"Servable not found for request: no label {label!r}")
+        served = self.registry.models.get(name)
+        if served is None:
+            if not self.registry.first_sync.is_set():
+                raise HTTPError(503, "the server is still loading its models")
+            raise HTTPError(404, f"Servable not found for request: Latest({name})")
+        loaded = self.registry.resolve(name, number, label)
+        if loaded is None:
+            if label is not None and label not in self.registry.labels.get(name, {}):
+                raise HTTPError(404, f"Servable not found for request: label {label!r} of "
+                                     f"{name!r}")
+            wanted = number if number is not None else self.registry.labels.get(
+                name, {}).get(label or "")
+            status = served.status.get(wanted) if wanted is not None else None
+            if status is not None and status.state in ("START", "LOADING"):
+                raise HTTPError(503, f"{name} version {wanted} is loading")
+            if number is None and label is None:
+                raise HTTPError(503, f"{name} has no version available yet")
+            raise HTTPError(404, f"Servable not found for request: Specific({name}, "
+                                 f"{wanted})")
+        return loaded
+
+    async def score(self, loaded: LoadedVersion, columns: dict[str, list[Any]], rows: int,
+                    protocol_name: str) -> Result:
+        try:
+            result = await asyncio.wait_for(loaded.batcher.submit(columns, rows),
+                                            timeout=self.config.timeout)
+        except QueueFull as exc:
+            raise HTTPError(429, f"{loaded.name} is at capacity: {exc}; retry later") from exc
+        except TimeoutError as exc:
+            raise HTTPError(504, f"deadline of {self.config.timeout:g} s exceeded") from exc
+        except PmmlkitError as exc:
+            raise HTTPError(exc.http_status, str(exc)) from exc
+        self.metrics.scored(loaded.name, protocol_name, rows, len(result.errors),
+                            result.queued_seconds)
+        return result
+
+    def authorized(self, request: Request) -> bool:
+        key = self.config.api_key
+        if not key or request.url.path in OPEN_PATHS:
+            return True
+        given = request.headers.get("x-api-key")
+        auth = request.headers.get("authorization", "")
+        if given is None and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        return given is not None and hmac.compare_digest(given.encode(), key.encode())
+
+
+Handler = Callable[[Server, Request], Awaitable[Response]]
+
+
+def _endpoint(server: Server, handler: Handler, protocol_name: str
+              ) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: the API key, error mapping and metrics, once for every route."""
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        model = "-"
+        try:
+            if not server.authorized(request):
+                response = _error(401, "a valid API key is required (Authorization: Bearer "
+                                       "KEY or X-API-Key)")
+            else:
+                response = await handler(server, request)
+                model = request.scope.get("pmmlkit.model", "-")
+        except HTTPError as exc:
+            response = _error(exc.status, exc.message)
+            model = request.scope.get("pmmlkit.model", "-")
+        except BadRequest as exc:
+            response = _error(400, str(exc))
+            model = request.scope.get("pmmlkit.model", "-")
+        except Exception as exc:  # the server must answer, and say what went wrong
+            log.exception("unexpected error on %s", request.url.path)
+            response = _error(500, f"internal error: {type(exc).__name__}: {exc}")
+        server.metrics.request(model, protocol_name, response.status_code,
+                               time.perf_counter() - started)
+        return response
+
+    return endpoint
+
+
+# -- TensorFlow Serving REST API -------------------------------------------------------------
+_TF_PATH = re.compile(
+    r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress|score))?$")
+
+
+async def tf_models(server: Server, request: Request) -> Response:
+    match = _TF_PATH.match(request.path_params["rest"])
+    if match is None:
+        raise HTTPError(404, f"Malformed request: {request.method} {request.url.path}")
+    name, version, label = match["name"], match["version"], match["label"]
+    request.scope["pmmlkit.model"] = name if NAME_PATTERN.match(name) else "-"
+    verb = match["verb"]
+    if request.method == "GET":
+        if verb is not None:
+            raise HTTPError(405, f"use POST for :{verb}")
+        if match["metadata"]:
+            loaded = server.resolve(name, version, label)
+            return _json(protocol.tf_metadata(name, loaded.version, loaded.model.schema))
+        return _tf_status(server, name, version, label)
+    if verb is None:
+        raise HTTPError(405, "POST needs a verb: :predict, :classify, :regress or :score")
+    loaded = server.resolve(name, version, label)
+    schema = loaded.model.schema
+    limit = server.config.max_instances
+    if verb == "score":
+        return await _csv(server, request, loaded)
+    body = await server.json_body(request)
+    if verb == "predict":
+        if ("instances" in body) == ("inputs" in body):
+            raise BadRequest("give either 'instances' (row format) or 'inputs' (columnar "
+                             "format), not both")
+        row_format = "instances" in body
+        columns, n = (protocol.instances_to_columns(body["instances"], schema, limit=limit)
+                      if row_format else
+                      protocol.inputs_to_columns(body["inputs"], schema, limit=limit))
+    else:
+        wanted = "classification" if verb == "classify" else "regression"
+        if schema.function_name != wanted:
+            other = ":regress" if verb == "classify" else ":classify"
+            raise HTTPError(400, f"{name} is a {schema.function_name} model; use {other} "
+                                 "or :predict")
+        columns, n = protocol.examples_to_columns(body, schema, limit=limit)
+    result = await server.score(loaded, columns, n, "tfserving")
+    if result.errors:
+        raise HTTPError(400, protocol.row_error_message(
+            result.errors, "instance" if verb == "predict" else "example"))
+    if verb == "predict":
+        key = "predictions" if row_format else "outputs"
+        return _json({key: protocol.predictions(result.columns, row_format)})
+    if verb == "classify":
+        return _json({"results": protocol.classify_results(result.columns, schema)})
+    return _json({"results": protocol.regress_results(result.columns, schema)})
+
+
+def _tf_status(server: Server, name: str, version: str | None, label: str | None) -> Response:
+    if not NAME_PATTERN.match(name):
+        raise HTTPError(404, f"Could not find any versions of model {name!r}")
+    served = server.registry.models.get(name)
+    if served is None:
+        raise HTTPError(404, f"Could not find any versions of model {name}")
+    wanted: int | None = None
+    if version is not None:
+        wanted = parse_version(version)
+    elif label is not None:
+        wanted = server.registry.labels.get(name, {}).get(label)
+    if (version is not None or label is not None) and (wanted is None
+                                                        or wanted not in served.status):
+        raise HTTPError(404, f"Could not find version {version or label} of model {name}")
+    versions = [wanted] if wanted is not None else sorted(served.status, reverse=True)
+    return _json({"model_version_status": [served.status[v].to_dict(v) for v in versions]})
+
+
+async def _csv(server: Server, request: Request, loaded: LoadedVersion) -> Response:
+    """CSV in (header line first), CSV out: one row per record, in order, with the kept
+    columns (``?keep=a,b``), the output columns and ``error`` (empty when scored)."""
+    from pmmlkit.batch.sources import DEFAULT_NA_VALUES, CsvSource
+
+    data = await server.body(request)
+    model = loaded.model
+    keep = [c for c in request.query_params.get("keep", "").split(",") if c]
+    wanted = list(dict.fromkeys([*keep, *model.schema.input_names]))
+    try:
+        source = CsvSource(f"request body ({loaded.name})", wanted,
+                           inputs=model.schema.input_names, na_values=DEFAULT_NA_VALUES,
+                           stream=io.BytesIO(data))
+    except PmmlkitError as exc:
+        raise HTTPError(400, str(exc)) from exc
+    absent = [c for c in keep if c not in source.columns]
+    if absent:
+        raise HTTPError(400, f"the kept columns {absent} are not in the header "
+                             f"({source.columns})")
+    loop = asyncio.get_running_loop()
+    chunks = source.chunks(server.config.csv_chunk_rows)
+
+    def next_part(first: bool) -> bytes | None:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return None
+        return _csv_part(model, chunk, keep, header=first)
+
+    async def stream() -> AsyncIterator[bytes]:
+        first = True
+        while True:
+            part = await loop.run_in_executor(server.executor, next_part, first)
+            if part is None:
+                if first:  # no records at all: the header alone
+                    yield ",".join([*keep, *(c.name for c in model.schema.columns),
+                                    "error"]).encode() + b"\n"
+                return
+            first = False
+            yield part
+
+    return StreamingResponse(stream(), media_type="text/csv")
+
+
+def _csv_part(model: Model, chunk: Any, keep: list[str], *, header: bool) -> bytes:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from pmmlkit.batch.job import model_frame
+
+    n = chunk.table.num_rows
+    frame = model_frame(model, chunk.table)
+    out, errors = model.score_chunk(frame.reindex(range(n)) if frame.empty and n else frame)
+    numbers = chunk.record_numbers(list(range(n)))
+    messages: list[str | None] = [None] * n
+    for e in errors:
+        messages[e.row] = protocol.row_error_message([e], "record").split(": ", 1)[1]
+    columns: dict[str, list[Any]] = {k: chunk.table.column(k).to_pylist() for k in keep}
+    for c in model.schema.columns:
+        columns[c.name] = json_values(out[c.name])
+    columns["error"] = messages
+    record = list(numbers)
+    for bad in chunk.malformed:  # unparseable lines and non-UTF-8 cells, in their place
+        for values in columns.values():
+            values.append(None)
+        columns["error"][-1] = bad.reason + (f" (field {bad.field!r})" if bad.field else "")
+        record.append(bad.row)
+    order = sorted(range(len(record)), key=record.__getitem__)
+    table = pa.table({k: pa.array([v[i] for i in order]) if any(
+        x is not None for x in v) else pa.array([None] * len(order), pa.string())
+        for k, v in columns.items()})
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=header))
+    return sink.getvalue()
+
+
+# -- Open Inference Protocol (KServe V2) -------------------------------------------------------
+_V2_PATH = re.compile(r"^(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
+                      r"(?:/(?P<verb>ready|infer))?$")
+
+
+async def v2_models(server: Server, request: Request) -> Response:
+    match = _V2_PATH.match(request.path_params["rest"])
+    if match is None:
+        raise HTTPError(404, f"no such endpoint: {request.url.path}")
+    name, version, verb = match["name"], match["version"], match["verb"]
+    request.scope["pmmlkit.model"] = name if NAME_PATTERN.match(name) else "-"
+    if request.method == "GET":
+        if verb == "infer":
+            raise HTTPError(405, "use POST for /infer")
+        if verb == "ready":
+            try:
+                loaded = server.resolve(name, version, None)
+            except HTTPError as exc:
+                if exc.status == 503:
+                    return _json({"name": name, "ready": False}, 503)
+                raise
+            return _json({"name": name, "ready": True, "version": str(loaded.version)})
+        loaded = server.resolve(name, version, None)
+        served = server.registry.models[name]
+        return _json(protocol.v2_metadata(name, sorted(served.versions), loaded.model.schema))
+    if verb != "infer":
+        raise HTTPError(405, "POST .../infer")
+    loaded = server.resolve(name, version, None)
+    schema = loaded.model.schema
+    body = await server.json_body(request)
+    columns, n = protocol.v2_inputs_to_columns(body, schema, limit=server.config.max_instances)
+    requested = body.get("outputs")
+    wanted = None
+    if requested is not None:
+        if not isinstance(requested, list) or not all(
+                isinstance(o, dict) and isinstance(o.get("name"), str) for o in requested):
+            raise BadRequest("'outputs' must be a list of {\"name\": ...} objects")
+        wanted = [o["name"] for o in requested]
+        unknown = [w for w in wanted if w not in schema.column_names]
+        if unknown:
+            raise BadRequest(f"unknown outputs {unknown}; the model's outputs are "
+                             f"{schema.column_names}")
+    result = await server.score(loaded, columns, n, "v2")
+    if result.errors:
+        raise HTTPError(400, protocol.row_error_message(result.errors, "row"))
+    answer: dict[str, Any] = {"model_name": name, "model_version": str(loaded.version),
+                              "outputs": protocol.v2_outputs(result.columns, schema, wanted)}
+    if "id" in body:
+        answer["id"] = body["id"]
+    return _json(answer)
+
+
+async def v2_live(server: Server, request: Request) -> Response:
+    return _json({"live": True})
+
+
+async def v2_ready(server: Server, request: Request) -> Response:
+    ready = server.registry.ready()
+    return _json({"ready": ready}, 200 if ready else 503)
+
+
+async def v2_server(server: Server, request: Request) -> Response:
+    return _json({"name": "pmmlkit", "version": __version__, "extensions": []})
+
+
+async def metrics(server: Server, request: Request) -> Response:
+    data, content_type = server.metrics.render(server.registry)
+    return Response(data, media_type=content_type)
+
+
+def create_app(repo: str | None = None, *, config: ServerConfig | None = None,
+               **options: Any) -> Starlette:
+    """The ASGI app serving the models of ``repo`` (a local path or ``s3://`` URL).
+
+    ``options`` are :class:`ServerConfig` fields (``models``, ``poll``, ``api_key``,
+    ``max_body_bytes``, ``batch_wait_ms``, ...). Models load in the background when the app
+    starts (its lifespan); ``/v2/health/ready`` answers 200 once every model has a version.
+    """
+    if config is None:
+        config = ServerConfig(**options)
+        if repo:
+            config.repo = repo
+    server = Server(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server.registry.start(asyncio.get_running_loop(), config.poll)
+        try:
+            yield
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, server.registry.stop)
+            server.executor.shutdown(wait=True, cancel_futures=False)
+
+    def route(path: str, handler: Handler, name: str, methods: list[str]) -> Route:
+        return Route(path, _endpoint(server, handler, name), methods=methods)
+
+    app = Starlette(routes=[
+        route("/v1/models/{rest:path}", tf_models, "tfserving", ["GET", "POST"]),
+        route("/v2/health/live", v2_live, "v2", ["GET"]),
+        route("/v2/health/ready", v2_ready, "v2", ["GET"]),
+        route("/v2", v2_server, "v2", ["GET"]),
+        route("/v2/models/{rest:path}", v2_models, "v2", ["GET", "POST"]),
+        route("/monitoring/prometheus/metrics", metrics, "metrics", ["GET"]),
+    ], lifespan=lifespan)
+    app.state.server = server
+    return app
+
+
+__all__ = ["ServerConfig", "create_app"]

@@ -1,0 +1,186 @@
+"""Coalescing concurrent requests into one JVM call per batch (adaptive batching).
+
+Every request for a loaded model version becomes a :class:`Job` holding its input columns.
+A dispatcher task per version hands queued jobs to a thread pool as one DataFrame, scored with
+:meth:`pmmlkit.Model.score_chunk`, and gives each job back exactly its own rows, by position.
+
+- A job never waits when the server is idle: with no other request in flight, it is scored at
+  once. Under load, jobs that arrive while the workers are busy, or within ``wait`` seconds
+  of the first one, go together, up to ``max_rows`` rows a batch.
+- Backpressure: at most ``queue_rows`` rows wait; beyond that :meth:`Batcher.submit` raises
+  :class:`QueueFull` at once (HTTP 429), so memory and latency stay bounded.
+- Scoring runs in worker threads (JPype releases the GIL inside Java); the event loop only
+  moves lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pmmlkit.scorer.model import Model
+from pmmlkit.scorer.validation import RowError
+
+
+class QueueFull(Exception):
+    """The version's queue holds its maximum number of rows."""
+
+
+@dataclass
+class Result:
+    """A job's answer: output columns (lists, None = missing) and its rows' errors."""
+
+    columns: dict[str, list[Any]]
+    errors: list[RowError]
+    queued_seconds: float
+
+
+@dataclass
+class Job:
+    columns: dict[str, list[Any]]
+    rows: int
+    future: asyncio.Future[Result]
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+class Batcher:
+    """The request queue of one loaded model version."""
+
+    def __init__(self, model: Model, executor: Executor, *, workers: int, wait: float,
+                 max_rows: int, queue_rows: int,
+                 on_batch: Callable[[int, int], None] | None = None):
+        self.model = model
+        self._executor = executor
+        self._workers = max(1, workers)
+        self._wait = max(0.0, wait)
+        self._max_rows = max(1, max_rows)
+        self._queue_rows = max(1, queue_rows)
+        self._on_batch = on_batch
+        self._queue: deque[Job] = deque()
+        self._queued = 0  # rows waiting
+        self._busy = 0  # batches being scored
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self._task = asyncio.get_running_loop().create_task(self._dispatch())
+        self._inputs = model.schema.input_names
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued
+
+    async def submit(self, columns: dict[str, list[Any]], rows: int) -> Result:
+        """Score ``rows`` rows given as columns (input name -> values)."""
+        if self._queued + rows > self._queue_rows and self._queued > 0:
+            raise QueueFull(f"{self._queued} rows are waiting (limit {self._queue_rows})")
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append(Job(columns, rows, future))
+        self._queued += rows
+        self._wakeup.set()
+        return await future
+
+    def close(self) -> None:
+        """Stop taking work; jobs already queued are still scored."""
+        self._closed = True
+        self._wakeup.set()
+
+    async def _dispatch(self) -> None:
+        while True:
+            while not self._queue:
+                if self._closed:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            if self._busy >= self._workers:
+                self._wakeup.clear()
+                await self._wakeup.wait()  # a batch finishing sets it
+                continue
+            if self._busy > 0 and self._wait > 0 and self._queued < self._max_rows:
+                # under load: give concurrent requests a moment to join this batch
+                deadline = self._queue[0].queued_at + self._wait
+                delay = deadline - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            batch = self._take()
+            if batch:
+                self._busy += 1
+                asyncio.get_running_loop().create_task(self._run(batch))
+
+    def _take(self) -> list[Job]:
+        batch: list[Job] = []
+        rows = 0
+        while self._queue and (not batch or rows + self._queue[0].rows <= self._max_rows):
+            job = self._queue.popleft()
+            self._queued -= job.rows
+            if job.future.done():  # the caller gave up (deadline): nothing to score
+                continue
+            batch.append(job)
+            rows += job.rows
+        return batch
+
+    async def _run(self, batch: list[Job]) -> None:
+        started = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(self._executor, self._score, batch)
+        except BaseException as exc:  # an evaluator failure fails this batch's requests
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            columns, errors = outcome
+            start = 0
+            by_row: dict[int, RowError] = {e.row: e for e in errors}
+            for job in batch:
+                stop = start + job.rows
+                mine = [RowError(r - start, e.field, e.value, e.reason)
+                        for r in range(start, stop) if (e := by_row.get(r)) is not None]
+                if not job.future.done():
+                    job.future.set_result(Result(
+                        {name: values[start:stop] for name, values in columns.items()}, mine,
+                        started - job.queued_at))
+                start = stop
+        finally:
+            self._busy -= 1
+            self._wakeup.set()
+            if self._on_batch is not None:
+                self._on_batch(len(batch), sum(job.rows for job in batch))
+
+    def _score(self, batch: list[Job]) -> tuple[dict[str, list[Any]], list[RowError]]:
+        """In a worker thread: one DataFrame for the whole batch, one ``score_chunk``."""
+        if len(batch) == 1:
+            data = batch[0].columns
+        else:
+            data = {name: [v for job in batch for v in job.columns.get(name, _nones(job.rows))]
+                    for name in self._inputs}
+        frame = pd.DataFrame({name: data.get(name, _nones(sum(j.rows for j in batch)))
+                              for name in self._inputs})
+        out, errors = self.model.score_chunk(frame)
+        return {name: json_values(out[name]) for name in out.columns}, errors
+
+
+def _nones(n: int) -> list[None]:
+    return [None] * n
+
+
+def json_values(series: pd.Series) -> list[Any]:
+    """A column as JSON-ready Python values: NaN and <NA> become None."""
+    if series.dtype.kind == "f":
+        values = series.to_numpy()
+        missing = np.isnan(values)
+        out: list[Any] = values.tolist()
+        if missing.any():
+            for i in np.flatnonzero(missing).tolist():
+                out[i] = None
+        return out
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
+            for v in series.tolist()]

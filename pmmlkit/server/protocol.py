@@ -1,0 +1,213 @@
+"""Request bodies into input columns, outputs into answers: TF Serving's REST API and the
+Open Inference Protocol (KServe V2), with pmmlkit's output contract.
+
+Pure functions (no I/O), so each shape rule is tested on its own. A malformed body raises
+:class:`BadRequest` naming what is wrong and where (``instances[3]``, ``inputs[1].data``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pmmlkit.schema import ModelSchema
+from pmmlkit.scorer.validation import RowError
+
+_SCALARS = (str, int, float, bool)
+
+
+class BadRequest(Exception):
+    """The request body does not have the shape the protocol requires."""
+
+
+def _scalar(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        raise BadRequest(f"{where}: binary (b64) values are not model inputs of a PMML model")
+    raise BadRequest(f"{where}: expected a single value (number, string, boolean or null), got "
+                     f"a {type(value).__name__}")
+
+
+def instances_to_columns(instances: Any, schema: ModelSchema, *, limit: int
+                         ) -> tuple[dict[str, list[Any]], int]:
+    """TF row format: a list of objects, or of plain values for a one-input model."""
+    if not isinstance(instances, list):
+        raise BadRequest("'instances' must be a list")
+    if len(instances) > limit:
+        raise BadRequest(f"{len(instances)} instances; at most {limit} per request")
+    names = schema.input_names
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for i, instance in enumerate(instances):
+        if isinstance(instance, dict):
+            for name in names:
+                columns[name].append(_scalar(instance.get(name), f"instances[{i}].{name}"))
+        elif len(names) == 1:
+            value = instance[0] if isinstance(instance, list) and len(instance) == 1 else instance
+            columns[names[0]].append(_scalar(value, f"instances[{i}]"))
+        else:
+            raise BadRequest(f"instances[{i}]: the model has {len(names)} inputs "
+                             f"({', '.join(names)}); give each instance as an object")
+    return columns, len(instances)
+
+
+def inputs_to_columns(inputs: Any, schema: ModelSchema, *, limit: int
+                      ) -> tuple[dict[str, list[Any]], int]:
+    """TF columnar format: an object of input name -> list, or a list for a one-input model."""
+    names = schema.input_names
+    if isinstance(inputs, list) and len(names) == 1:
+        inputs = {names[0]: inputs}
+    if not isinstance(inputs, dict):
+        raise BadRequest("'inputs' must be an object of input name -> list of values")
+    lengths = {len(v) for v in inputs.values() if isinstance(v, list)}
+    if any(not isinstance(v, list) for v in inputs.values()) or len(lengths) > 1:
+        raise BadRequest("'inputs': every input must be a list, all of the same length")
+    n = lengths.pop() if lengths else 0
+    if n > limit:
+        raise BadRequest(f"{n} rows; at most {limit} per request")
+    columns = {name: [_scalar(v, f"inputs.{name}[{i}]") for i, v in enumerate(inputs[name])]
+               if name in inputs else [None] * n for name in names}
+    return columns, n
+
+
+def examples_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int
+                        ) -> tuple[dict[str, list[Any]], int]:
+    """TF classify/regress: ``examples`` (objects), each merged over ``context``."""
+    examples = body.get("examples")
+    context = body.get("context") or {}
+    if not isinstance(examples, list) or not isinstance(context, dict):
+        raise BadRequest("'examples' must be a list of objects and 'context' an object")
+    merged = []
+    for i, example in enumerate(examples):
+        if not isinstance(example, dict):
+            raise BadRequest(f"examples[{i}]: expected an object of feature -> value")
+        merged.append({**context, **example})
+    return instances_to_columns(merged, schema, limit=limit)
+
+
+def row_error_message(errors: list[RowError], what: str = "instance") -> str:
+    """One message naming every bad row (up to ten): index, field, value and reason."""
+    parts = []
+    for e in errors[:10]:
+        field = f" field {e.field!r}" if e.field else ""
+        value = f" value {e.value!r}" if e.value is not None and e.field else ""
+        parts.append(f"{what} {e.row}:{field}{value}: {e.reason}".replace(":: ", ": "))
+    more = f"; and {len(errors) - 10} more" if len(errors) > 10 else ""
+    return "; ".join(parts) + more
+
+
+def predictions(columns: dict[str, list[Any]], row_format: bool) -> Any:
+    """TF ``predictions`` / ``outputs``: a plain list for one output column; else a list of
+    objects (row format) or one object of lists (columnar)."""
+    names = list(columns)
+    if len(names) == 1:
+        return columns[names[0]]
+    if not row_format:
+        return columns
+    n = len(columns[names[0]]) if names else 0
+    return [{name: columns[name][i] for name in names} for i in range(n)]
+
+
+def classify_results(columns: dict[str, list[Any]], schema: ModelSchema) -> list[Any]:
+    """TF ``:classify``: per example, ``[[label, score], ...]`` over the class probabilities;
+    a classifier without probabilities answers ``[[label, 1.0]]`` for its prediction (the
+    score of a hard vote, as TF gives a score to every label it returns)."""
+    declared = {o.name for o in schema.outputs if o.feature == "probability" and o.value}
+    probabilities = [c for c in schema.columns if c.kind == "probability"
+                     or (c.kind == "output" and c.name in declared)]
+    n = len(next(iter(columns.values()))) if columns else 0
+    if probabilities:
+        return [[[c.category, columns[c.name][i]] for c in probabilities] for i in range(n)]
+    target = schema.columns[0].name
+    return [[[None if v is None else str(v), 1.0]] for v in columns[target]]
+
+
+def regress_results(columns: dict[str, list[Any]], schema: ModelSchema) -> list[Any]:
+    return columns[schema.columns[0].name]
+
+
+# -- Open Inference Protocol (KServe V2) ------------------------------------------------------
+_V2_TYPES = {"double": "FP64", "float": "FP64", "integer": "INT64", "boolean": "BOOL",
+             "string": "BYTES"}
+
+
+def v2_datatype(data_type: str) -> str:
+    return _V2_TYPES.get(data_type, "BYTES")
+
+
+def v2_inputs_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int
+                         ) -> tuple[dict[str, list[Any]], int]:
+    """``inputs``: named tensors ``{"name", "shape", "datatype", "data"}``, one per model input,
+    each of shape ``[n]`` (or ``[n, 1]``); ``data`` flat or nested one level."""
+    tensors = body.get("inputs")
+    if not isinstance(tensors, list):
+        raise BadRequest("'inputs' must be a list of tensors")
+    columns: dict[str, list[Any]] = {}
+    rows: int | None = None
+    for k, tensor in enumerate(tensors):
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise BadRequest(f"inputs[{k}]: a tensor is an object with name, shape, datatype "
+                             "and data")
+        name = tensor["name"]
+        data = tensor.get("data")
+        shape = tensor.get("shape")
+        if not isinstance(data, list):
+            raise BadRequest(f"inputs[{k}] ({name}): 'data' must be a list")
+        flat = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in data]
+        if not isinstance(shape, list) or not shape or not all(
+                isinstance(s, int) and not isinstance(s, bool) for s in shape) or \
+                math.prod(shape) != len(flat) or any(s != 1 for s in shape[1:]):
+            raise BadRequest(f"inputs[{k}] ({name}): shape {shape!r} does not match "
+                             f"{len(flat)} values of one column ([n] or [n, 1])")
+        if rows is not None and shape[0] != rows:
+            raise BadRequest(f"inputs[{k}] ({name}): {shape[0]} rows where the other inputs "
+                             f"have {rows}")
+        rows = shape[0]
+        columns[name] = [_scalar(v, f"inputs[{k}].data[{i}]") for i, v in enumerate(flat)]
+    n = rows or 0
+    if n > limit:
+        raise BadRequest(f"{n} rows; at most {limit} per request")
+    return {name: columns.get(name, [None] * n) for name in schema.input_names}, n
+
+
+def v2_outputs(columns: dict[str, list[Any]], schema: ModelSchema,
+               wanted: list[str] | None) -> list[dict[str, Any]]:
+    types = {c.name: c.data_type for c in schema.columns}
+    names = wanted if wanted else list(columns)
+    return [{"name": name, "shape": [len(columns[name])],
+             "datatype": v2_datatype(types.get(name, "string")), "data": columns[name]}
+            for name in names]
+
+
+def v2_metadata(name: str, versions: list[int], schema: ModelSchema) -> dict[str, Any]:
+    return {
+        "name": name, "versions": [str(v) for v in versions], "platform": "pmml",
+        "inputs": [{"name": f.name, "datatype": v2_datatype(f.data_type), "shape": [-1]}
+                   for f in schema.inputs],
+        "outputs": [{"name": c.name, "datatype": v2_datatype(c.data_type), "shape": [-1]}
+                    for c in schema.columns],
+    }
+
+
+_TF_TYPES = {"double": "DT_DOUBLE", "float": "DT_FLOAT", "integer": "DT_INT64",
+             "boolean": "DT_BOOL", "string": "DT_STRING"}
+
+
+def tf_metadata(name: str, version: int, schema: ModelSchema) -> dict[str, Any]:
+    """TF's ``GetModelMetadataResponse`` shape, with one ``serving_default`` signature."""
+    def tensor(n: str, data_type: str) -> dict[str, Any]:
+        return {"dtype": _TF_TYPES.get(data_type, "DT_STRING"), "name": n,
+                "tensor_shape": {"dim": [{"size": "-1", "name": ""}], "unknown_rank": False}}
+
+    return {
+        "model_spec": {"name": name, "signature_name": "", "version": str(version)},
+        "metadata": {"signature_def": {"signature_def": {"serving_default": {
+            "inputs": {f.name: tensor(f.name, f.data_type) for f in schema.inputs},
+            "outputs": {c.name: tensor(c.name, c.data_type) for c in schema.columns},
+            "method_name": ("tensorflow/serving/classify"
+                            if schema.function_name == "classification"
+                            else "tensorflow/serving/regress"
+                            if schema.function_name == "regression"
+                            else "tensorflow/serving/predict"),
+        }}}},
+    }
