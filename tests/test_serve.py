@@ -119,7 +119,7 @@ def test_cli_serves_the_committed_model_and_stops_cleanly_on_sigterm():
         assert r.text.replace(" ", "") == '{"predictions":[2.5,3.0,4.5]}'
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     # uvicorn finishes in-flight requests and the app's shutdown, then re-raises SIGTERM so a
     # process manager sees how the server ended
     assert proc.returncode in (0, -signal.SIGTERM), err
