@@ -98,9 +98,67 @@ def main() -> int:
     for row in pmmlkit.Repository(REPO).describe():
         print(f"{row['name']:<15} v{row['version']:<3} {row['framework']:<13} "
               f"{row['estimator']:<55} parity {row['parity']} {row['backends']}")
+    serve_and_ask([sk_ref.name, sp_ref.name], OUT / "customers.csv")
     print("\nnext: pmmlkit inspect models/churn-sklearn | pmmlkit score models/churn-spark "
-          "demo-output/customers.csv -o out.parquet --keep customer_id")
+          "demo-output/customers.csv -o out.parquet --keep customer_id | pmmlkit serve models")
     return 0
+
+
+def serve_and_ask(names: list[str], customers: Path) -> None:
+    """Start ``pmmlkit serve`` on the repository, send real requests, print the answers."""
+    import json
+    import socket
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    import pandas as pd
+
+    def request(method: str, url: str, body: Any = None) -> tuple[int, str]:
+        data = None if body is None else json.dumps(body).encode()
+        call = urllib.request.Request(url, data=data, method=method,
+                                      headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(call, timeout=60) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    _step(f"pmmlkit serve {REPO} --port {port}: TF Serving REST API and Open Inference Protocol")
+    server = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", REPO, "--port",
+                               str(port), "--poll", "0", "--log-level", "warning"])
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if request("GET", f"{base}/v2/health/ready")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        rows = pd.read_csv(customers, nrows=2)[FEATURES]
+        instances = json.loads(rows.to_json(orient="records"))
+
+        def show(method: str, path: str, body: Any = None) -> None:
+            status, text = request(method, base + path, body)
+            print(f"{method} {path} -> {status} {text[:300]}")
+
+        show("POST", "/v1/models/half_plus_two:predict", {"instances": [1.0, 2.0, 5.0]})
+        for name in names:
+            show("GET", f"/v1/models/{name}")
+            show("POST", f"/v1/models/{name}:predict", {"instances": instances})
+        show("POST", f"/v2/models/{names[0]}/infer", {"inputs": [
+            {"name": c, "shape": [2], "datatype": "BYTES" if c in CATEGORICAL else "FP64",
+             "data": rows[c].tolist()} for c in FEATURES]})
+        bad = dict(instances[0], x0="not a number")
+        show("POST", f"/v1/models/{names[0]}:predict", {"instances": [bad]})
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 if __name__ == "__main__":

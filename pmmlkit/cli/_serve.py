@@ -98,9 +98,23 @@ def serve(
     if not _is_loopback(host) and not config.api_key:
         typer.echo(f"warning: serving on {host} without --api-key: anyone who can reach "
                    "this address can use the models", err=True)
+    _log_to_stderr(log_level)
     app = create_app(config=config)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=30)
+
+
+def _log_to_stderr(level: str) -> None:
+    """Model loads, swaps and failures on stderr, in uvicorn's format."""
+    import logging
+
+    logger = logging.getLogger("pmmlkit.server")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping()
+                    else "INFO")
+    logger.propagate = False
 
 
 def register(app: typer.Typer) -> None:

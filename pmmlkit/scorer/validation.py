@@ -188,7 +188,7 @@ class FieldRule:
             series = pd.Series([None] * nrows, dtype=object)
         if self.numeric:
             return self._prepare_numeric(series, errors)
-        return self._preparepmml_text(series, errors)
+        return self._prepare_text(series, errors)
 
     def _prepare_numeric(self, series: pd.Series, errors: dict[int, RowError]) -> np.ndarray:
         kind = series.dtype.kind
@@ -230,7 +230,7 @@ class FieldRule:
     def _numbers_from_objects(self, series: pd.Series, errors: dict[int, RowError]
                               ) -> np.ndarray:
         raw = series.to_numpy(dtype=object)
-        if _allpmml_text(series):
+        if _all_text(series):
             # vectorised parse of numeric text; only the failures take the scalar path
             parsed = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64,
                                                                      na_value=np.nan)
@@ -269,7 +269,7 @@ class FieldRule:
                 err = self.describe(raw[i])
                 errors[int(i)] = RowError(int(i), err.field, err.value, err.reason)
 
-    def _preparepmml_text(self, series: pd.Series, errors: dict[int, RowError]
+    def _prepare_text(self, series: pd.Series, errors: dict[int, RowError]
                       ) -> tuple[np.ndarray, list[str]]:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         dictionary: list[str] = []
@@ -313,7 +313,7 @@ class FieldRule:
         return mapped.astype(np.int32), dictionary
 
 
-def _allpmml_text(series: pd.Series) -> bool:
+def _all_text(series: pd.Series) -> bool:
     """True for a column of strings (and missing values) only."""
     if isinstance(series.dtype, pd.StringDtype):
         return True

@@ -26,8 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pmmlkit.errors import InvalidInputError, ScoringError
 from pmmlkit.scorer.model import Model
 from pmmlkit.scorer.validation import RowError
+
+#: batches up to this many rows are scored record by record (measured on the suite's GBM:
+#: 0.1 ms for 1 row vs 1.9 ms through score_chunk; 1.6 vs 2.6 ms for 32; 4.4 vs 5.3 for 128)
+ROW_PATH_ROWS = 64
 
 
 class QueueFull(Exception):
@@ -156,16 +161,40 @@ class Batcher:
                 self._on_batch(len(batch), sum(job.rows for job in batch))
 
     def _score(self, batch: list[Job]) -> tuple[dict[str, list[Any]], list[RowError]]:
-        """In a worker thread: one DataFrame for the whole batch, one ``score_chunk``."""
+        """In a worker thread: the whole batch in one call. Up to :data:`ROW_PATH_ROWS` rows
+        go record by record through :meth:`Model.score` (~50 µs a record); larger batches as
+        one DataFrame through ``score_chunk`` (~2 ms fixed, then far less per row). Both give
+        the same numbers (``tests/test_scorer_parity.py``)."""
+        rows = sum(job.rows for job in batch)
         if len(batch) == 1:
             data = batch[0].columns
         else:
             data = {name: [v for job in batch for v in job.columns.get(name, _nones(job.rows))]
                     for name in self._inputs}
-        frame = pd.DataFrame({name: data.get(name, _nones(sum(j.rows for j in batch)))
-                              for name in self._inputs})
-        out, errors = self.model.score_chunk(frame)
+        columns = {name: data.get(name) or _nones(rows) for name in self._inputs}
+        if rows <= ROW_PATH_ROWS:
+            return self._score_records(columns, rows)
+        out, errors = self.model.score_chunk(pd.DataFrame(columns))
         return {name: json_values(out[name]) for name in out.columns}, errors
+
+    def _score_records(self, columns: dict[str, list[Any]], rows: int
+                       ) -> tuple[dict[str, list[Any]], list[RowError]]:
+        names = self.model.schema.column_names
+        out: dict[str, list[Any]] = {name: [] for name in names}
+        errors: list[RowError] = []
+        for i in range(rows):
+            try:
+                scored = self.model.score({name: values[i] for name, values in columns.items()})
+            except InvalidInputError as exc:
+                errors.append(RowError(i, exc.field, exc.value, exc.reason or str(exc)))
+                scored = {}
+            except ScoringError as exc:
+                errors.append(RowError(i, None, None, f"the evaluator failed: {exc}"))
+                scored = {}
+            for name in names:
+                value = scored.get(name)
+                out[name].append(None if isinstance(value, float) and value != value else value)
+        return out, errors
 
 
 def _nones(n: int) -> list[None]:

@@ -14,6 +14,7 @@ fails or comes back empty never unloads anything.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import threading
@@ -218,6 +219,11 @@ class Registry:
                                                      self._make_batcher(served.name, model)))
         self._install(served, {**served.versions, version: loaded})
         status.state = "AVAILABLE"
+        # a full collection over the loaded model's objects took 10-15 ms in the middle of
+        # requests (p99 15.8 ms at concurrency 1): collect once now and move what survives
+        # out of the collector's generations
+        gc.collect()
+        gc.freeze()
         log.info("%s version %s available (%.1f s, %s)", served.name, version,
                  time.perf_counter() - started, model.evaluator)
         if self._on_load:
