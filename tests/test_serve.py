@@ -471,3 +471,27 @@ def test_version_policy_and_labels(tmp_path, exported, holdout):
     assert VersionPolicy.parse("3,1").choose([1, 2, 3]) == [1, 3]
     with pytest.raises(ValueError, match="version policy"):
         VersionPolicy.parse("newest")
+
+
+def test_a_request_arriving_after_its_version_was_swapped_out_is_still_answered(exported,
+                                                                                 holdout):
+    """The race of a hot reload: a request resolved version 1, then version 1's queue was
+    closed and drained before the request was queued. It must still get version 1's answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pmmlkit.server.batching import Batcher
+
+    model = pmmlkit.load(exported["linreg"].path)
+    rows = _rows(holdout, 3)
+    columns = {c: rows[c].tolist() for c in model.schema.input_names}
+
+    async def run() -> list:
+        batcher = Batcher(model, ThreadPoolExecutor(1), workers=1, wait=0.001, max_rows=64,
+                          queue_rows=100)
+        batcher.close()
+        await asyncio.sleep(0.05)  # the dispatcher has finished: nothing was queued
+        result = await asyncio.wait_for(batcher.submit(columns, 3), timeout=30)
+        return result.columns["spend"]
+
+    got = asyncio.run(run())
+    assert np.max(np.abs(np.array(got) - exported["linreg"].native(rows)["spend"])) <= 1e-9

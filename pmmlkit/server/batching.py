@@ -85,10 +85,15 @@ class Batcher:
         """Score ``rows`` rows given as columns (input name -> values)."""
         if self._queued + rows > self._queue_rows and self._queued > 0:
             raise QueueFull(f"{self._queued} rows are waiting (limit {self._queue_rows})")
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
         self._queue.append(Job(columns, rows, future))
         self._queued += rows
         self._wakeup.set()
+        if self._task.done():
+            # a request that resolved this version just before it was swapped out arrives
+            # after its dispatcher finished: it is still answered by the version it chose
+            self._task = loop.create_task(self._dispatch())
         return await future
 
     def close(self) -> None:
