@@ -74,6 +74,7 @@ class Batcher:
         self._busy = 0  # batches being scored
         self._wakeup = asyncio.Event()
         self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._task = asyncio.get_running_loop().create_task(self._dispatch())
         self._inputs = model.schema.input_names
 
@@ -87,7 +88,13 @@ class Batcher:
             raise QueueFull(f"{self._queued} rows are waiting (limit {self._queue_rows})")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
-        self._queue.append(Job(columns, rows, future))
+        job = Job(columns, rows, future)
+        if not self._queue and self._busy == 0:
+            # an idle version: straight to a worker, without waking the dispatcher
+            self._busy += 1
+            self._start(self._run([job]))
+            return await future
+        self._queue.append(job)
         self._queued += rows
         self._wakeup.set()
         if self._task.done():
@@ -121,7 +128,14 @@ class Batcher:
             batch = self._take()
             if batch:
                 self._busy += 1
-                asyncio.get_running_loop().create_task(self._run(batch))
+                self._start(self._run(batch))
+
+    def _start(self, work: Any) -> None:
+        """Run a batch as a task, holding a reference until it ends (the event loop keeps
+        only weak ones, and a collected task would never answer its callers)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _take(self) -> list[Job]:
         batch: list[Job] = []
