@@ -237,12 +237,19 @@ _TF_PATH = re.compile(
     r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress|score))?$")
 
 
-async def tf_models(server: Server, request: Request) -> Response:
-    match = _TF_PATH.match(request.path_params["rest"])
+def _route(request: Request, pattern: re.Pattern[str]) -> re.Match[str]:
+    """The parts of a model path, or 404; notes the model for the metrics."""
+    match = pattern.match(request.path_params["rest"])
     if match is None:
         raise HTTPError(404, f"Malformed request: {request.method} {request.url.path}")
-    name, version, label = match["name"], match["version"], match["label"]
+    name = match["name"]
     request.scope["pmmlkit.model"] = name if NAME_PATTERN.match(name) else "-"
+    return match
+
+
+async def tf_models(server: Server, request: Request) -> Response:
+    match = _route(request, _TF_PATH)
+    name, version, label = match["name"], match["version"], match["label"]
     verb = match["verb"]
     if request.method == "GET":
         if verb is not None:
@@ -385,11 +392,8 @@ _V2_PATH = re.compile(r"^(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
 
 
 async def v2_models(server: Server, request: Request) -> Response:
-    match = _V2_PATH.match(request.path_params["rest"])
-    if match is None:
-        raise HTTPError(404, f"no such endpoint: {request.url.path}")
+    match = _route(request, _V2_PATH)
     name, version, verb = match["name"], match["version"], match["verb"]
-    request.scope["pmmlkit.model"] = name if NAME_PATTERN.match(name) else "-"
     if request.method == "GET":
         if verb == "infer":
             raise HTTPError(405, "use POST for /infer")
