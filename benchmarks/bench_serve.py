@@ -87,7 +87,7 @@ def prepare(folder: Path) -> dict[str, Any]:
     bodies: dict[str, Any] = {}
     for n in (1, 100):
         part = rows.iloc[:n]
-        records = json.loads(part.to_json(orient="records"))
+        records = part.astype(object).to_dict("records")  # every digit (to_json rounds)
         bodies[f"tf-{n}"] = {"instances": records}
         bodies[f"v2-{n}"] = {"parameters": {"content_type": "pd"}, "inputs": [
             {"name": c, "shape": [n], "datatype": "BYTES" if c in CATEGORICAL else "FP64",

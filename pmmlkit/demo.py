@@ -141,7 +141,8 @@ def serve_and_ask(names: list[str], customers: Path) -> None:
                 pass
             time.sleep(0.2)
         rows = pd.read_csv(customers, nrows=2)[FEATURES]
-        instances = json.loads(rows.to_json(orient="records"))
+        # every digit of the inputs (pandas' to_json rounds floats to 10 digits)
+        instances = rows.astype(object).to_dict("records")
 
         def show(method: str, path: str, body: Any = None) -> None:
             status, text = request(method, base + path, body)

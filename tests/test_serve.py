@@ -132,7 +132,8 @@ def _rows(holdout, n=40):
 
 
 def _jsonable(frame: pd.DataFrame) -> list[dict]:
-    return json.loads(frame.to_json(orient="records"))
+    """Records with every digit (pandas' to_json would round floats to 10 digits)."""
+    return json.loads(json.dumps(frame.astype(object).to_dict("records")))
 
 
 def test_row_and_columnar_predict_match_scikit_learn(base, exported, holdout):
