@@ -496,3 +496,44 @@ def test_a_request_arriving_after_its_version_was_swapped_out_is_still_answered(
 
     got = asyncio.run(run())
     assert np.max(np.abs(np.array(got) - exported["linreg"].native(rows)["spend"])) <= 1e-9
+
+
+@pytest.mark.s3
+def test_serves_a_repository_on_s3(bucket, exported, holdout):
+    root = bucket + "/served"
+    pmmlkit.Repository(root).publish(exported["linreg"].path.read_bytes(), {}, name="lin")
+    rows = _rows(holdout, 4)
+    with serving(ServerConfig(repo=root, poll=0)) as url:
+        r = httpx.post(f"{url}/v1/models/lin:predict", json={"instances": _jsonable(rows)})
+        assert r.status_code == 200, r.text
+        got = np.array(r.json()["predictions"])
+        assert np.max(np.abs(got - exported["linreg"].native(rows)["spend"])) <= 1e-9
+
+
+def test_cli_warns_when_bound_beyond_loopback_without_a_key():
+    from pmmlkit.cli._serve import _is_loopback, _labels
+    from pmmlkit.errors import ConfigurationError
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("10.1.2.3")
+    assert _labels(["churn:stable=3", "churn:canary=4"]) == {"churn": {"stable": 3,
+                                                                       "canary": 4}}
+    with pytest.raises(ConfigurationError, match="NAME:LABEL=VERSION"):
+        _labels(["churn=3"])
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", "models", "--model",
+                             "half_plus_two", "--host", "0.0.0.0", "--port", str(port),
+                             "--poll", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/v2/health/live",
+                             timeout=2).status_code == 200:
+                    break
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert "warning: serving on 0.0.0.0 without --api-key" in err
