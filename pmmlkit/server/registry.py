@@ -221,7 +221,9 @@ class Registry:
         status.state = "AVAILABLE"
         # a full collection over the loaded model's objects took 10-15 ms in the middle of
         # requests (p99 15.8 ms at concurrency 1): collect once now and move what survives
-        # out of the collector's generations
+        # out of the collector's generations. Unfreeze first, so the objects of versions
+        # unloaded since the last load can still be collected.
+        gc.unfreeze()
         gc.collect()
         gc.freeze()
         log.info("%s version %s available (%.1f s, %s)", served.name, version,
