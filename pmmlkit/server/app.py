@@ -91,7 +91,7 @@ class Server:
                                            thread_name_prefix="pmmlkit-score")
         self.registry = Registry(
             config.repo, names=config.models, policy=config.policy, labels=config.labels,
-            backend=config.backend, make_batcher=self._batcher, executor=self.executor,
+            backend=config.backend, make_batcher=self._batcher,
             on_load=self.metrics.loaded)
 
     def _batcher(self, name: str, model: Model) -> Batcher:
@@ -366,7 +366,7 @@ def _csv_part(model: Model, chunk: Any, keep: list[str], *, header: bool) -> byt
     numbers = chunk.record_numbers(list(range(n)))
     messages: list[str | None] = [None] * n
     for e in errors:
-        messages[e.row] = protocol.row_error_message([e], "record").split(": ", 1)[1]
+        messages[e.row] = protocol.row_reason(e)
     columns: dict[str, list[Any]] = {k: chunk.table.column(k).to_pylist() for k in keep}
     for c in model.schema.columns:
         columns[c.name] = json_values(out[c.name])

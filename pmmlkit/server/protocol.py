@@ -87,13 +87,16 @@ def examples_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int
 
 def row_error_message(errors: list[RowError], what: str = "instance") -> str:
     """One message naming every bad row (up to ten): index, field, value and reason."""
-    parts = []
-    for e in errors[:10]:
-        field = f" field {e.field!r}" if e.field else ""
-        value = f" value {e.value!r}" if e.value is not None and e.field else ""
-        parts.append(f"{what} {e.row}:{field}{value}: {e.reason}".replace(":: ", ": "))
+    parts = [f"{what} {e.row}: {row_reason(e)}" for e in errors[:10]]
     more = f"; and {len(errors) - 10} more" if len(errors) > 10 else ""
     return "; ".join(parts) + more
+
+
+def row_reason(error: RowError) -> str:
+    """``field 'x' value 'abc': reason``, or the reason alone for a row-level error."""
+    field = f"field {error.field!r}" if error.field else ""
+    value = f" value {error.value!r}" if error.value is not None and error.field else ""
+    return f"{field}{value}: {error.reason}" if field else error.reason
 
 
 def predictions(columns: dict[str, list[Any]], row_format: bool) -> Any:

@@ -20,7 +20,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +99,7 @@ class Registry:
 
     def __init__(self, repo: str, *, names: list[str] | None, policy: VersionPolicy,
                  labels: dict[str, dict[str, int]], backend: str | None,
-                 make_batcher: Callable[[str, Model], Batcher], executor: Executor,
+                 make_batcher: Callable[[str, Model], Batcher],
                  on_load: Callable[[str, int, bool], None] | None = None):
         self.repository = Repository(repo)
         self._names = names
@@ -108,7 +107,6 @@ class Registry:
         self.labels = labels
         self._backend = backend
         self._make_batcher = make_batcher
-        self._executor = executor
         self._on_load = on_load
         self.models: dict[str, ServedModel] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
