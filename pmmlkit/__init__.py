@@ -65,7 +65,13 @@ if TYPE_CHECKING:
     from pmmlkit.scorer import ERROR_COLUMN, Model, RowError, VerificationReport, load
 
 
+#: submodules reachable as attributes (``pmmlkit.spark.score``), imported on first use
+_SUBMODULES = frozenset({"spark", "online"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"pmmlkit.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pmmlkit' has no attribute {name!r}")

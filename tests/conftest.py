@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -177,3 +179,86 @@ def bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
     fs.mkdir(name)
     s3fs.S3FileSystem.clear_instance_cache()
     return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def spark() -> Any:
+    """One local[2] Spark session for the whole run (with JPMML-SparkML's jars, for export)."""
+    from pmmlkit.converter._spark import spark_session
+
+    session = spark_session()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A standalone Spark cluster on 127.0.0.1: a master and one worker (2 cores), started
+    with Spark's own classes from the pyspark package and stopped afterwards. Its executors
+    are separate processes sharing nothing with the test's driver."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    folder = tmp_path_factory.mktemp("spark-cluster")
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(folder),
+           "SPARK_LOCAL_IP": "127.0.0.1"}
+    port, ui = _free_port(), _free_port()
+    started = []
+
+    def start(name: str, *args: str) -> None:
+        log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        started.append(subprocess.Popen([str(home / "bin" / "spark-class"), *args], env=env,
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True))
+
+    def state() -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as r:
+                return dict(json.load(r))
+        except OSError:
+            return {}
+
+    def wait(check: Callable[[dict[str, Any]], bool], what: str) -> None:
+        deadline = time.monotonic() + 90
+        while not check(state()):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in started):
+                logs = "\n".join((folder / f).read_text(errors="replace")[-1500:]
+                                 for f in ("master.log", "worker.log") if (folder / f).exists())
+                raise RuntimeError(f"the Spark {what} did not start:\n{logs}")
+            time.sleep(0.3)
+
+    try:
+        start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+              "--port", str(port), "--webui-port", str(ui))
+        wait(lambda s: bool(s), "master")
+        start("worker", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+              "--webui-port", str(_free_port()), "--cores", "2", "--memory", "2g",
+              "--work-dir", str(folder / "work"), f"spark://127.0.0.1:{port}")
+        wait(lambda s: s.get("aliveworkers", 0) >= 1, "worker")
+        yield SimpleNamespace(url=f"spark://127.0.0.1:{port}", work=folder / "work")
+    finally:
+        for proc in reversed(started):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in started:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -22,16 +22,6 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def spark() -> Any:
-    from pmmlkit.converter._spark import spark_session
-
-    session = spark_session()
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def frames(spark, dataset, holdout) -> tuple[Any, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -24,6 +24,7 @@ from pmmlkit.batch.formats import file_format
 from pmmlkit.batch.sinks import RejectSink, TableWriter, cell_text, output_format, sink
 from pmmlkit.batch.sources import DEFAULT_NA_VALUES, Chunk, open_source, prefetch
 from pmmlkit.errors import ConfigurationError, InvalidInputError, TooManyRejectsError
+from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer.model import Model
 from pmmlkit.scorer.validation import RowError
 
@@ -102,7 +103,7 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
     if chunk_size < 1:
         raise ConfigurationError("chunk_size must be at least 1")
     file_format(input)  # an unknown file type fails before the model loads
-    output = output or _default_output(input)
+    output = output or default_output(input)
     for url in (output, rejects):
         if url is not None and url != "-":
             output_format(url)
@@ -114,13 +115,13 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
         _check_columns(loaded, source, keep)
         summary = ScoreSummary(loaded.source, loaded.backend, input, output, rejects)
         _run(loaded, source, summary, keep=keep, chunk_size=chunk_size,
-             max_rejects=max_rejects, show=_want_progress(progress))
+             max_rejects=max_rejects, show=want_progress(progress))
     finally:
         source.close()
     return summary
 
 
-def _default_output(input: str) -> str:
+def default_output(input: str) -> str:
     if input == "-":
         return "-"
     fmt = file_format(input)
@@ -132,9 +133,15 @@ def _default_output(input: str) -> str:
 
 
 def _check_columns(model: Model, source: Any, keep: Sequence[str]) -> None:
-    present = set(source.columns)
+    check_columns(model.schema, list(source.columns), keep, source.url)
+
+
+def check_columns(schema: ModelSchema, columns: list[str], keep: Sequence[str],
+                  where: str) -> None:
+    """Fail before scoring when a required model input or a kept column is absent."""
+    present = set(columns)
     missing_keep = [c for c in keep if c not in present]
-    required = [f.name for f in model.schema.inputs
+    required = [f.name for f in schema.inputs
                 if f.name not in present and f.missing_value_replacement is None
                 and not f.handles_missing]
     if required or missing_keep:
@@ -143,11 +150,11 @@ def _check_columns(model: Model, source: Any, keep: Sequence[str]) -> None:
             parts.append(f"the model's required inputs {required} are not in the header")
         if missing_keep:
             parts.append(f"the kept columns {missing_keep} are not in the header")
-        raise InvalidInputError(f"{source.url}: {'; '.join(parts)} (columns: {source.columns})",
+        raise InvalidInputError(f"{where}: {'; '.join(parts)} (columns: {columns})",
                                 field=(required or missing_keep)[0], reason="missing column")
 
 
-def _want_progress(progress: bool | None) -> bool:
+def want_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty() if progress is None else progress
 
 
@@ -216,7 +223,7 @@ def _score_chunk(model: Model, chunk: Chunk, frame: pd.DataFrame, keep: Sequence
     kept_out = out[good] if errors else out
     for column in model.schema.columns:
         columns[column.name] = pa.Array.from_pandas(kept_out[column.name].reset_index(drop=True),
-                                                    type=_arrow_type(column.data_type))
+                                                    type=arrow_type(column.data_type))
     numbers = chunk.record_numbers([e.row for e in errors])
     # (error with its record number, its table position; -1 for an unparseable line)
     located = [(RowError(n, e.field, e.value, e.reason), e.row)
@@ -226,7 +233,7 @@ def _score_chunk(model: Model, chunk: Chunk, frame: pd.DataFrame, keep: Sequence
     return pa.table(columns), located
 
 
-def _arrow_type(data_type: str) -> pa.DataType:
+def arrow_type(data_type: str) -> pa.DataType:
     """The output column type for a PMML data type: one schema for every chunk."""
     if data_type in ("double", "float"):
         return pa.float64()
@@ -239,7 +246,7 @@ def _arrow_type(data_type: str) -> pa.DataType:
 
 def _empty_schema(model: Model, keep: Sequence[str]) -> pa.Schema:
     fields = [pa.field(k, pa.string()) for k in keep]
-    fields += [pa.field(c.name, _arrow_type(c.data_type)) for c in model.schema.columns]
+    fields += [pa.field(c.name, arrow_type(c.data_type)) for c in model.schema.columns]
     return pa.schema(fields)
 
 

@@ -34,18 +34,35 @@ def score(
                             "comma-separate). Default: NA, N/A, NULL, NaN, null, None, #N/A "
                             "and the other pandas/pyarrow markers; --na-values '' keeps only "
                             "the empty cell.")] = None,
+    spark: Annotated[bool, typer.Option(
+        "--spark", help="Score on Spark: INPUT is any path Spark reads (a file or a folder); "
+                        "OUTPUT and --rejects are written as folders of part files.")] = False,
+    master: Annotated[str | None, typer.Option(
+        "--master", help="With --spark: the Spark master URL (spark://HOST:PORT, local[N], "
+                         "...). Default: local[*].")] = None,
     json: JsonOption = False,
 ) -> None:
     """Score a CSV or Parquet file in chunks; exit 0 if every row scored, 10 if some were
     rejected, 11 if rejects exceeded --max-rejects."""
     from pmmlkit.batch import EXIT_ROWS_REJECTED, score_file
+    from pmmlkit.errors import ConfigurationError
 
     columns = [c.strip() for item in keep or [] for c in item.split(",") if c.strip()]
     markers = (None if na_values is None else
                 [m.strip() for item in na_values for m in item.split(",") if m.strip()])
-    summary = score_file(model, input, output, keep=columns, rejects=rejects,
-                         chunk_size=chunk_size, backend=backend, max_rejects=max_rejects,
-                         na_values=markers)
+    if spark:
+        from pmmlkit.batch.job import default_output
+        from pmmlkit.spark import score_files
+
+        summary = score_files(model, input, output or default_output(input), keep=columns,
+                              rejects=rejects, backend=backend, max_rejects=max_rejects,
+                              master=master, na_values=markers)
+    elif master is not None:
+        raise ConfigurationError("--master applies to --spark only")
+    else:
+        summary = score_file(model, input, output, keep=columns, rejects=rejects,
+                             chunk_size=chunk_size, backend=backend, max_rejects=max_rejects,
+                             na_values=markers)
     if json:  # on stderr when the results go to stdout, so the two never mix
         print_json(summary.to_dict(), err=summary.output == "-")
     else:
@@ -55,7 +72,8 @@ def score(
                    f"-> {target}" + (f" (rejects: {summary.rejects})" if summary.rejects else ""),
                    err=summary.output == "-")
         for item in summary.first_rejects[:5]:
-            typer.echo(f"  row {item['row']}: {item['reason']}"
+            where = "" if item["row"] is None else f"row {item['row']}: "
+            typer.echo(f"  {where}{item['reason']}"
                        + (f" [field {item['field']!r}]" if item["field"] else ""), err=True)
     if summary.rows_rejected:
         raise typer.Exit(EXIT_ROWS_REJECTED)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import warnings
 from typing import Any
@@ -38,6 +40,7 @@ def spark_session() -> Any:
         if active is not None:
             _check_jars(active, pyspark2pmml.spark_jars())
             return active
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers import pmmlkit
         return (SparkSession.builder.master("local[2]").appName("pmmlkit-export")
                 .config("spark.jars", pyspark2pmml.spark_jars())
                 .config("spark.ui.enabled", "false")

@@ -89,6 +89,8 @@ class Model:
         self.manifest: dict[str, Any] | None = None
         #: why ``backend="auto"`` did not use the exact evaluator (JPMML), else None
         self.fallback_reason: str | None = None
+        #: the PMML document this model was loaded from (what Spark ships to executors)
+        self.pmml: bytes = b""
 
     def __repr__(self) -> str:
         return (f"<pmmlkit.Model {self.source!r} {self.schema.model_element}/"
@@ -379,7 +381,7 @@ def _load_handle(data: bytes, schema: ModelSchema, name: str, backend: str,
 
 def load(source: str | bytes | Any, *, backend: str | None = None,
          verify: bool | Literal["warn"] = True, strict: bool = False,
-         transpile: bool | None = None) -> Model:
+         transpile: bool | None = None, name: str | None = None) -> Model:
     """Load a PMML model from a path, an fsspec URL, or bytes.
 
     ``backend`` is ``"auto"`` (default, or ``PMMLKIT_BACKEND``): JPMML-Evaluator, the exact
@@ -388,11 +390,12 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
     ``verify`` (default) the PMML's ModelVerification records are replayed and a mismatch
     raises :class:`VerificationError` (``"warn"`` warns instead). ``strict`` makes unknown
     input fields an error. ``transpile`` (jpmml only) compiles the model to bytecode; the
-    default does so when the JVM is a JDK.
+    default does so when the JVM is a JDK. ``name`` is how messages name a model given as
+    bytes (default ``<bytes>``).
     """
     manifest: dict[str, Any] | None = None
     if isinstance(source, (bytes, bytearray)):
-        data, name = bytes(source), "<bytes>"
+        data, name = bytes(source), name or "<bytes>"
     else:
         name = str(source)
         data, manifest, name = _read(name)
@@ -408,6 +411,7 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
                   sha256=hashlib.sha256(data).hexdigest(), strict=strict)
     model.manifest = manifest
     model.fallback_reason = fallback
+    model.pmml = data
     if manifest is not None:
         _warn_on_recorded_difference(manifest, chosen, name)
     if verify and not cache.is_verified(model.sha256, model.evaluator):
