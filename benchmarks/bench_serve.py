@@ -221,9 +221,17 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 def load(wrk: str, contender: Contender, folder: Path, n: int, concurrency: int,
          duration: float) -> dict[str, Any]:
-    env = {**os.environ, "BODY": str(folder / f"{contender.body}-{n}.json")}
+    return wrk_run(wrk, contender.url, folder / f"{contender.body}-{n}.json",
+                   folder / "post.lua", concurrency, duration)
+
+
+def wrk_run(wrk: str, url: str, body: Path, script: Path, concurrency: int,
+            duration: float) -> dict[str, Any]:
+    """POST ``body`` to ``url`` with wrk at ``concurrency`` for ``duration`` s (after a 2 s
+    warm-up at concurrency 1): requests/s, p50, p99 and failures."""
+    env = {**os.environ, "BODY": str(body)}
     base = [wrk, "-t1", f"-c{concurrency}", "--latency", "--timeout", "10s", "-s",
-            str(folder / "post.lua"), contender.url]
+            str(script), url]
     subprocess.run([*base[:1], "-t1", "-c1", "-d2s", *base[3:]], env=env,
                    capture_output=True)  # warm-up
     out = subprocess.run([*base[:3], f"-d{duration:g}s", *base[3:]], env=env,

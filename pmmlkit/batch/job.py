@@ -49,6 +49,8 @@ class ScoreSummary:
     rows_rejected: int = 0
     seconds: float = 0.0
     rows_per_second: float = 0.0
+    #: rows stored under their key (a ``redis://`` output), else None
+    rows_written: int | None = None
     completed: bool = False
     first_rejects: list[dict[str, Any]] = field(default_factory=list)
 
@@ -86,7 +88,8 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
                keep: Sequence[str] = (), rejects: str | None = None,
                chunk_size: int = DEFAULT_CHUNK_SIZE, backend: str | None = None,
                max_rejects: int | None = None, progress: bool | None = None,
-               na_values: Sequence[str] | None = None) -> ScoreSummary:
+               na_values: Sequence[str] | None = None, key: str | None = None,
+               ttl: int | None = None, name: str | None = None) -> ScoreSummary:
     """Score a CSV or Parquet file (local path or fsspec URL; ``-`` = stdin/stdout as CSV).
 
     Writes the kept columns, then the output contract's columns, for every scored row in
@@ -97,28 +100,67 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
     ``na_values`` are the CSV cells read as missing in model input columns (default
     :data:`DEFAULT_NA_VALUES`, the markers of pandas and pyarrow: ``NA``, ``N/A``, ``NULL``,
     ``NaN``...; ``[]`` keeps only the empty cell).
+
+    A ``redis://HOST:PORT/DB`` output stores each scored row under the value of column
+    ``key`` (a hash of the output contract's columns, the kept columns, model name and
+    version; ``ttl`` seconds to live), in a new run that readers see only once the job has
+    completed (see :mod:`pmmlkit.online`). ``name`` names the model there when ``model`` is a
+    bare PMML file rather than a repository reference. A row without a key is a reject.
     """
+    from pmmlkit.online import is_redis_url, redacted
     from pmmlkit.scorer.model import load
 
     if chunk_size < 1:
         raise ConfigurationError("chunk_size must be at least 1")
     file_format(input)  # an unknown file type fails before the model loads
     output = output or default_output(input)
+    to_redis = is_redis_url(output)
+    if to_redis and not key:
+        raise ConfigurationError(f"{output}: writing results to Redis needs --key COLUMN, the "
+                                 "input column whose value each result is stored under")
+    if key and not to_redis:
+        raise ConfigurationError("--key applies to a redis:// output only")
     for url in (output, rejects):
-        if url is not None and url != "-":
+        if url is not None and url != "-" and not (to_redis and url == output):
             output_format(url)
     loaded = model if isinstance(model, Model) else load(model, backend=backend)
+    if to_redis and key:
+        store = _store_name(loaded, name)
+        keep = [key, *[k for k in keep if k != key]]
     wanted = list(dict.fromkeys([*keep, *loaded.schema.input_names]))
     source = open_source(input, wanted, inputs=loaded.schema.input_names,
                          na_values=DEFAULT_NA_VALUES if na_values is None else na_values)
     try:
         _check_columns(loaded, source, keep)
-        summary = ScoreSummary(loaded.source, loaded.backend, input, output, rejects)
+        summary = ScoreSummary(loaded.source, loaded.backend, input,
+                               redacted(output) if to_redis else output, rejects)
+        if to_redis:
+            from pmmlkit.online import ResultWriter
+
+            manifest = loaded.manifest or {}
+            summary.rows_written = 0
+            writer: Any = ResultWriter(
+                output, store, key=str(key), version=manifest.get("version"),
+                sha256=loaded.sha256, ttl=ttl,
+                columns=[(k, "string") for k in keep if k != key] + [
+                    (c.name, c.data_type) for c in loaded.schema.columns])
+        else:
+            writer = None
         _run(loaded, source, summary, keep=keep, chunk_size=chunk_size,
-             max_rejects=max_rejects, show=want_progress(progress))
+             max_rejects=max_rejects, show=want_progress(progress), store=writer, key=key)
     finally:
         source.close()
     return summary
+
+
+def _store_name(model: Model, name: str | None) -> str:
+    """The name results are stored under: ``name``, else the repository model's name."""
+    if name:
+        return name
+    if model.manifest and model.manifest.get("name"):
+        return str(model.manifest["name"])
+    raise ConfigurationError(f"{model.source} is a PMML file, not a repository model: give "
+                             "the name to store its results under (--name NAME)")
 
 
 def default_output(input: str) -> str:
@@ -158,8 +200,25 @@ def want_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty() if progress is None else progress
 
 
+@contextlib.contextmanager
+def _output(summary: ScoreSummary, store: Any) -> Any:
+    """Where scored rows go: a file written atomically, or a Redis run flipped live at the
+    end (and deleted if the job fails). Yields ``write(table)`` and ``close(schema)``."""
+    if store is None:
+        with sink(summary.output) as stream:
+            yield TableWriter(stream, output_format(summary.output))
+        return
+    try:
+        yield store
+    except BaseException:
+        store.abort()
+        raise
+    store.commit()
+
+
 def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str],
-         chunk_size: int, max_rejects: int | None, show: bool) -> None:
+         chunk_size: int, max_rejects: int | None, show: bool, store: Any = None,
+         key: str | None = None) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -169,15 +228,16 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
                         TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
                         console=Console(stderr=True), disable=not show, transient=True)
     chunks = prefetch(source.chunks(chunk_size), lambda chunk: model_frame(model, chunk.table))
-    with progress, contextlib.closing(chunks), sink(summary.output) as out_stream, \
+    with progress, contextlib.closing(chunks), _output(summary, store) as writer, \
             RejectSink(summary.rejects) as rej:
         task = progress.add_task(summary.input.rsplit("/", 1)[-1], total=None)
-        writer = TableWriter(out_stream, output_format(summary.output))
         for chunk, frame in chunks:
-            scored_table, located = _score_chunk(model, chunk, frame, keep)
+            scored_table, located = _score_chunk(model, chunk, frame, keep, key)
             errors = [e for e, _ in located]
             out_schema = scored_table.schema
             writer.write(scored_table)
+            if store is not None:
+                summary.rows_written = store.rows_written
             summary.rows_read += chunk.table.num_rows + len(chunk.malformed)
             summary.rows_scored += scored_table.num_rows
             summary.rows_rejected += len(errors)
@@ -206,13 +266,15 @@ def _describe(error: RowError) -> dict[str, Any]:
             "reason": error.reason}
 
 
-def _score_chunk(model: Model, chunk: Chunk, frame: pd.DataFrame, keep: Sequence[str]
-                 ) -> tuple[pa.Table, list[tuple[RowError, int]]]:
+def _score_chunk(model: Model, chunk: Chunk, frame: pd.DataFrame, keep: Sequence[str],
+                 key: str | None = None) -> tuple[pa.Table, list[tuple[RowError, int]]]:
     n = chunk.table.num_rows
     if n:
         out, errors = model.score_chunk(frame.reindex(range(n)) if frame.empty else frame)
     else:
         out, errors = model.score_chunk(frame)
+    if key is not None:
+        errors = _keyless(chunk.table.column(key), errors, key)
     good = np.ones(n, dtype=bool)
     if errors:
         good[[e.row for e in errors]] = False
@@ -231,6 +293,18 @@ def _score_chunk(model: Model, chunk: Chunk, frame: pd.DataFrame, keep: Sequence
     located += [(e, -1) for e in chunk.malformed]
     located.sort(key=lambda item: item[0].row)
     return pa.table(columns), located
+
+
+def _keyless(column: pa.ChunkedArray, errors: list[RowError], key: str) -> list[RowError]:
+    """Rows without a key cannot be stored: rejects, beside the rows the model refused."""
+    empty = pc.fill_null(pc.equal(pc.cast(column, pa.string()), ""), True)
+    rows = np.flatnonzero(empty.to_numpy(zero_copy_only=False)).tolist()
+    if not rows:
+        return errors
+    known = {e.row for e in errors}
+    extra = [RowError(r, key, None, f"no value in the key column {key!r}: the result cannot "
+                                    "be stored") for r in rows if r not in known]
+    return sorted([*errors, *extra], key=lambda e: e.row)
 
 
 def arrow_type(data_type: str) -> pa.DataType:

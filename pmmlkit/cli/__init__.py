@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pmmlkit.cli import _export, _model, _score, _serve
+from pmmlkit.cli import _export, _model, _online, _score, _serve
 from pmmlkit.cli._common import run
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ _model.register(app)
 _score.register(app)
 _export.register(app)
 _serve.register(app)
+_online.register(app)
 
 
 def main() -> None:

@@ -16,8 +16,10 @@ def score(
         help="CSV (.csv, .csv.gz) or Parquet file, local or fsspec URL; '-' reads CSV from "
              "stdin.")],
     output: Annotated[str | None, typer.Option(
-        "--output", "-o", help="Where to write results (CSV or Parquet by extension; '-' = "
-                               "stdout). Default: INPUT with .scored before the extension.")] = None,
+        "--output", "-o", "--to",
+        help="Where to write results: CSV or Parquet by extension, '-' = stdout, or "
+             "redis://HOST:PORT/DB (with --key). Default: INPUT with .scored before the "
+             "extension.")] = None,
     keep: Annotated[list[str] | None, typer.Option(
         "--keep", help="Input column to copy to the output (repeat, or comma-separate).")] = None,
     rejects: Annotated[str | None, typer.Option(
@@ -34,6 +36,15 @@ def score(
                             "comma-separate). Default: NA, N/A, NULL, NaN, null, None, #N/A "
                             "and the other pandas/pyarrow markers; --na-values '' keeps only "
                             "the empty cell.")] = None,
+    key: Annotated[str | None, typer.Option(
+        "--key", help="With a redis:// output: the input column each result is stored "
+                      "under.")] = None,
+    ttl: Annotated[int | None, typer.Option(
+        "--ttl", min=1, help="With a redis:// output: seconds each result lives.")] = None,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="With a redis:// output: the model name to store results under "
+                       "(default: the repository model's name; needed for a PMML file).")
+    ] = None,
     spark: Annotated[bool, typer.Option(
         "--spark", help="Score on Spark: INPUT is any path Spark reads (a file or a folder); "
                         "OUTPUT and --rejects are written as folders of part files.")] = False,
@@ -50,6 +61,9 @@ def score(
     columns = [c.strip() for item in keep or [] for c in item.split(",") if c.strip()]
     markers = (None if na_values is None else
                 [m.strip() for item in na_values for m in item.split(",") if m.strip()])
+    if spark and (key or ttl or name):
+        raise ConfigurationError("--key, --ttl and --name (a Redis output) are not supported "
+                                 "with --spark: score to Redis without --spark")
     if spark:
         from pmmlkit.batch.job import default_output
         from pmmlkit.spark import score_files
@@ -62,11 +76,15 @@ def score(
     else:
         summary = score_file(model, input, output, keep=columns, rejects=rejects,
                              chunk_size=chunk_size, backend=backend, max_rejects=max_rejects,
-                             na_values=markers)
+                             na_values=markers, key=key, ttl=ttl, name=name)
     if json:  # on stderr when the results go to stdout, so the two never mix
         print_json(summary.to_dict(), err=summary.output == "-")
     else:
-        target = "stdout" if summary.output == "-" else summary.output
+        from pmmlkit.online import redacted
+
+        target = "stdout" if summary.output == "-" else redacted(summary.output)
+        if summary.rows_written is not None:
+            target += f" ({summary.rows_written:,} results stored)"
         typer.echo(f"read {summary.rows_read:,} rows: {summary.rows_scored:,} scored, "
                    f"{summary.rows_rejected:,} rejected, {summary.rows_per_second:,.0f} rows/s "
                    f"-> {target}" + (f" (rejects: {summary.rejects})" if summary.rejects else ""),

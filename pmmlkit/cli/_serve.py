@@ -74,6 +74,13 @@ def serve(
     workers: Annotated[int | None, typer.Option(
         "--workers", min=1, help="Scoring threads (default: usable cores).")] = None,
     backend: BackendOption = None,
+    redis: Annotated[str | None, typer.Option(
+        "--redis", help="Redis URL for pre-computed results (POST /v1/results/MODEL:lookup) "
+                        "and embedding lookups; env PMMLKIT_REDIS.")] = None,
+    lookups: Annotated[str | None, typer.Option(
+        "--lookups", help="TOML file declaring each model's embedding lookups (request "
+                          "field, embedding set, input prefix, default); see "
+                          "docs/online.md.")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")
                          ] = "info",
 ) -> None:
@@ -92,7 +99,11 @@ def serve(
         poll=poll, policy=policy, labels=_labels(label or []), backend=backend,
         api_key=api_key or None, max_body_bytes=int(max_body_mb * 1024 * 1024),
         batch_wait_ms=batch_wait_ms, max_batch_rows=max_batch_rows, queue_rows=queue_rows,
-        timeout=timeout)
+        timeout=timeout, redis=redis or os.environ.get("PMMLKIT_REDIS") or None)
+    if lookups:
+        from pmmlkit.server.lookups import read_config
+
+        config.lookups = read_config(lookups)
     if workers:
         config.workers = workers
     if not _is_loopback(host) and not config.api_key:

@@ -12,6 +12,7 @@ import hmac
 import io
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -27,12 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from pmmlkit._values import plain
 from pmmlkit._version import __version__
-from pmmlkit.errors import PmmlkitError
+from pmmlkit.errors import ConfigurationError, PmmlkitError
 from pmmlkit.repository import NAME_PATTERN, parse_version
 from pmmlkit.scorer.model import Model
 from pmmlkit.server import protocol
 from pmmlkit.server.batching import Batcher, QueueFull, Result, json_values
+from pmmlkit.server.lookups import LookupStore
 from pmmlkit.server.metrics import Metrics
 from pmmlkit.server.protocol import BadRequest
 from pmmlkit.server.registry import LABEL_PATTERN, LoadedVersion, Registry, VersionPolicy
@@ -64,6 +67,10 @@ class ServerConfig:
     workers: int = field(default_factory=lambda: len(os.sched_getaffinity(0))
                          if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
     csv_chunk_rows: int = 10_000
+    #: Redis for pre-computed results (/v1/results) and embedding lookups
+    redis: str | None = None
+    #: model name -> its embedding lookups (pmmlkit.server.lookups.read_config)
+    lookups: dict[str, list[Any]] = field(default_factory=dict)
 
 
 class HTTPError(Exception):
@@ -93,6 +100,24 @@ class Server:
             config.repo, names=config.models, policy=config.policy, labels=config.labels,
             backend=config.backend, make_batcher=self._batcher,
             on_load=self.metrics.loaded)
+        self.lookups: LookupStore | None = None
+        self._results_client: Any = None
+        if config.lookups:
+            if not config.redis:
+                raise ConfigurationError("embedding lookups need Redis: give --redis URL")
+            self.lookups = LookupStore(config.redis, config.lookups)
+
+    def results_client(self) -> Any:
+        """One redis-py client (a connection pool) for the results endpoint."""
+        if self._results_client is None:
+            from pmmlkit.online import connect
+
+            self._results_client = connect(str(self.config.redis))
+        return self._results_client
+
+    def request_fields(self, name: str, schema: Any) -> list[str] | None:
+        """The fields a request gives (None: the model's inputs)."""
+        return None if self.lookups is None else self.lookups.request_fields(name, schema)
 
     def _batcher(self, name: str, model: Model) -> Batcher:
         return Batcher(model, self.executor, workers=self.config.workers,
@@ -175,6 +200,15 @@ class Server:
 
     async def score(self, loaded: LoadedVersion, columns: dict[str, list[Any]], rows: int,
                     protocol_name: str) -> Result:
+        if self.lookups is not None:
+            try:
+                columns, missing = await self.lookups.fill(loaded.name, loaded.model.schema,
+                                                           columns, rows)
+            except PmmlkitError as exc:
+                raise HTTPError(exc.http_status, str(exc)) from exc
+            if missing:
+                raise HTTPError(400, protocol.row_error_message(
+                    missing, "row" if protocol_name == "v2" else "instance"))
         try:
             result = await asyncio.wait_for(loaded.batcher.submit(columns, rows),
                                             timeout=self.config.timeout)
@@ -271,16 +305,20 @@ async def tf_models(server: Server, request: Request) -> Response:
             raise BadRequest("give either 'instances' (row format) or 'inputs' (columnar "
                              "format), not both")
         row_format = "instances" in body
-        columns, n = (protocol.instances_to_columns(body["instances"], schema, limit=limit)
+        names = server.request_fields(name, schema)
+        columns, n = (protocol.instances_to_columns(body["instances"], schema, limit=limit,
+                                                    names=names)
                       if row_format else
-                      protocol.inputs_to_columns(body["inputs"], schema, limit=limit))
+                      protocol.inputs_to_columns(body["inputs"], schema, limit=limit,
+                                                 names=names))
     else:
         wanted = "classification" if verb == "classify" else "regression"
         if schema.function_name != wanted:
             other = ":regress" if verb == "classify" else ":classify"
             raise HTTPError(400, f"{name} is a {schema.function_name} model; use {other} "
                                  "or :predict")
-        columns, n = protocol.examples_to_columns(body, schema, limit=limit)
+        columns, n = protocol.examples_to_columns(body, schema, limit=limit,
+                                                  names=server.request_fields(name, schema))
     result = await server.score(loaded, columns, n, "tfserving")
     if result.errors:
         raise HTTPError(400, protocol.row_error_message(
@@ -413,7 +451,8 @@ async def v2_models(server: Server, request: Request) -> Response:
     loaded = server.resolve(name, version, None)
     schema = loaded.model.schema
     body = await server.json_body(request)
-    columns, n = protocol.v2_inputs_to_columns(body, schema, limit=server.config.max_instances)
+    columns, n = protocol.v2_inputs_to_columns(body, schema, limit=server.config.max_instances,
+                                               names=server.request_fields(name, schema))
     requested = body.get("outputs")
     wanted = None
     if requested is not None:
@@ -433,6 +472,48 @@ async def v2_models(server: Server, request: Request) -> Response:
     if "id" in body:
         answer["id"] = body["id"]
     return _json(answer)
+
+
+_RESULTS_PATH = re.compile(r"^(?P<name>[^/:]+):lookup$")
+
+
+async def results(server: Server, request: Request) -> Response:
+    """Pre-computed results by key: ``POST /v1/results/MODEL:lookup {"keys": [...]}``."""
+    from pmmlkit.online import lookup
+
+    match = _route(request, _RESULTS_PATH)
+    name = match["name"]
+    if not NAME_PATTERN.match(name):
+        raise HTTPError(404, f"no results for {name!r}")
+    if server.config.redis is None:
+        raise HTTPError(404, "this server has no Redis for pre-computed results (pmmlkit serve "
+                             "--redis URL)")
+    body = await server.json_body(request)
+    keys = body.get("keys")
+    if not isinstance(keys, list) or not all(isinstance(k, (str, int)) and not isinstance(
+            k, bool) for k in keys):
+        raise BadRequest("'keys' must be a list of strings or integers")
+    if len(keys) > server.config.max_instances:
+        raise BadRequest(f"{len(keys)} keys; at most {server.config.max_instances} per request")
+    try:
+        frame = await asyncio.get_running_loop().run_in_executor(
+            server.executor, lambda: lookup(str(server.config.redis), name,
+                                            [str(k) for k in keys],
+                                            client=server.results_client()))
+    except PmmlkitError as exc:
+        raise HTTPError(exc.http_status, str(exc)) from exc
+    rows = []
+    for record in frame.to_dict("records"):
+        error = record.pop("error")
+        rows.append({k: _json_value(v) for k, v in record.items()} if error is None else
+                    {frame.columns[0]: record[frame.columns[0]], "error": error})
+    return _json({"model": name, "version": frame.attrs.get("version"),
+                  "run": frame.attrs.get("run"), "results": rows})
+
+
+def _json_value(value: Any) -> Any:
+    value = plain(value)
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 async def v2_live(server: Server, request: Request) -> Response:
@@ -474,6 +555,8 @@ def create_app(repo: str | None = None, *, config: ServerConfig | None = None,
             yield
         finally:
             await asyncio.get_running_loop().run_in_executor(None, server.registry.stop)
+            if server.lookups is not None:
+                await server.lookups.close()
             server.executor.shutdown(wait=True, cancel_futures=False)
 
     def route(path: str, handler: Handler, name: str, methods: list[str]) -> Route:
@@ -485,6 +568,7 @@ def create_app(repo: str | None = None, *, config: ServerConfig | None = None,
         route("/v2/health/ready", v2_ready, "v2", ["GET"]),
         route("/v2", v2_server, "v2", ["GET"]),
         route("/v2/models/{rest:path}", v2_models, "v2", ["GET", "POST"]),
+        route("/v1/results/{rest:path}", results, "results", ["POST"]),
         route("/monitoring/prometheus/metrics", metrics, "metrics", ["GET"]),
     ], lifespan=lifespan)
     app.state.server = server

@@ -8,6 +8,7 @@ Pure functions (no I/O), so each shape rule is tested on its own. A malformed bo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from pmmlkit.schema import ModelSchema
@@ -29,14 +30,17 @@ def _scalar(value: Any, where: str) -> Any:
                      f"a {type(value).__name__}")
 
 
-def instances_to_columns(instances: Any, schema: ModelSchema, *, limit: int
-                         ) -> tuple[dict[str, list[Any]], int]:
-    """TF row format: a list of objects, or of plain values for a one-input model."""
+def instances_to_columns(instances: Any, schema: ModelSchema, *, limit: int,
+                         names: Sequence[str] | None = None) -> tuple[dict[str, list[Any]], int]:
+    """TF row format: a list of objects, or of plain values for a one-input model.
+
+    ``names`` are the fields to read (default: the model's inputs; a model with lookups reads
+    the lookup keys instead of the inputs their vectors fill)."""
     if not isinstance(instances, list):
         raise BadRequest("'instances' must be a list")
     if len(instances) > limit:
         raise BadRequest(f"{len(instances)} instances; at most {limit} per request")
-    names = schema.input_names
+    names = list(schema.input_names if names is None else names)
     columns: dict[str, list[Any]] = {name: [] for name in names}
     for i, instance in enumerate(instances):
         if isinstance(instance, dict):
@@ -51,10 +55,10 @@ def instances_to_columns(instances: Any, schema: ModelSchema, *, limit: int
     return columns, len(instances)
 
 
-def inputs_to_columns(inputs: Any, schema: ModelSchema, *, limit: int
-                      ) -> tuple[dict[str, list[Any]], int]:
+def inputs_to_columns(inputs: Any, schema: ModelSchema, *, limit: int,
+                      names: Sequence[str] | None = None) -> tuple[dict[str, list[Any]], int]:
     """TF columnar format: an object of input name -> list, or a list for a one-input model."""
-    names = schema.input_names
+    names = list(schema.input_names if names is None else names)
     if isinstance(inputs, list) and len(names) == 1:
         inputs = {names[0]: inputs}
     if not isinstance(inputs, dict):
@@ -70,8 +74,8 @@ def inputs_to_columns(inputs: Any, schema: ModelSchema, *, limit: int
     return columns, n
 
 
-def examples_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int
-                        ) -> tuple[dict[str, list[Any]], int]:
+def examples_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int,
+                        names: Sequence[str] | None = None) -> tuple[dict[str, list[Any]], int]:
     """TF classify/regress: ``examples`` (objects), each merged over ``context``."""
     examples = body.get("examples")
     context = body.get("context") or {}
@@ -82,7 +86,7 @@ def examples_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int
         if not isinstance(example, dict):
             raise BadRequest(f"examples[{i}]: expected an object of feature -> value")
         merged.append({**context, **example})
-    return instances_to_columns(merged, schema, limit=limit)
+    return instances_to_columns(merged, schema, limit=limit, names=names)
 
 
 def row_error_message(errors: list[RowError], what: str = "instance") -> str:
@@ -138,8 +142,8 @@ def v2_datatype(data_type: str) -> str:
     return _V2_TYPES.get(data_type, "BYTES")
 
 
-def v2_inputs_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int
-                         ) -> tuple[dict[str, list[Any]], int]:
+def v2_inputs_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int,
+                         names: Sequence[str] | None = None) -> tuple[dict[str, list[Any]], int]:
     """``inputs``: named tensors ``{"name", "shape", "datatype", "data"}``, one per model input,
     each of shape ``[n]`` (or ``[n, 1]``); ``data`` flat or nested one level."""
     tensors = body.get("inputs")
@@ -170,7 +174,8 @@ def v2_inputs_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: in
     n = rows or 0
     if n > limit:
         raise BadRequest(f"{n} rows; at most {limit} per request")
-    return {name: columns.get(name, [None] * n) for name in schema.input_names}, n
+    return {name: columns.get(name, [None] * n)
+            for name in (schema.input_names if names is None else names)}, n
 
 
 def v2_outputs(columns: dict[str, list[Any]], schema: ModelSchema,
