@@ -147,8 +147,11 @@ def recommender(folder: Path, url: str) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y)
-    pmmlkit.export_sklearn(model, X.iloc[:200], y[:200], repo=str(folder / "rec-models"),
-                           name="rec")
+    ref = pmmlkit.export_sklearn(model, X.iloc[:200], y[:200], repo=str(folder / "rec-models"),
+                                 name="rec")
+    # the same document under a second name, served without lookups (vectors in the body)
+    repo = pmmlkit.Repository(str(folder / "rec-models"))
+    repo.publish(repo.read_pmml(ref), {}, name="direct")
     pd.DataFrame({"id": [f"user{k}" for k in range(len(users))], "v": list(users)}).to_parquet(
         folder / "users.parquet")
     pd.DataFrame({"id": [f"item{k}" for k in range(len(items))], "v": list(items)}).to_parquet(
@@ -174,14 +177,15 @@ def recommender(folder: Path, url: str) -> Path:
     return folder
 
 
-def bench_serving(url: str, folder: Path, duration: float) -> dict[str, Any]:
+def bench_serving(url: str, folder: Path, duration: float, cache: int) -> dict[str, Any]:
     wrk = wrk_binary()
     if wrk is None:
         return {"skipped": "wrk is not installed (apt-get install wrk)"}
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", str(folder / "rec-models"),
                              "--port", str(port), "--redis", url, "--lookups",
-                             str(folder / "lookups.toml"), "--log-level", "warning"])
+                             str(folder / "lookups.toml"), "--log-level", "warning",
+                             "--lookup-cache", str(cache)])
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -191,15 +195,17 @@ def bench_serving(url: str, folder: Path, duration: float) -> dict[str, Any]:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        target = f"{base}/v1/models/rec:predict"
-        a = httpx.post(target, content=(folder / "lookup-1.json").read_bytes()).json()
-        b = httpx.post(target, content=(folder / "body-1.json").read_bytes()).json()
+        targets = {"lookup": f"{base}/v1/models/rec:predict",
+                   "body": f"{base}/v1/models/direct:predict"}
+        a = httpx.post(targets["lookup"], content=(folder / "lookup-1.json").read_bytes()).json()
+        b = httpx.post(targets["body"], content=(folder / "body-1.json").read_bytes()).json()
         assert a == b, (a, b)  # the same answer both ways
         out: dict[str, Any] = {}
         for c in (1, 64):
-            for kind in ("body", "lookup"):
-                out[f"{kind}-c{c}"] = wrk_run(wrk, target, folder / f"{kind}-1.json",
-                                              folder / "post.lua", c, duration)
+            for kind in (("body", "lookup") if cache else ("lookup",)):
+                name = f"{kind}{'' if cache else '-nocache'}-c{c}"
+                out[name] = wrk_run(wrk, targets[kind], folder / f"{kind}-1.json",
+                                    folder / "post.lua", c, duration)
         return out
     finally:
         proc.terminate()
@@ -211,32 +217,37 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--loop-rows", type=int, default=100_000)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--serving-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         server, url = start_server(folder)
         try:
-            results = {"writes": bench_writes(url, args.rows, args.loop_rows)}
-            print(json.dumps(results["writes"]), flush=True)
-            results["job"] = bench_job(url, folder, args.rows)
-            print(json.dumps(results["job"]), flush=True)
+            results: dict[str, Any] = {"writes": None, "job": None}
+            if not args.serving_only:
+                results["writes"] = bench_writes(url, args.rows, args.loop_rows)
+                print(json.dumps(results["writes"]), flush=True)
+                results["job"] = bench_job(url, folder, args.rows)
+                print(json.dumps(results["job"]), flush=True)
             recommender(folder, url)
-            results["serving"] = bench_serving(url, folder, args.duration)
+            results["serving"] = bench_serving(url, folder, args.duration, 100_000)
+            results["serving"].update(bench_serving(url, folder, args.duration, 0))
             print(json.dumps(results["serving"]), flush=True)
         finally:
             server.terminate()
             server.wait()
     w = results["writes"]
-    print(f"\nwriting {w['rows']:,} results: pmmlkit {w['pmmlkit_rows_per_s']:,.0f} rows/s, "
+    if w:
+        print(f"\nwriting {w['rows']:,} results: pmmlkit {w['pmmlkit_rows_per_s']:,.0f} rows/s, "
           f"hand pipelining {w['pipelined_rows_per_s']:,.0f}, per-row loop "
-          f"{w['loop_rows_per_s']:,.0f} ({w['pmmlkit_over_loop']:.1f}x the loop, "
-          f"{w['pmmlkit_over_pipelined']:.2f}x hand pipelining)")
-    j = results["job"]
-    print(f"score_file -> redis, {j['rows']:,} rows end to end: {j['seconds']:.1f} s, "
-          f"{j['rows_per_s']:,.0f} rows/s")
+              f"{w['loop_rows_per_s']:,.0f} ({w['pmmlkit_over_loop']:.1f}x the loop, "
+              f"{w['pmmlkit_over_pipelined']:.2f}x hand pipelining)")
+        j = results["job"]
+        print(f"score_file -> redis, {j['rows']:,} rows end to end: {j['seconds']:.1f} s, "
+              f"{j['rows_per_s']:,.0f} rows/s")
     for name, r in results["serving"].items():
         if isinstance(r, dict):
-            print(f"{name:10} {r['rps']:9,.0f} req/s  p50 {r['p50_ms']:.3f} ms  p99 "
+            print(f"{name:18} {r['rps']:9,.0f} req/s  p50 {r['p50_ms']:.3f} ms  p99 "
                   f"{r['p99_ms']:.3f} ms  non-2xx {r['non_2xx']}")
 
 

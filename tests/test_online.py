@@ -265,6 +265,21 @@ def test_served_model_looks_up_vectors_and_equals_direct_and_native(
             by_id[0], {**by_id[1], "user_id": "ghost"}]})
         cold_item = httpx.post(f"{base}/v1/models/rec:predict", json={"instances": [
             {**by_id[0], "item_id": 999}]}).json()
+        # a new version of the user vectors: served within the pointer's 1 s, never mixed
+        # with the cached vectors of the old run
+        users_v2 = recommender["user_file"].with_name("users-v2.parquet")
+        pd.DataFrame({"id": [f"user{k}" for k in range(60)],
+                      "vector": list(recommender["users"] * 2)}).to_parquet(users_v2)
+        online.put_embeddings(redis_url, "users", str(users_v2))
+        import time
+
+        time.sleep(1.2)
+        after = httpx.post(f"{base}/v1/models/rec:predict", json={"instances": by_id[:3]}).json()
+    doubled = direct_rows.iloc[:3].copy()
+    for k in range(DIM):
+        doubled[f"u_{k}"] = (recommender["users"][u[:3], k] * 2).astype(np.float64)
+    assert [p["probability(1)"] for p in after["predictions"]] == pytest.approx(
+        recommender["model"].predict_proba(doubled)[:, 1].tolist(), abs=1e-9)
     direct = pmmlkit.load(f"{recommender['repo']}/rec").score_batch(direct_rows)
     assert np.max(np.abs(looked_up - direct["probability(1)"].to_numpy())) == 0.0
     assert np.max(np.abs(looked_up - native)) <= 1e-9
@@ -309,7 +324,8 @@ def test_cli_serve_with_redis_and_lookups(redis_url, recommender):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", str(recommender["repo"]),
                              "--port", str(port), "--redis", redis_url, "--lookups",
-                             str(recommender["lookups"]), "--log-level", "warning"],
+                             str(recommender["lookups"]), "--lookup-cache", "0",
+                             "--log-level", "warning"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         import time

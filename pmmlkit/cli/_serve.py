@@ -81,6 +81,10 @@ def serve(
         "--lookups", help="TOML file declaring each model's embedding lookups (request "
                           "field, embedding set, input prefix, default); see "
                           "docs/online.md.")] = None,
+    lookup_cache: Annotated[int, typer.Option(
+        "--lookup-cache", min=0, help="Embedding vectors kept in memory (exact: a run's "
+                                      "vectors never change); 0 reads every id from Redis.")
+    ] = 100_000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")
                          ] = "info",
 ) -> None:
@@ -104,6 +108,7 @@ def serve(
         from pmmlkit.server.lookups import read_config
 
         config.lookups = read_config(lookups)
+        config.lookup_cache = lookup_cache
     if workers:
         config.workers = workers
     if not _is_loopback(host) and not config.api_key:

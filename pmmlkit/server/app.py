@@ -71,6 +71,8 @@ class ServerConfig:
     redis: str | None = None
     #: model name -> its embedding lookups (pmmlkit.server.lookups.read_config)
     lookups: dict[str, list[Any]] = field(default_factory=dict)
+    #: embedding vectors cached in memory (0: read every id from Redis)
+    lookup_cache: int = 100_000
 
 
 class HTTPError(Exception):
@@ -105,7 +107,8 @@ class Server:
         if config.lookups:
             if not config.redis:
                 raise ConfigurationError("embedding lookups need Redis: give --redis URL")
-            self.lookups = LookupStore(config.redis, config.lookups)
+            self.lookups = LookupStore(config.redis, config.lookups,
+                                       cache_size=config.lookup_cache)
 
     def results_client(self) -> Any:
         """One redis-py client (a connection pool) for the results endpoint."""
