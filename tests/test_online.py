@@ -137,6 +137,33 @@ def test_a_bare_pmml_needs_a_name(redis_url, users, exported):
     assert online.lookup(redis_url, "bare", ["u0"])["error"].isna().all()
 
 
+def test_writer_packs_every_value_exactly_and_skips_missing_ones(redis_url):
+    """The column-wise protocol writer against redis-py's own reading of what it stored."""
+    import pyarrow as pa
+
+    table = pa.table({"id": ["a", "é", "c"], "label": ["x", None, "z z"],
+                      "p": [0.1, 1 / 3, 1e-300], "n": pa.array([1, 2, 3], pa.int64())})
+    for ttl in (None, 60):
+        writer = online.ResultWriter(redis_url, f"w{ttl}", key="id", version=4, sha256="s",
+                                     columns=[("label", "string"), ("p", "double"),
+                                              ("n", "integer")], ttl=ttl)
+        writer.write(table.slice(0, 1))  # no missing value: the packed path
+        writer.write(table.slice(1))  # a missing label: the row-by-row path
+        writer.write(table.slice(0, 0))
+        writer.commit()
+        got = online.lookup(redis_url, f"w{ttl}", ["a", "é", "c"])
+        assert got["label"].tolist() == ["x", None, "z z"]
+        assert got["p"].tolist() == [0.1, 1 / 3, 1e-300]
+        assert got["n"].tolist() == [1, 2, 3] and got["error"].isna().all()
+        stored = _client(redis_url).hgetall(
+            f"{online.results_namespace(f'w{ttl}', got.attrs['run'])}:k:a")
+        assert stored == {b"label": b"x", b"p": b"0.1", b"n": b"1", b"_model": f"w{ttl}".encode(),
+                          b"_version": b"4"}
+        ttls = [_client(redis_url).ttl(f"{online.results_namespace(f'w{ttl}', got.attrs['run'])}"
+                                       f":k:{k}") for k in ("a", "é")]
+        assert ttls == [-1, -1] if ttl is None else all(0 < t <= 60 for t in ttls)
+
+
 def test_redis_failures_are_clear(start_redis, redis_url, repo, users):
     path, _ = users
     dead = f"redis://127.0.0.1:{free_port()}/0"
