@@ -248,3 +248,18 @@ def test_cli_score_spark_on_a_standalone_cluster(spark_cluster, job_files, expor
     # the work ran in the cluster's executor processes (their folders and logs are the proof)
     logs = list(spark_cluster.work.glob("app-*/*/stderr"))
     assert logs, f"no executor ran under {spark_cluster.work}"
+
+
+def test_a_compiled_model_shipped_by_the_driver_lands_in_the_worker_cache(tmp_path, monkeypatch):
+    """Workers without the jar take the driver's (verified) one; one they have is kept."""
+    from pmmlkit.scorer.backends import _compiled
+    from pmmlkit.spark import _install_compiled
+
+    monkeypatch.setenv("PMMLKIT_CACHE_DIR", str(tmp_path))
+    sha = "ab" * 32
+    name = f"{_compiled.cache_key(sha)}-driver.jar"
+    _install_compiled(sha, name, b"PK driver jar")
+    assert _compiled.verified_jar(sha) == tmp_path / "compiled" / name
+    assert (tmp_path / "compiled" / name).read_bytes() == b"PK driver jar"
+    _install_compiled(sha, f"{_compiled.cache_key(sha)}-other.jar", b"PK other")
+    assert sorted(p.name for p in (tmp_path / "compiled").glob("*.jar")) == [name]
