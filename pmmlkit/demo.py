@@ -187,7 +187,7 @@ def recommender(redis_url: str) -> Path:
     columns = [*(f"u_{k}" for k in range(dim)), *(f"i_{k}" for k in range(dim))]
     X = pd.DataFrame(np.hstack([users[u], items[i]]).astype(np.float64), columns=columns)
     X["hour"] = rng.integers(0, 24, len(X)).astype(float)
-    y = interactions[u, i].astype(int)
+    y = pd.Series(interactions[u, i].astype(int), name="clicked")
     model = PMMLPipeline([("model", LogisticRegression(max_iter=1000))]).fit(X, y)
     ref = pmmlkit.export_sklearn(model, X.iloc[:300], y[:300], repo=REPO, name="recommender")
     print(f"published {ref.uri}")
