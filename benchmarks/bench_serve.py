@@ -97,13 +97,7 @@ def prepare(folder: Path) -> dict[str, Any]:
         bodies[f"plain-{n}"] = {"records": records}
     for key, body in bodies.items():
         (folder / f"{key}.json").write_text(json.dumps(body))
-    (folder / "post.lua").write_text(textwrap.dedent("""
-        wrk.method = "POST"
-        wrk.headers["Content-Type"] = "application/json"
-        local f = io.open(os.getenv("BODY"), "r")
-        wrk.body = f:read("*a")
-        f:close()
-        """))
+    write_post_script(folder)
     pmml = next((repo / "gbm").glob("*/model.pmml"))
     # what a server in production starts from: the compiled model in the cache (a fresh
     # export has a new sha256, and compiling it would otherwise share the two cores with
@@ -223,6 +217,19 @@ def load(wrk: str, contender: Contender, folder: Path, n: int, concurrency: int,
          duration: float) -> dict[str, Any]:
     return wrk_run(wrk, contender.url, folder / f"{contender.body}-{n}.json",
                    folder / "post.lua", concurrency, duration)
+
+
+def write_post_script(folder: Path) -> Path:
+    """wrk's Lua script: POST the JSON file named by $BODY."""
+    path = folder / "post.lua"
+    path.write_text(textwrap.dedent("""
+        wrk.method = "POST"
+        wrk.headers["Content-Type"] = "application/json"
+        local f = io.open(os.getenv("BODY"), "r")
+        wrk.body = f:read("*a")
+        f:close()
+        """))
+    return path
 
 
 def wrk_run(wrk: str, url: str, body: Path, script: Path, concurrency: int,
