@@ -336,19 +336,21 @@ def _read(spark: Any, url: str) -> Any:
         return spark.read.parquet(url)
     # every column as text (no inferSchema pass): the scorer reads numbers and names each
     # value it cannot read, as local scoring does
-    return (spark.read.option("header", "true").option("sep", fmt.delimiter)
-            .option("inferSchema", "false").option("mode", "PERMISSIVE").csv(url))
+    reader = spark.read.option("header", "true").option("inferSchema", "false")
+    if fmt.delimiter:  # (a .txt file's delimiter is sniffed locally; Spark assumes commas)
+        reader = reader.option("sep", fmt.delimiter)
+    return reader.option("mode", "PERMISSIVE").csv(url)
 
 
 def _write(frame: Any, url: str) -> None:
-    from pmmlkit.batch.formats import file_format
+    from pmmlkit.batch.sinks import output_format
 
     writer = frame.write.mode("errorifexists")
-    if file_format(url).kind == "parquet":
+    fmt = output_format(url)
+    if fmt.kind == "parquet":
         writer.parquet(url)
     else:
-        fmt = file_format(url)
-        writer.option("header", "true").option("sep", fmt.delimiter).option(
+        writer.option("header", "true").option("sep", fmt.delimiter or ",").option(
             "compression", "gzip" if fmt.gzip else "none").csv(url)
 
 
@@ -425,7 +427,7 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
     spark = spark or session(master)
     start = time.perf_counter()
     summary = ScoreSummary(model, resolve_name(backend), input, output, rejects)
-    with _spark_errors(input):
+    with _spark_errors(f"{input} -> {output}"):
         frame = _read(spark, input)
         if rejects is not None:
             frame = frame.withColumn(_FILE_COLUMN, F.input_file_name())
@@ -510,6 +512,9 @@ def translate(exc: BaseException, where: str) -> BaseException:
             "the Spark executors' Python cannot import pmmlkit: install pmmlkit where the "
             "executors run and point spark.pyspark.python (PYSPARK_PYTHON) at that "
             "interpreter")
+    if "PATH_ALREADY_EXISTS" in text or "already exists" in text:
+        return ConfigurationError(f"{where}: the output folder already exists; Spark does not "
+                                  "overwrite it: remove it or give another path")
     if "PATH_NOT_FOUND" in text or "Path does not exist" in text:
         return StorageError(f"{where}: no such file or folder (as Spark sees it)")
     return exc

@@ -229,6 +229,13 @@ def test_cli_score_spark_over_max_rejects_publishes_nothing(spark, job_files, tm
                      "--spark", "--max-rejects", "0"])
     assert code == 11
     assert not out.exists() and not rejects.exists()
+    # an existing output folder is not overwritten, and says so
+    out.mkdir()
+    with pytest.raises(pmmlkit.ConfigurationError, match="the output folder already exists"):
+        pmmlkit.spark.score_files(f"{job_files['repo']}/gbm", str(job_files["csv"]), str(out))
+    with pytest.raises(pmmlkit.StorageError, match="no such file or folder"):
+        pmmlkit.spark.score_files(f"{job_files['repo']}/gbm", str(out / "nope.csv"),
+                                  str(tmp_path / "o.csv"))
 
 
 def test_cli_score_spark_on_a_standalone_cluster(spark_cluster, job_files, exported, tmp_path):
