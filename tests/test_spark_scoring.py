@@ -270,3 +270,70 @@ def test_a_compiled_model_shipped_by_the_driver_lands_in_the_worker_cache(tmp_pa
     assert (tmp_path / "compiled" / name).read_bytes() == b"PK driver jar"
     _install_compiled(sha, f"{_compiled.cache_key(sha)}-other.jar", b"PK other")
     assert sorted(p.name for p in (tmp_path / "compiled").glob("*.jar")) == [name]
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory) -> Any:
+    """A Spark Connect server (Spark's own, from the pyspark package) on 127.0.0.1."""
+    import socket
+    import time
+
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    jar = next((home / "jars").glob("spark-connect_*.jar"))
+    log = tmp_path_factory.mktemp("connect") / "server.log"
+    env = {**os.environ, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable,
+           "SPARK_LOCAL_IP": "127.0.0.1"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(home / "bin" / "spark-submit"), "--class",
+             "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", "local[2]",
+             "--conf", f"spark.connect.grpc.binding.port={port}", "--conf",
+             "spark.connect.grpc.binding.address=127.0.0.1", "--conf", "spark.ui.enabled=false",
+             str(jar)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while b"Spark Connect server started" not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"Spark Connect did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.3)
+    yield f"sc://127.0.0.1:{port}"
+    import signal
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def test_scoring_through_spark_connect(connect_server, exported, holdout, tmp_path):
+    """Spark Connect has no broadcast: the PMML travels with the plan, and the numbers and
+    errors are the same (a separate client process: Connect and classic sessions do not mix)."""
+    data = holdout[FEATURES].iloc[:100].copy()
+    data.loc[2, "color"] = "purple"
+    data.assign(id=np.arange(len(data))).to_parquet(tmp_path / "in.parquet")
+    code = f"""
+import json, warnings
+warnings.simplefilter("ignore")
+import pandas as pd
+from pyspark.sql import SparkSession
+import pmmlkit.spark
+spark = SparkSession.builder.remote({connect_server!r}).getOrCreate()
+frame = spark.createDataFrame(pd.read_parquet({str(tmp_path / "in.parquet")!r}))
+out = pmmlkit.spark.score(frame, {str(exported["gbm"].path)!r}, keep=["id"]).toPandas()
+out = out.sort_values("id")
+errors = [e if isinstance(e, str) else None for e in out["error"]]
+print(json.dumps({{"p1": out["probability(1)"].tolist(), "error": errors}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = __import__("json").loads(proc.stdout.strip().splitlines()[-1])
+    local = pmmlkit.load(exported["gbm"].path).score_batch(data)
+    expected = [e if isinstance(e, str) else None for e in local["error"]]
+    assert got["error"] == expected and got["error"][2] is not None
+    native = exported["gbm"].native(data.drop(index=2))["probability(1)"]
+    p1 = np.array([np.nan if v is None else v for v in got["p1"]], dtype=float)
+    assert np.max(np.abs(np.delete(p1, 2) - native)) <= 1e-9
