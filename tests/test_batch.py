@@ -188,9 +188,12 @@ def _start_writing_job(tmp_path: Path, gbm_path: Path) -> tuple[subprocess.Popen
     source = tmp_path / "big.csv"
     make_churn(300_000, seed=3)[FEATURES].to_csv(source, index=False)
     out = tmp_path / "out.csv"
+    # SIGINT as in a terminal: a test run started in the background of a non-interactive
+    # shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "score", str(gbm_path),
                              str(source), "-o", str(out), "--chunk-size", "2000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if any(p.name.startswith(".out.csv.pmmlkit-tmp") and p.stat().st_size > 0
