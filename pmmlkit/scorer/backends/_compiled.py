@@ -42,7 +42,7 @@ from pmmlkit.cache import cache_dir
 from pmmlkit.errors import ConfigurationError
 
 #: bump when what pmmlkit adds to a document before compiling changes
-_FORMAT = "1"
+_FORMAT = "2"
 DEFAULT_TIMEOUT = 60.0
 
 

@@ -117,10 +117,16 @@ def _load_verified(jpype: Any, sha256: str, schema: ModelSchema, source: str,
                   description=f"JPMML-Evaluator {version} (transpiled)")
 
 
-def _build(jpype: Any, pmml: bytes, schema: ModelSchema) -> Any:
-    """A builder holding the parsed document, with pmmlkit's probability outputs declared."""
+def _build(jpype: Any, pmml: bytes, schema: ModelSchema, *, for_compiling: bool = False) -> Any:
+    """A builder holding the parsed document, with pmmlkit's probability outputs declared.
+
+    ``for_compiling`` skips JPMML's post-parse visitors: they make the object graph's lists
+    immutable (to save memory), and JPMML-Transpiler's model-chain translator then fails
+    adding to them (``UnsupportedOperationException``, measured on Spark's GBT)."""
     stream = jpype.JClass("java.io.ByteArrayInputStream")(jpype.JArray(jpype.JByte)(pmml))
     builder = jpype.JClass("org.jpmml.evaluator.LoadingModelEvaluatorBuilder")()
+    if for_compiling:
+        builder.setVisitors(jpype.JClass("org.jpmml.model.visitors.VisitorBattery")())
     builder.load(stream)
     _declare_probabilities(jpype, builder.getModel(), schema)
     return builder
@@ -129,7 +135,29 @@ def _build(jpype: Any, pmml: bytes, schema: ModelSchema) -> Any:
 def prepared_pmml(jpype: Any, pmml: bytes, schema: ModelSchema) -> Any:
     """The document as pmmlkit gives it to the evaluator, as a JPMML object graph: what the
     compiled model is compiled from."""
-    return _build(jpype, pmml, schema).getPMML()
+    document = _build(jpype, pmml, schema, for_compiling=True).getPMML()
+    for model in document.getModels():
+        _double_weights(jpype, model)
+    return document
+
+
+def _double_weights(jpype: Any, model: Any) -> None:
+    """Give every ensemble segment an explicit Double weight (the same number).
+
+    JPMML-Transpiler fails with ``IllegalArgumentException: java.lang.Number`` on a weighted
+    sum whose weights are not all Doubles: Spark's GBT leaves its first tree's weight to the
+    default, the Integer 1. Only the compiled model is built from this copy, and it replaces
+    the interpreter only after reproducing it on real rows.
+    """
+    mining = jpype.JClass("org.dmg.pmml.mining.MiningModel")
+    double = jpype.JClass("java.lang.Double")
+    if not isinstance(model, mining) or model.getSegmentation() is None:
+        return
+    for segment in model.getSegmentation().getSegments():
+        weight = segment.getWeight()
+        if not isinstance(weight, double):
+            segment.setWeight(double(float(weight.doubleValue())))
+        _double_weights(jpype, segment.getModel())
 
 
 def _scorer(jpype: Any, evaluator: Any, schema: ModelSchema) -> Any:
