@@ -16,6 +16,12 @@ def plain(value: Any) -> Any:
     return None if type(value).__name__ == "NAType" else value
 
 
+def json_value(value: Any) -> Any:
+    """:func:`plain`, with NaN as None (null): JSON has no NaN."""
+    value = plain(value)
+    return None if isinstance(value, float) and value != value else value
+
+
 def pmml_text(value: Any) -> str:
     """A value as PMML writes it in text: integral numbers without ``.0`` (``1.0`` -> ``"1"``),
     booleans as ``true``/``false``."""

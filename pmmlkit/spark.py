@@ -411,6 +411,7 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    from pmmlkit.batch.formats import file_format
     from pmmlkit.batch.job import ScoreSummary, want_progress
     from pmmlkit.batch.sinks import output_format
     from pmmlkit.batch.sources import DEFAULT_NA_VALUES
@@ -431,7 +432,7 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
         frame = _read(spark, input)
         if rejects is not None:
             frame = frame.withColumn(_FILE_COLUMN, F.input_file_name())
-        text = _read_is_text(input)
+        text = file_format(input).kind != "parquet"
         markers = (DEFAULT_NA_VALUES if na_values is None else na_values) if text else ()
         scored = _plan(frame, model, keep=[*keep, *([_FILE_COLUMN] if rejects else [])],
                        backend=backend, transpile=None, verify=True, java_opts=None,
@@ -444,7 +445,7 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
                 bad = sum(r["count"] for r in counts if not r["ok"])
                 summary.rows_read, summary.rows_scored, summary.rows_rejected = good + bad, good, bad
                 if max_rejects is not None and bad > max_rejects:
-                    _finish(summary, start)
+                    summary.finish(start)
                     raise TooManyRejectsError(
                         f"{input}: {bad} rows rejected, more than --max-rejects {max_rejects}; "
                         "published no output", summary=summary.to_dict())
@@ -462,19 +463,8 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
         finally:
             scored.unpersist()
     summary.completed = True
-    _finish(summary, start)
+    summary.finish(start)
     return summary
-
-
-def _read_is_text(url: str) -> bool:
-    from pmmlkit.batch.formats import file_format
-
-    return file_format(url).kind != "parquet"
-
-
-def _finish(summary: ScoreSummary, start: float) -> None:
-    summary.seconds = time.perf_counter() - start
-    summary.rows_per_second = summary.rows_read / summary.seconds if summary.seconds else 0.0
 
 
 _RAISED = re.compile(r"pmmlkit\.errors\.(\w+): (.+)")

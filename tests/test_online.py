@@ -123,6 +123,14 @@ def test_cli_score_to_redis_then_lookup(redis_url, repo, users, exported, capsys
     ttls = [client.ttl(k) for k in client.scan_iter(match="pmmlkit:res:{churn2}:*:k:*")]
     assert ttls and all(0 < t <= 3600 for t in ttls)
     assert run(app, ["lookup", redis_url, "churn2", "u1", "nobody"]) == 10
+    capsys.readouterr()
+    assert run(app, ["lookup", redis_url, "churn2", "nobody", "--json"]) == 10
+
+    def strict(token: str) -> None:
+        raise AssertionError(f"not JSON: {token}")
+
+    missing = json.loads(capsys.readouterr().out, parse_constant=strict)["results"][0]
+    assert missing["probability(1)"] is None and missing["error"].startswith("no result")
 
 
 def test_a_bare_pmml_needs_a_name(redis_url, users, exported):

@@ -57,6 +57,11 @@ class ScoreSummary:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def finish(self, start: float) -> None:
+        """Set the duration and the speed of a job that began at ``perf_counter()`` ``start``."""
+        self.seconds = time.perf_counter() - start
+        self.rows_per_second = self.rows_read / self.seconds if self.seconds else 0.0
+
 
 def model_frame(model: Model, table: pa.Table) -> pd.DataFrame:
     """The model's input columns of a chunk, as fast pandas columns for validation."""
@@ -246,19 +251,14 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
                 summary.first_rejects))])
             progress.update(task, completed=summary.rows_read)
             if max_rejects is not None and summary.rows_rejected > max_rejects:
-                _finish(summary, start)
+                summary.finish(start)
                 raise TooManyRejectsError(
                     f"{summary.input}: {summary.rows_rejected} rows rejected, more than "
                     f"--max-rejects {max_rejects}; stopped after {summary.rows_read} rows and "
                     "published no output", summary=summary.to_dict())
         writer.close(out_schema or _empty_schema(model, keep))
     summary.completed = True
-    _finish(summary, start)
-
-
-def _finish(summary: ScoreSummary, start: float) -> None:
-    summary.seconds = time.perf_counter() - start
-    summary.rows_per_second = summary.rows_read / summary.seconds if summary.seconds else 0.0
+    summary.finish(start)
 
 
 def _describe(error: RowError) -> dict[str, Any]:

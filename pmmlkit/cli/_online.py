@@ -52,14 +52,14 @@ def lookup(
 ) -> None:
     """Read pre-computed results by key (written by `pmmlkit score ... --to redis://`);
     exit 10 when some keys have no result."""
-    from pmmlkit._values import plain
+    from pmmlkit._values import json_value
     from pmmlkit.online import lookup as read
 
     frame = read(url, model, keys)
     if json:
         print_json({"model": model, "version": frame.attrs.get("version"),
                     "run": frame.attrs.get("run"),
-                    "results": [{k: plain(v) for k, v in row.items()}
+                    "results": [{k: json_value(v) for k, v in row.items()}
                                 for row in frame.to_dict("records")]})
     else:
         typer.echo(frame.to_string(index=False))

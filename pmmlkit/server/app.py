@@ -12,7 +12,6 @@ import hmac
 import io
 import json
 import logging
-import math
 import os
 import re
 import time
@@ -28,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pmmlkit._values import plain
+from pmmlkit._values import json_value
 from pmmlkit._version import __version__
 from pmmlkit.errors import ConfigurationError, PmmlkitError
 from pmmlkit.repository import NAME_PATTERN, parse_version
@@ -508,15 +507,10 @@ async def results(server: Server, request: Request) -> Response:
     rows = []
     for record in frame.to_dict("records"):
         error = record.pop("error")
-        rows.append({k: _json_value(v) for k, v in record.items()} if error is None else
+        rows.append({k: json_value(v) for k, v in record.items()} if error is None else
                     {frame.columns[0]: record[frame.columns[0]], "error": error})
     return _json({"model": name, "version": frame.attrs.get("version"),
                   "run": frame.attrs.get("run"), "results": rows})
-
-
-def _json_value(value: Any) -> Any:
-    value = plain(value)
-    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 async def v2_live(server: Server, request: Request) -> Response:
