@@ -7,6 +7,9 @@ never meets a stale entry. The folder is ``PMMLKIT_CACHE_DIR``, else
 - ``compiled/``: models compiled to bytecode by JPMML's transpiler (see
   ``pmmlkit.scorer.backends._compiled``);
 - ``parsed/``: parsed documents, serialized (see ``pmmlkit.scorer.backends._parsed``);
+- ``schema/``: what pmmlkit read from a document (its inputs, outputs and verification
+  records, as JSON), so a later load does not parse the XML in Python again;
+- ``jvm/``: the JVM's class-data-sharing archive (see ``pmmlkit.scorer.backends._jvm``);
 - ``verified/``: marks of documents whose ModelVerification records an evaluator reproduced,
   so ``load`` does not replay them again.
 
@@ -21,6 +24,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 
@@ -52,6 +56,21 @@ def mark_verified(sha256: str, evaluator: str) -> None:
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Write ``path`` whole or not at all (a private name, then a rename); False when the
+    cache cannot be written, which only costs the next process time."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        return False
+    return True
 
 
 def clear() -> int:

@@ -85,3 +85,47 @@ def test_a_passed_verification_is_not_replayed(fresh_cache, exported, monkeypatc
     pmmlkit.load(item.path, backend="pypmml")  # another evaluator verifies for itself
     assert replays == [True, True]
     assert cache.clear() >= 0 and not fresh_cache.exists()
+
+
+def _every_schema():
+    from pmmlkit.schema import read_schema
+    from tests import spec_zoo
+
+    docs = [(d.name, d.data) for d in spec_zoo.catalogue()]
+    return [(name, read_schema(data)) for name, data in docs if b"AssociationModel" not in data]
+
+
+def test_the_schema_round_trips_through_its_cache_form_exactly():
+    import json
+
+    from pmmlkit.schema import schema_from_dict, schema_to_dict
+
+    schemas = _every_schema()
+    assert len(schemas) > 40
+    for name, schema in schemas:
+        again = schema_from_dict(json.loads(json.dumps(schema_to_dict(schema))))
+        assert again == schema, name
+        assert again.verification == schema.verification, name
+
+
+def test_a_cached_schema_is_read_without_parsing_and_a_damaged_one_is_replaced(
+        fresh_cache, exported, monkeypatch):
+    import hashlib
+
+    from pmmlkit import schema as schema_module
+
+    data = exported["gbm"].path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    first = pmmlkit.load(data, verify=False, transpile=False).schema
+    assert first.verification is not None and first.verification.rows  # records kept in full
+    parses: list[str] = []
+    real = schema_module.read_schema
+    monkeypatch.setattr(schema_module, "read_schema",
+                        lambda d, source="<bytes>": parses.append(source) or real(d, source=source))
+    assert schema_module.cached_schema(data, sha) == first
+    assert parses == []  # served by the cache
+    entry = next((fresh_cache / "schema").iterdir())
+    entry.write_text('{"model_element": "TreeModel"')  # truncated
+    assert schema_module.cached_schema(data, sha, source="m.pmml") == first
+    assert parses == ["m.pmml"]
+    assert schema_module.cached_schema(data, sha) == first and parses == ["m.pmml"]  # rewritten

@@ -221,17 +221,31 @@ def _output(summary: ScoreSummary, store: Any) -> Any:
     store.commit()
 
 
-def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str],
-         chunk_size: int, max_rejects: int | None, show: bool, store: Any = None,
-         key: str | None = None) -> None:
+class _NoProgress(contextlib.nullcontext[None]):
+    """No progress display (not a terminal): rich is not even imported (~40 ms)."""
+
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def _progress() -> Any:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    return Progress(SpinnerColumn(), TextColumn("scoring {task.description}"),
+                    TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str],
+         chunk_size: int, max_rejects: int | None, show: bool, store: Any = None,
+         key: str | None = None) -> None:
     start = time.perf_counter()
     out_schema: pa.Schema | None = None
-    progress = Progress(SpinnerColumn(), TextColumn("scoring {task.description}"),
-                        TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                        console=Console(stderr=True), disable=not show, transient=True)
+    progress = _progress() if show else _NoProgress()
     chunks = prefetch(source.chunks(chunk_size), lambda chunk: model_frame(model, chunk.table))
     with progress, contextlib.closing(chunks), _output(summary, store) as writer, \
             RejectSink(summary.rejects) as rej:

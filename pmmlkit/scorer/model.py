@@ -15,7 +15,7 @@ from pmmlkit import cache
 from pmmlkit._boundary import storage
 from pmmlkit._values import plain, pmml_text
 from pmmlkit.errors import InvalidInputError, ModelLoadError, VerificationError
-from pmmlkit.schema import Column, ModelSchema, parse
+from pmmlkit.schema import Column, ModelSchema, cached_schema
 from pmmlkit.scorer.backends import AUTO, AUTO_ORDER, get_backend, resolve_name
 from pmmlkit.scorer.backends.base import Handle
 from pmmlkit.scorer.validation import RowError, compile_rules
@@ -399,7 +399,8 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
     else:
         name = str(source)
         data, manifest, name = _read(name)
-    schema, _root = parse(data, source=name)
+    sha256 = hashlib.sha256(data).hexdigest()
+    schema = cached_schema(data, sha256, source=name)
     if schema.model_element == "AssociationModel":
         raise ModelLoadError(
             f"{name}: an AssociationModel scores a basket (a collection of items per record); "
@@ -407,8 +408,7 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
             "yet. Score them with JPMML-Evaluator or PMML4S directly.")
     chosen, handle, fallback = _load_handle(data, schema, name, resolve_name(backend),
                                             {"transpile": transpile})
-    model = Model(schema, handle, source=name, backend=chosen,
-                  sha256=hashlib.sha256(data).hexdigest(), strict=strict)
+    model = Model(schema, handle, source=name, backend=chosen, sha256=sha256, strict=strict)
     model.manifest = manifest
     model.fallback_reason = fallback
     model.pmml = data

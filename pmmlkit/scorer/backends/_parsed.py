@@ -12,12 +12,10 @@ document that cannot be serialized is simply not cached.
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
-from pmmlkit.cache import cache_dir
+from pmmlkit.cache import cache_dir, write_atomic
 from pmmlkit.scorer.backends._compiled import cache_key
 
 
@@ -48,13 +46,4 @@ def store(jpype: Any, sha256: str, pmml: Any) -> bool:
         data = bytes(jpype.JClass("pmmlkit.bridge.Serial").write(pmml))
     except Exception:  # a document holding an object Java cannot serialize
         return False
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_bytes(data)
-        os.replace(temp, path)
-    except OSError:  # a read-only or full cache folder only costs the next process time
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        return False
-    return True
+    return write_atomic(path, data)
