@@ -11,6 +11,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -132,6 +133,10 @@ class ModelSchema:
     verification: VerificationRecords | None = field(default=None, repr=False)
     #: the missingValueStrategy of every TreeModel in the document
     tree_strategies: tuple[str, ...] = ()
+    #: a classifier whose result is a probability distribution (:func:`computes_probabilities`)
+    probabilistic: bool = False
+    #: known exporter defects found in the document (see ``_defects``)
+    defects: tuple[str, ...] = ()
 
     @property
     def input_names(self) -> list[str]:
@@ -161,16 +166,18 @@ def parse(data: bytes, *, source: str = "<bytes>") -> tuple[ModelSchema, Element
     return _schema(root, source), root
 
 
-#: bump when ModelSchema or what parse() reads changes: older cache entries are then ignored
-_SCHEMA_FORMAT = "1"
-
-
 def _schema_path(sha256: str) -> Any:
-    from pmmlkit._version import __version__
+    """The cache entry of a document: keyed by its sha256 and by this module's own source, so
+    any change to how a schema is read (a release, or a developer's edit) misses old entries."""
     from pmmlkit.cache import cache_dir
 
-    tag = hashlib.sha256(f"{_SCHEMA_FORMAT}|{__version__}".encode()).hexdigest()[:12]
-    return cache_dir() / "schema" / f"{sha256}-{tag}.json"
+    global _SOURCE_TAG
+    if _SOURCE_TAG is None:
+        _SOURCE_TAG = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    return cache_dir() / "schema" / f"{sha256}-{_SOURCE_TAG}.json"
+
+
+_SOURCE_TAG: str | None = None
 
 
 def cached_schema(data: bytes, sha256: str, *, source: str = "<bytes>") -> ModelSchema:
@@ -214,7 +221,8 @@ def schema_from_dict(d: dict[str, Any]) -> ModelSchema:
         columns=tuple(Column(**c) for c in d["columns"]),
         verification=None if verification is None else VerificationRecords(
             verification["fields"], verification["rows"]),
-        tree_strategies=tuple(d["tree_strategies"]))
+        tree_strategies=tuple(d["tree_strategies"]), probabilistic=d["probabilistic"],
+        defects=tuple(d["defects"]))
 
 
 def read_schema(data: bytes, *, source: str = "<bytes>") -> ModelSchema:
@@ -301,7 +309,7 @@ def _schema(root: Element, source: str) -> ModelSchema:
                 evaluator_handles_missing=name in implicit,
             ))
     function = model.get("functionName", "")
-    outputs = _outputs(model)
+    outputs = _outputs(model, targets, function)
     schema = ModelSchema(
         model_element=_local(model.tag), function_name=function,
         algorithm=model.get("algorithmName"), pmml_version=root.get("version", ""),
@@ -312,8 +320,27 @@ def _schema(root: Element, source: str) -> ModelSchema:
         verification=_verification(model),
         tree_strategies=tuple(sorted({e.get("missingValueStrategy", "none") for e in root.iter()
                                       if _local(e.tag) == "TreeModel"})),
+        probabilistic=function == "classification" and computes_probabilities(model),
+        defects=tuple(_defects(root)),
     )
     return schema
+
+
+def _defects(root: Element) -> list[str]:
+    """Known exporter defects that make the exact evaluator fail on every record."""
+    found = []
+    for function in root.iter():
+        if _local(function.tag) != "DefineFunction":
+            continue
+        params = {p.get("name") for p in _children(function, "ParameterField")}
+        for elem in function.iter():
+            text = (elem.text or "").strip()
+            if _local(elem.tag) == "Constant" and text in params:
+                found.append(f"DefineFunction {function.get('name')!r} passes its parameter "
+                             f"{text!r} as the text constant {text!r} instead of a FieldRef "
+                             "(a known SAS Enterprise Miner export defect)")
+                break
+    return found
 
 
 def _cast_integer(model: Element, name: str) -> str | None:
@@ -403,13 +430,18 @@ def _output_elements(model: Element) -> list[Element]:
     return found
 
 
-def _outputs(model: Element) -> list[OutputField]:
+def _outputs(model: Element, targets: list[TargetField], function: str) -> list[OutputField]:
     out = []
     for of in _output_elements(model):
         feature = of.get("feature", "predictedValue")
         default_type = "double" if feature in ("probability", "probabilityWeight", "residual",
                                                "standardError", "affinity",
                                                "entityAffinity") else "string"
+        if feature == "predictedValue" and targets:
+            # no dataType: the predicted value has its target's type (R writes these)
+            target = next((t for t in targets if t.name == of.get("targetField")), targets[0])
+            default_type = ("double" if function == "regression"
+                            and target.data_type == "integer" else target.data_type)
         out.append(OutputField(of.get("name", ""), of.get("dataType", default_type), feature,
                                of.get("value"), of.get("isFinalResult", "true") != "false"))
     return out
@@ -446,7 +478,7 @@ def _columns(model: Element, function: str, targets: list[TargetField],
 
 #: classification models whose result is a probability distribution by the PMML spec
 _PROBABILISTIC = frozenset({"RegressionModel", "GeneralRegressionModel", "NaiveBayesModel",
-                            "NeuralNetwork", "SupportVectorMachineModel"})
+                            "NeuralNetwork"})
 #: segmentation methods whose result is a probability distribution whatever the segments give
 _VOTING = frozenset({"majorityVote", "weightedMajorityVote"})
 #: segmentation methods that combine the segments' own distributions
@@ -461,14 +493,18 @@ def inner_models(elem: Element) -> list[Element]:
 def computes_probabilities(model: Element) -> bool:
     """Whether a classification model yields class probabilities (PMML 4.4 semantics).
 
-    Regression, general regression, naive Bayes, neural network and SVM classifiers do; a
-    tree does when its nodes carry ScoreDistributions; an ensemble does when it votes, or when
+    Regression, general regression, naive Bayes and neural network classifiers do; an SVM
+    does when it votes (``OneAgainstOne``), not when it measures distances (``OneAgainstAll``,
+    the default: KNIME and R's kernlab write these); a tree does when its nodes carry
+    ScoreDistributions; an ensemble does when it votes, or when
     every segment it may take its distribution from does. Nearest-neighbour (votes and
     affinities), rule sets (confidences) and scorecards do not: pmmlkit never invents them.
     """
     tag = _local(model.tag)
     if tag in _PROBABILISTIC:
         return True
+    if tag == "SupportVectorMachineModel":
+        return model.get("classificationMethod", "OneAgainstAll") == "OneAgainstOne"
     if tag == "TreeModel":
         return any(_local(e.tag) == "ScoreDistribution" for e in model.iter())
     if tag != "MiningModel":

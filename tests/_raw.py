@@ -53,10 +53,13 @@ def jpmml(xml: str, records: list[dict[str, Any]]) -> list[dict[str, Any] | Exce
 
 
 def pmml4s(xml: str, records: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
-    """PMML4S's ``Model.predict(Map)`` per record: its output map, or the exception."""
+    """PMML4S's ``Model.predict(Map)`` per record: its output map, or the exception. With
+    PMML4S's own "supplement output" switch on (as pypmml's ``supplementOutput=True``): the
+    model's full result even where the document declares only some outputs."""
     jpype = _jpype()
     model = jpype.JClass("org.pmml4s.model.Model").fromBytes(
         jpype.JArray(jpype.JByte)(xml.encode()))
+    model.setSupplementOutput(True)
     return _each(jpype, records, model.predict)
 
 

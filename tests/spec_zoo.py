@@ -471,10 +471,11 @@ _SVM_VECTORS = """<VectorDictionary numberOfVectors="3">
 </VectorDictionary>"""
 
 
-def _svm(a: str, b: str, bias: float, coefs: tuple[float, float, float]) -> str:
+def _svm(a: str, b: str | None, bias: float, coefs: tuple[float, float, float]) -> str:
     rows = "".join(f'<SupportVector vectorId="v{i + 1}"/>' for i in range(3))
     coef = "".join(f'<Coefficient value="{v}"/>' for v in coefs)
-    return (f'<SupportVectorMachine targetCategory="{a}" alternateTargetCategory="{b}">'
+    alternate = "" if b is None else f' alternateTargetCategory="{b}"'
+    return (f'<SupportVectorMachine targetCategory="{a}"{alternate}>'
             f'<SupportVectors numberOfSupportVectors="3" numberOfAttributes="3">{rows}'
             f'</SupportVectors><Coefficients numberOfCoefficients="3" absoluteValue="{bias}">'
             f'{coef}</Coefficients></SupportVectorMachine>')
@@ -492,6 +493,23 @@ def svm_classification(labels: str) -> Doc:
 </SupportVectorMachineModel>"""
     return Doc(f"svm_classification_{labels}", "SupportVectorMachineModel",
                _pmml(body, _INPUTS + _target(_dtype(labels), (a, b, c)), "SVM classifier"),
+               labels=labels)
+
+
+def svm_one_against_all(labels: str) -> Doc:
+    """One machine per class against the rest (the default method, as KNIME and R's kernlab
+    write it): the result is a distance per class, not a probability distribution."""
+    a, b, c = LABELS[labels]
+    machines = (_svm(a, None, 0.1, (0.8, -0.5, 0.3)) + _svm(b, None, -0.2, (0.4, 0.6, -0.9))
+                + _svm(c, None, 0.05, (-0.7, 0.2, 0.5)))
+    body = f"""<SupportVectorMachineModel functionName="classification">
+<MiningSchema>{_MINING}</MiningSchema>
+<RadialBasisKernelType gamma="0.5"/>
+{_SVM_VECTORS}
+{machines}
+</SupportVectorMachineModel>"""
+    return Doc(f"svm_one_against_all_{labels}", "SupportVectorMachineModel",
+               _pmml(body, _INPUTS + _target(_dtype(labels), (a, b, c)), "SVM one-against-all"),
                labels=labels)
 
 
@@ -669,10 +687,12 @@ def catalogue() -> list[Doc]:
                  mining_vote("majorityVote", labels), mining_vote("weightedMajorityVote", labels),
                  mining_average(labels), mining_select_first(labels), mining_chain(labels),
                  naive_bayes(labels), neural_classification(labels), svm_classification(labels),
+                 svm_one_against_all(labels),
                  knn(labels), ruleset(labels), ruleset(labels, "weightedMax"),
                  ruleset(labels, "weightedSum")]
     docs += [tree(strategy, "string") for strategy in TREE_STRATEGIES if strategy != "defaultChild"]
-    docs += [regression_integer_target(), https_namespace()]
+    docs += [regression_integer_target(), https_namespace(), one_output_field(),
+             sas_parameter_as_text(), undefined_probability_outputs()]
     names = [d.name for d in docs]
     assert len(names) == len(set(names)), "document names must be unique"
     return docs
@@ -693,3 +713,41 @@ def https_namespace() -> Doc:
     xml = doc.xml.replace('xmlns="http://www.dmg.org/PMML-4_4"',
                           'xmlns="https://www.dmg.org/PMML-4_4"')
     return Doc("https_namespace", "RegressionModel", xml)
+
+
+def one_output_field() -> Doc:
+    """A classifier whose own Output holds a single field (as R's LIBSVM export writes it):
+    JPMML keeps such a list immutable, and pmmlkit's probability outputs must still be added."""
+    doc = regression_softmax("string")
+    xml = doc.xml.replace("</MiningSchema>", '</MiningSchema><Output><OutputField name="label" '
+                          'optype="categorical" dataType="string" feature="predictedValue"/>'
+                          "</Output>", 1)
+    return Doc("one_output_field", "RegressionModel", xml, labels="string")
+
+
+def sas_parameter_as_text() -> Doc:
+    """SAS Enterprise Miner's defect: a DefineFunction passes its parameter FMTWIDTH as the
+    text ``<Constant>FMTWIDTH</Constant>``. JPMML fails on it; PMML4S scores it."""
+    doc = regression_linear()
+    functions = ("<TransformationDictionary>"
+                 '<DefineFunction name="SAS-FORMAT-$CHARw" optype="categorical" dataType="string">'
+                 '<ParameterField name="FMTWIDTH" optype="continuous"/>'
+                 '<ParameterField name="AnyCInput" optype="categorical"/>'
+                 '<Apply function="substring"><FieldRef field="AnyCInput"/><Constant>1</Constant>'
+                 "<Constant>FMTWIDTH</Constant></Apply></DefineFunction>"
+                 '<DerivedField name="c_fmt" optype="categorical" dataType="string">'
+                 '<Apply function="SAS-FORMAT-$CHARw"><Constant>5</Constant>'
+                 '<FieldRef field="c"/></Apply></DerivedField></TransformationDictionary>')
+    xml = doc.xml.replace("</DataDictionary>", "</DataDictionary>" + functions, 1)
+    xml = xml.replace('<CategoricalPredictor name="c"', '<CategoricalPredictor name="c_fmt"')
+    return Doc("sas_parameter_as_text", "RegressionModel", xml)
+
+
+def undefined_probability_outputs() -> Doc:
+    """A one-against-all SVM that declares probability outputs (R's kernlab export does):
+    it computes none, JPMML fails on every record, PMML4S answers."""
+    doc = svm_one_against_all("string")
+    fields = "".join(f'<OutputField name="p_{k}" optype="continuous" dataType="double" '
+                     f'feature="probability" value="{k}"/>' for k in LABELS["string"])
+    xml = doc.xml.replace("</MiningSchema>", f"</MiningSchema><Output>{fields}</Output>", 1)
+    return Doc("undefined_probability_outputs", "SupportVectorMachineModel", xml, labels="string")

@@ -25,6 +25,7 @@ The cache folder is ``PMMLKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/pmmlkit``, els
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -90,8 +91,20 @@ def timeout() -> float:
 
 
 def cache_key(sha256: str) -> str:
-    """A cache entry's name: the PMML's sha256, JPMML's version and what pmmlkit adds."""
-    return f"{sha256}-jpmml{version('jpmml-evaluator')}-f{_FORMAT}"
+    """A cache entry's name: the PMML's sha256, JPMML's version and what pmmlkit adds to the
+    document (``_FORMAT``, and the source of the modules that decide it, so a changed rule
+    never meets an entry built under the old one)."""
+    global _CODE_TAG
+    if _CODE_TAG is None:
+        here = Path(__file__).parent
+        digest = hashlib.sha256()
+        for source in (here.parents[1] / "schema.py", here / "jpmml.py", Path(__file__)):
+            digest.update(source.read_bytes())
+        _CODE_TAG = digest.hexdigest()[:8]
+    return f"{sha256}-jpmml{version('jpmml-evaluator')}-f{_FORMAT}.{_CODE_TAG}"
+
+
+_CODE_TAG: str | None = None
 
 
 def cached_jar(sha256: str) -> Path | None:

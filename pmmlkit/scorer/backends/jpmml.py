@@ -94,6 +94,18 @@ def refusal_reason(schema: ModelSchema) -> str | None:
                 "every record). Fix the PMML: add <Targets><Target field=\""
                 f"{target.name}\" castInteger=\"round\"/></Targets> to the model, or declare "
                 "the target dataType=\"double\"")
+    declared = [o.name for o in schema.outputs if o.feature == "probability"]
+    if declared and schema.function_name == "classification" and not schema.probabilistic:
+        return (f"the document declares probability outputs ({', '.join(declared[:3])}) for a "
+                f"{schema.model_element} that computes no probability distribution by the "
+                "PMML spec (a one-against-all SVM measures distances; a tree without "
+                "ScoreDistributions, a rule set and nearest neighbours do not either), and "
+                "JPMML-Evaluator fails on every record. Remove those OutputFields, or give the "
+                "model what defines them (an SVM: classificationMethod=\"OneAgainstOne\")")
+    if schema.defects:
+        return (f"{schema.defects[0]}: JPMML-Evaluator reads the text as a number and fails on "
+                "every record. Fix the PMML: write <FieldRef field=\"NAME\"/> for the "
+                "parameter")
     return None
 
 
@@ -224,10 +236,17 @@ def _selected_segments(jpype: Any, model: Any) -> list[Any]:
 
 def _add_probability_outputs(jpype: Any, model: Any, fields: list[tuple[str, Any]], *,
                              final: bool) -> None:
-    output = model.getOutput()
-    if output is None:
-        output = jpype.JClass("org.dmg.pmml.Output")()
-        model.setOutput(output)
+    # a new Output holding the document's fields first: JPMML's post-parse visitors leave a
+    # short list immutable (an Output of one field, as R's LIBSVM export writes, refused
+    # additions with UnsupportedOperationException)
+    existing = model.getOutput()
+    output = jpype.JClass("org.dmg.pmml.Output")()
+    if existing is not None:
+        if existing.hasExtensions():
+            output.addExtensions(*existing.getExtensions())
+        if existing.hasOutputFields():
+            output.addOutputFields(*existing.getOutputFields())
+    model.setOutput(output)
     op_type = jpype.JClass("org.dmg.pmml.OpType").CONTINUOUS
     data_type = jpype.JClass("org.dmg.pmml.DataType").DOUBLE
     feature = jpype.JClass("org.dmg.pmml.ResultFeature").PROBABILITY
