@@ -329,8 +329,9 @@ def _schema(root: Element, source: str) -> ModelSchema:
 def _defects(root: Element) -> list[str]:
     """Known exporter defects that make the exact evaluator fail on every record."""
     found = []
+    called = {e.get("function") for e in root.iter() if _local(e.tag) == "Apply"}
     for function in root.iter():
-        if _local(function.tag) != "DefineFunction":
+        if _local(function.tag) != "DefineFunction" or function.get("name") not in called:
             continue
         params = {p.get("name") for p in _children(function, "ParameterField")}
         for elem in function.iter():

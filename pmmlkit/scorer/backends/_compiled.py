@@ -255,13 +255,22 @@ class Compilation:
                 self._done.set()
                 return
             worker = self._worker
-            if worker is not None and worker.poll() is not None:
-                self.error = _worker_error(self.sha256, worker.returncode)
-                self._done.set()
-            elif worker is None and not _lock_path(self.sha256).exists():
-                # another process was compiling it and has finished without a jar
-                self.error = _worker_error(self.sha256, -1)
-                self._done.set()
+            ended = (worker.poll() is not None if worker is not None
+                     else not _lock_path(self.sha256).exists())  # another process's compile
+            if not ended:
+                return
+            # the jar may have been put in place between the look above and the worker's
+            # exit: look again before calling it a failure (a race seen under load)
+            path = cached_jar(self.sha256)
+            if path is not None:
+                try:
+                    self._take(path)
+                except Exception as exc:
+                    self.error = _describe(exc)
+            else:
+                self.error = _worker_error(self.sha256,
+                                           worker.returncode if worker is not None else -1)
+            self._done.set()
 
     def poll(self) -> Any:
         """The compiled evaluator once it is ready and in budget, else None (warning once
