@@ -481,35 +481,25 @@ def _svm(a: str, b: str | None, bias: float, coefs: tuple[float, float, float]) 
             f'{coef}</Coefficients></SupportVectorMachine>')
 
 
-def svm_classification(labels: str) -> Doc:
+def svm_classification(labels: str, method: str = "OneAgainstOne") -> Doc:
+    """``OneAgainstOne``: a machine per pair of classes, which vote (a distribution).
+    ``OneAgainstAll`` (the spec's default, as KNIME and R's kernlab write it): a machine per
+    class against the rest, giving a distance per class, not a probability distribution."""
     a, b, c = LABELS[labels]
-    machines = (_svm(a, b, 0.1, (0.8, -0.5, 0.3)) + _svm(a, c, -0.2, (0.4, 0.6, -0.9))
-                + _svm(b, c, 0.05, (-0.7, 0.2, 0.5)))
-    body = f"""<SupportVectorMachineModel functionName="classification" classificationMethod="OneAgainstOne">
+    pairs = [(a, b), (a, c), (b, c)] if method == "OneAgainstOne" else [(a, None), (b, None),
+                                                                         (c, None)]
+    params = [(0.1, (0.8, -0.5, 0.3)), (-0.2, (0.4, 0.6, -0.9)), (0.05, (-0.7, 0.2, 0.5))]
+    machines = "".join(_svm(x, y, bias, coefs)
+                       for (x, y), (bias, coefs) in zip(pairs, params, strict=True))
+    body = f"""<SupportVectorMachineModel functionName="classification" classificationMethod="{method}">
 <MiningSchema>{_MINING}</MiningSchema>
 <RadialBasisKernelType gamma="0.5"/>
 {_SVM_VECTORS}
 {machines}
 </SupportVectorMachineModel>"""
-    return Doc(f"svm_classification_{labels}", "SupportVectorMachineModel",
-               _pmml(body, _INPUTS + _target(_dtype(labels), (a, b, c)), "SVM classifier"),
-               labels=labels)
-
-
-def svm_one_against_all(labels: str) -> Doc:
-    """One machine per class against the rest (the default method, as KNIME and R's kernlab
-    write it): the result is a distance per class, not a probability distribution."""
-    a, b, c = LABELS[labels]
-    machines = (_svm(a, None, 0.1, (0.8, -0.5, 0.3)) + _svm(b, None, -0.2, (0.4, 0.6, -0.9))
-                + _svm(c, None, 0.05, (-0.7, 0.2, 0.5)))
-    body = f"""<SupportVectorMachineModel functionName="classification">
-<MiningSchema>{_MINING}</MiningSchema>
-<RadialBasisKernelType gamma="0.5"/>
-{_SVM_VECTORS}
-{machines}
-</SupportVectorMachineModel>"""
-    return Doc(f"svm_one_against_all_{labels}", "SupportVectorMachineModel",
-               _pmml(body, _INPUTS + _target(_dtype(labels), (a, b, c)), "SVM one-against-all"),
+    name = "svm_classification" if method == "OneAgainstOne" else "svm_one_against_all"
+    return Doc(f"{name}_{labels}", "SupportVectorMachineModel",
+               _pmml(body, _INPUTS + _target(_dtype(labels), (a, b, c)), f"SVM {method}"),
                labels=labels)
 
 
@@ -687,7 +677,7 @@ def catalogue() -> list[Doc]:
                  mining_vote("majorityVote", labels), mining_vote("weightedMajorityVote", labels),
                  mining_average(labels), mining_select_first(labels), mining_chain(labels),
                  naive_bayes(labels), neural_classification(labels), svm_classification(labels),
-                 svm_one_against_all(labels),
+                 svm_classification(labels, "OneAgainstAll"),
                  knn(labels), ruleset(labels), ruleset(labels, "weightedMax"),
                  ruleset(labels, "weightedSum")]
     docs += [tree(strategy, "string") for strategy in TREE_STRATEGIES if strategy != "defaultChild"]
@@ -746,7 +736,7 @@ def sas_parameter_as_text() -> Doc:
 def undefined_probability_outputs() -> Doc:
     """A one-against-all SVM that declares probability outputs (R's kernlab export does):
     it computes none, JPMML fails on every record, PMML4S answers."""
-    doc = svm_one_against_all("string")
+    doc = svm_classification("string", "OneAgainstAll")
     fields = "".join(f'<OutputField name="p_{k}" optype="continuous" dataType="double" '
                      f'feature="probability" value="{k}"/>' for k in LABELS["string"])
     xml = doc.xml.replace("</MiningSchema>", f"</MiningSchema><Output>{fields}</Output>", 1)
