@@ -135,8 +135,8 @@ class ModelSchema:
     tree_strategies: tuple[str, ...] = ()
     #: a classifier whose result is a probability distribution (:func:`computes_probabilities`)
     probabilistic: bool = False
-    #: known exporter defects found in the document (see ``_defects``)
-    defects: tuple[str, ...] = ()
+    #: facts of the document some evaluator cannot score, as (kind, what): see ``_traits``
+    traits: tuple[tuple[str, str], ...] = ()
 
     @property
     def input_names(self) -> list[str]:
@@ -222,7 +222,7 @@ def schema_from_dict(d: dict[str, Any]) -> ModelSchema:
         verification=None if verification is None else VerificationRecords(
             verification["fields"], verification["rows"]),
         tree_strategies=tuple(d["tree_strategies"]), probabilistic=d["probabilistic"],
-        defects=tuple(d["defects"]))
+        traits=tuple((kind, what) for kind, what in d["traits"]))
 
 
 def read_schema(data: bytes, *, source: str = "<bytes>") -> ModelSchema:
@@ -306,8 +306,9 @@ def _schema(root: Element, source: str) -> ModelSchema:
                 missing_value_treatment=mf.get("missingValueTreatment"),
                 missing_value_replacement=replacement,
                 handles_missing=replacement is not None or doc_aware or name in aware,
-                evaluator_handles_missing=name in implicit,
+                evaluator_handles_missing=name in implicit or "*" in implicit,
             ))
+    targets = _chain_targets(model, targets)
     function = model.get("functionName", "")
     outputs = _outputs(model, targets, function)
     schema = ModelSchema(
@@ -321,27 +322,51 @@ def _schema(root: Element, source: str) -> ModelSchema:
         tree_strategies=tuple(sorted({e.get("missingValueStrategy", "none") for e in root.iter()
                                       if _local(e.tag) == "TreeModel"})),
         probabilistic=function == "classification" and computes_probabilities(model),
-        defects=tuple(_defects(root)),
+        traits=tuple(_traits(root, outputs)),
     )
     return schema
 
 
-def _defects(root: Element) -> list[str]:
-    """Known exporter defects that make the exact evaluator fail on every record."""
-    found = []
+def _chain_targets(model: Element, targets: list[TargetField]) -> list[TargetField]:
+    """A model chain predicts what its last segment predicts: the spec's own example declares
+    the first segment's target too (Class, then PollenIndex), and an evaluator gives no value
+    for it. Keep the targets the last segment names, when it names any."""
+    segmentation = _child(model, "Segmentation") if _local(model.tag) == "MiningModel" else None
+    if segmentation is None or segmentation.get("multipleModelMethod") != "modelChain":
+        return targets
+    segments = [m for s in _children(segmentation, "Segment") for m in inner_models(s)[:1]]
+    last = _target_names(segments[-1]) if segments else set()
+    return [t for t in targets if t.name in last] or targets
+
+
+def _traits(root: Element, outputs: list[OutputField]) -> list[tuple[str, str]]:
+    """Facts of the document that decide which evaluator can score it (the backends name
+    their consequences): ``parameter-as-text`` (a called DefineFunction passes its parameter
+    as the text of a Constant, SAS Enterprise Miner's export defect), ``residual`` (outputs
+    that need the target's actual value), ``contrast-matrix`` (a contrast-coded factor whose
+    PPCell names a category, not a column of its matrix)."""
+    found: list[tuple[str, str]] = []
     called = {e.get("function") for e in root.iter() if _local(e.tag) == "Apply"}
-    for function in root.iter():
-        if _local(function.tag) != "DefineFunction" or function.get("name") not in called:
-            continue
-        params = {p.get("name") for p in _children(function, "ParameterField")}
-        for elem in function.iter():
-            text = (elem.text or "").strip()
-            if _local(elem.tag) == "Constant" and text in params:
-                found.append(f"DefineFunction {function.get('name')!r} passes its parameter "
-                             f"{text!r} as the text constant {text!r} instead of a FieldRef "
-                             "(a known SAS Enterprise Miner export defect)")
-                break
-    return found
+    for elem in root.iter():
+        tag = _local(elem.tag)
+        if tag == "DefineFunction" and elem.get("name") in called:
+            params = {p.get("name") for p in _children(elem, "ParameterField")}
+            texts = [(c.text or "").strip() for c in elem.iter() if _local(c.tag) == "Constant"]
+            found.extend(("parameter-as-text", f"{elem.get('name')}:{t}")
+                         for t in texts if t in params)
+    # a contrast-coded factor's PPCell names a column of its matrix; the spec's own example
+    # names a category there, which JPMML refuses ("PPCell is not valid") and PMML4S reads
+    contrasted = {e.get("name"): {c.get("value") for c in e.iter() if _local(c.tag) == "Category"}
+                  for e in root.iter()
+                  if _local(e.tag) == "Predictor" and e.get("contrastMatrixType")}
+    for cell in root.iter():
+        if (_local(cell.tag) == "PPCell" and cell.get("predictorName") in contrasted
+                and cell.get("value") in contrasted[cell.get("predictorName")]):
+            found.append(("contrast-matrix", cell.get("predictorName", "")))
+    residuals = [o.name for o in outputs if o.feature == "residual"]
+    if residuals:
+        found.append(("residual", ", ".join(residuals)))
+    return list(dict.fromkeys(found))
 
 
 def _cast_integer(model: Element, name: str) -> str | None:
@@ -379,8 +404,9 @@ def _missing_aware_fields(root: Element) -> tuple[set[str], set[str]]:
     Returns the fields handled explicitly (isMissing predicates, ``mapMissingTo``, a tree's
     missing-value strategy), and those the spec gives a meaning to anyway: a field tested by
     predicates (the predicate is UNKNOWN and the tree, rule set or scorecard goes on by its
-    strategy), a naive Bayes input (left out of the product), a clustering field
-    (missing-value weights). A record with such a missing value may well score, so the
+    strategy), a naive Bayes input (left out of the product), any input of a clustering or
+    nearest-neighbour model (distances skip missing fields), a field an inner model replaces.
+    A record with such a missing value may well score, so the
     evaluator decides, not pmmlkit; a file without the column is still refused.
     """
     explicit: set[str] = set()
@@ -395,8 +421,12 @@ def _missing_aware_fields(root: Element) -> tuple[set[str], set[str]]:
             explicit.add("*")
         elif tag == "BayesInput":
             implicit.add(elem.get("fieldName", ""))
-        elif tag == "ClusteringField":
-            implicit.add(elem.get("field", ""))
+        elif tag in ("ClusteringModel", "NearestNeighborModel"):
+            # distances skip a missing field and adjust (ComparisonMeasure, missing-value
+            # weights), also through derived fields: the evaluator decides for every input
+            implicit.add("*")
+        elif tag == "MiningField" and elem.get("missingValueReplacement") is not None:
+            explicit.add(elem.get("name", ""))  # an inner model's own replacement
         elif _maps_missing(tag, elem):
             explicit.update(_field_refs(elem))
     return explicit, implicit
@@ -424,11 +454,24 @@ def _output_elements(model: Element) -> list[Element]:
         found.extend(_children(output, "OutputField"))
     segmentation = _child(model, "Segmentation")
     if segmentation is not None and segmentation.get("multipleModelMethod") == "modelChain":
-        segments = _children(segmentation, "Segment")
-        inner = [c for c in segments[-1] if _local(c.tag) in MODEL_ELEMENTS] if segments else []
-        if inner:
-            found.extend(_output_elements(inner[0]))
+        models = [m for s in _children(segmentation, "Segment") for m in inner_models(s)[:1]]
+        # the final segment, and those before it that predict the same target: an
+        # "efficient" chain ends with one segment per case, under exclusive predicates
+        final = _target_names(models[-1]) if models else set()
+        tail: list[Element] = []
+        for inner in reversed(models):
+            if inner is not models[-1] and (not final or _target_names(inner) != final):
+                break
+            tail.insert(0, inner)
+        for inner in tail:
+            found.extend(_output_elements(inner))
     return found
+
+
+def _target_names(model: Element) -> set[str | None]:
+    mining = _child(model, "MiningSchema")
+    return {mf.get("name") for mf in (_children(mining, "MiningField") if mining is not None
+                                      else []) if mf.get("usageType") in ("target", "predicted")}
 
 
 def _outputs(model: Element, targets: list[TargetField], function: str) -> list[OutputField]:

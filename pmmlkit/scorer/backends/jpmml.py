@@ -102,10 +102,23 @@ def refusal_reason(schema: ModelSchema) -> str | None:
                 "ScoreDistributions, a rule set and nearest neighbours do not either), and "
                 "JPMML-Evaluator fails on every record. Remove those OutputFields, or give the "
                 "model what defines them (an SVM: classificationMethod=\"OneAgainstOne\")")
-    if schema.defects:
-        return (f"{schema.defects[0]}: JPMML-Evaluator reads the text as a number and fails on "
-                "every record. Fix the PMML: write <FieldRef field=\"NAME\"/> for the "
-                "parameter")
+    for kind, what in schema.traits:
+        if kind == "parameter-as-text":
+            function, param = what.split(":", 1)
+            return (f"DefineFunction {function!r} passes its parameter {param!r} as the text "
+                    f"constant {param!r} instead of a FieldRef (a known SAS Enterprise Miner "
+                    "export defect): JPMML-Evaluator reads the text as a number and fails on "
+                    f"every record. Fix the PMML: write <FieldRef field=\"{param}\"/> there")
+        if kind == "residual":
+            return (f"the document declares residual outputs ({what}), which need the "
+                    "target's actual value; pmmlkit's inputs never include the target, and "
+                    "JPMML-Evaluator fails on every record without it. Remove those "
+                    "OutputFields to score with JPMML-Evaluator")
+        if kind == "contrast-matrix":
+            return (f"the factor {what!r} is coded by a contrast matrix (Predictor@"
+                    "contrastMatrixType) and its PPCells name a category, not a column of the "
+                    "matrix: JPMML-Evaluator refuses them on every record (\"PPCell is not "
+                    "valid\"). Fix the PMML: give the matrix column in PPCell@value")
     return None
 
 
