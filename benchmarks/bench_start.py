@@ -10,6 +10,9 @@
    pypmml and pandas + jpmml_evaluator scripts.
 2. For each row count, in a fresh process: seconds to load, to the first 50k-row chunk scored,
    and in total, for the interpreter only, a cold cache (background compile) and a warm cache.
+3. With ``--jit-rows``: ``pmmlkit score`` wall seconds per file size, with the default JVM
+   options against the quick-start ones a short job gets (``_jvm.QUICK_START_OPTS``), both
+   given through ``PMMLKIT_JAVA_OPTS``: where the CLI's size threshold belongs.
 
 Every run is its own process, on the same data, in one invocation, so ratios compare alike.
 """
@@ -107,14 +110,56 @@ def large_jobs(paths: dict[str, Path], rows: int, models: list[str]) -> dict[str
     return report
 
 
+def jit_jobs(paths: dict[str, Path], sizes: list[int], models: list[str]
+             ) -> dict[int, dict[str, tuple[float, float, int]]]:
+    """Default vs quick-start JVM options, same file, best of two each; (default, quick,
+    file bytes) per model and row count."""
+    from pmmlkit.scorer.backends import _jvm
+
+    default = _jvm.DEFAULT_JAVA_OPTS
+    quick = " ".join([o for o in default.split() if o != "-XX:+UseParallelGC"]
+                     + list(_jvm.QUICK_START_OPTS))
+    out = str(CACHE / "jit-out.csv")
+    report: dict[int, dict[str, tuple[float, float, int]]] = {}
+    for rows in sizes:
+        data = CACHE / f"batch-{rows}.csv"
+        make_csv(data, rows)
+        report[rows] = {}
+        for name in models:
+            cli = [sys.executable, "-m", "pmmlkit", "score", str(paths[name]), str(data), "-o",
+                   out]
+            times = {}
+            for label, opts in (("default", default), ("quick", quick)):
+                env = {**os.environ, "PMMLKIT_JAVA_OPTS": opts}
+                times[label] = min(run(cli, env) for _ in range(2))
+            report[rows][name] = (times["default"], times["quick"], data.stat().st_size)
+            print(rows, name, report[rows][name], flush=True)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--small", type=int, default=30)
     parser.add_argument("--rows", default="100000,1000000")
     parser.add_argument("--models", default="logreg,tree,forest,gbm,histgb")
     parser.add_argument("--large-models", default="gbm,forest")
+    parser.add_argument("--jit-rows", default="",
+                        help="row counts for the default vs quick-start comparison, e.g. "
+                             "5800,23000,100000,1000000 (off by default)")
+    parser.add_argument("--jit-models", default="logreg,gbm,forest")
     args = parser.parse_args()
     paths = {k: v for k, v in benchmark_models().items() if k in args.models.split(",")}
+    if args.jit_rows:
+        models = args.jit_models.split(",")
+        jit = jit_jobs(benchmark_models(), [int(r) for r in args.jit_rows.split(",")], models)
+        print("\n`pmmlkit score`, whole process, seconds: default -> quick-start options\n")
+        print("| rows (size) | " + " | ".join(models) + " |")
+        print("|---" * (len(models) + 1) + "|")
+        for rows, by_model in jit.items():
+            size = next(iter(by_model.values()))[2] / 2**20
+            print(f"| {rows:,} ({size:.0f} MiB) | " + " | ".join(
+                f"{d:.2f} -> {q:.2f}" for d, q, _ in by_model.values()) + " |")
+        return
     small = small_jobs(paths, args.small)
     large = {rows: large_jobs(paths, int(rows), args.large_models.split(","))
              for rows in args.rows.split(",") if rows}
