@@ -62,8 +62,11 @@ def _check_java() -> Check:
     except PmmlkitError as exc:
         return Check("java", False, str(exc))
     jdk = "JDK (transpiling available)" if info["compiler"] else "JRE (no transpiling)"
+    archive = (f"class-data archive {info['archive']}" if info["archive"] else
+               "no class-data archive yet (the next pmmlkit command writes one)")
     return Check("java", True, f"Java {info['version']} ({info['vendor']}), {jdk}, max heap "
-                               f"{info['max_heap_mb']} MB, options {' '.join(info['options'])}")
+                               f"{info['max_heap_mb']} MB, options {' '.join(info['options'])}, "
+                               f"{archive}")
 
 
 def _check_backend(name: str) -> Check:
