@@ -8,9 +8,8 @@ with the bridge jar, JPMML-Evaluator's jars and PMML4S's jars, and the heap opti
 Start-up: the JVM maps a class-data-sharing archive of the classes pmmlkit loads (JPMML,
 PMML4S, the bridge) from the cache folder when one exists for this JVM and classpath
 (``jvm/``, see :func:`archive_options`). The command line writes it once, at the exit of its
-first run (:func:`exit_process`); every later process, the
-server's and Spark workers' included, starts ~0.25 s faster with it. ``PMMLKIT_CDS=0`` turns
-both off.
+first run (:func:`exit_process`); every later process, the server's and Spark workers'
+included, starts 0.2-0.3 s faster with it. ``PMMLKIT_CDS=0`` turns both off.
 """
 
 from __future__ import annotations
