@@ -344,12 +344,14 @@ def _traits(root: Element, outputs: list[OutputField]) -> list[tuple[str, str]]:
     their consequences): ``parameter-as-text`` (a called DefineFunction passes its parameter
     as the text of a Constant, SAS Enterprise Miner's export defect), ``residual`` (outputs
     that need the target's actual value), ``contrast-matrix`` (a contrast-coded factor whose
-    PPCell names a category, not a column of its matrix)."""
+    PPCell names a category, not a column of its matrix), ``cox`` (a Cox regression)."""
     found: list[tuple[str, str]] = []
     called = {e.get("function") for e in root.iter() if _local(e.tag) == "Apply"}
     for elem in root.iter():
         tag = _local(elem.tag)
-        if tag == "DefineFunction" and elem.get("name") in called:
+        if tag == "GeneralRegressionModel" and elem.get("modelType") == "CoxRegression":
+            found.append(("cox", elem.get("modelName") or ""))
+        elif tag == "DefineFunction" and elem.get("name") in called:
             params = {p.get("name") for p in _children(elem, "ParameterField")}
             texts = [(c.text or "").strip() for c in elem.iter() if _local(c.tag) == "Constant"]
             found.extend(("parameter-as-text", f"{elem.get('name')}:{t}")

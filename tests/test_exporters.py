@@ -162,3 +162,19 @@ def test_exporters_own_predictions_are_reproduced_where_they_name_the_prediction
             assert out[column].astype(str).tolist() == want, name
         checked.append(name)
     assert len(checked) >= 30, checked
+
+
+def test_a_cox_regression_scored_by_pmml4s_is_flagged_and_jpmml_matches_r():
+    """The evaluators disagree on Cox regressions; R's own predictions side with JPMML."""
+    doc = corpus()["rattle/CoxRegressionLung"]
+    assert doc.expected is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default (JPMML) says nothing
+        default = pmmlkit.load(doc.data, verify=False, transpile=False)
+    with pytest.warns(UserWarning, match="Cox regressions differently"):
+        other = pmmlkit.load(doc.data, backend="pypmml", verify=False, transpile=False)
+    rows = [_typed(default, row) for row in doc.table[:20]]
+    r_own = [float(row["Predicted_hazard"]) for row in doc.expected[:20]]
+    assert default.score_batch(rows)["Predicted_hazard"].tolist() == pytest.approx(r_own, rel=1e-9)
+    theirs = other.score_batch(rows)["Predicted_hazard"].tolist()
+    assert theirs != pytest.approx(r_own, rel=1e-3)  # PMML4S's numbers, passed on unchanged
