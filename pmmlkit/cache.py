@@ -21,6 +21,7 @@ private as the user's home.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -56,6 +57,17 @@ def mark_verified(sha256: str, evaluator: str) -> None:
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+
+
+@functools.cache
+def source_tag(*modules: Path) -> str:
+    """A short hash of these source files: part of a cache key whose entries depend on how
+    pmmlkit's code reads or rewrites a document, so a release or a developer's edit never
+    meets an entry made by other code (computed once per process)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(module.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def write_atomic(path: Path, data: bytes) -> bool:

@@ -6,7 +6,6 @@ laughs") before looking at the content: PMML comes from shared storage and is un
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -166,18 +165,11 @@ def parse(data: bytes, *, source: str = "<bytes>") -> tuple[ModelSchema, Element
     return _schema(root, source), root
 
 
-def _schema_path(sha256: str) -> Any:
-    """The cache entry of a document: keyed by its sha256 and by this module's own source, so
-    any change to how a schema is read (a release, or a developer's edit) misses old entries."""
-    from pmmlkit.cache import cache_dir
+def _schema_path(sha256: str) -> Path:
+    """The cache entry of a document: keyed by its sha256 and this module's source."""
+    from pmmlkit.cache import cache_dir, source_tag
 
-    global _SOURCE_TAG
-    if _SOURCE_TAG is None:
-        _SOURCE_TAG = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
-    return cache_dir() / "schema" / f"{sha256}-{_SOURCE_TAG}.json"
-
-
-_SOURCE_TAG: str | None = None
+    return cache_dir() / "schema" / f"{sha256}-{source_tag(Path(__file__))}.json"
 
 
 def cached_schema(data: bytes, sha256: str, *, source: str = "<bytes>") -> ModelSchema:
@@ -459,10 +451,10 @@ def _output_elements(model: Element) -> list[Element]:
         models = [m for s in _children(segmentation, "Segment") for m in inner_models(s)[:1]]
         # the final segment, and those before it that predict the same target: an
         # "efficient" chain ends with one segment per case, under exclusive predicates
-        final = _target_names(models[-1]) if models else set()
-        tail: list[Element] = []
-        for inner in reversed(models):
-            if inner is not models[-1] and (not final or _target_names(inner) != final):
+        tail = models[-1:]
+        final = _target_names(tail[0]) if tail else set()
+        for inner in reversed(models[:-1]):
+            if not final or _target_names(inner) != final:
                 break
             tail.insert(0, inner)
         for inner in tail:

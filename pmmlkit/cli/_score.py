@@ -103,9 +103,9 @@ def score(
 
 
 #: a local input below this many bytes (~180k rows of the benchmark's 10 columns) is a short
-#: job, scored with _jvm.QUICK_START_OPTS. Measured (docs/performance.md): 100k rows take
-#: 0.6-0.7x the default's time with them; at 1M rows the default's C2 code wins (0.65-0.8x)
-#: except on the 100-tree forest, whose huge methods C2 compiles slowly
+#: job, scored with _jvm.QUICK_START_OPTS. Measured (bench_start.py --jit-rows,
+#: docs/performance.md): 100k rows take 0.5-0.65x the default's time with them; at 1M rows
+#: the default's C2 code wins on the linear model (7.2 s against 12.9 s)
 SMALL_INPUT_BYTES = 32 << 20
 
 

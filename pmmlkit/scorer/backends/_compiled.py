@@ -25,7 +25,6 @@ The cache folder is ``PMMLKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/pmmlkit``, els
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import subprocess
@@ -39,7 +38,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from pmmlkit.cache import cache_dir
+from pmmlkit.cache import cache_dir, source_tag
 from pmmlkit.errors import ConfigurationError
 
 #: bump when what pmmlkit adds to a document before compiling changes
@@ -94,17 +93,9 @@ def cache_key(sha256: str) -> str:
     """A cache entry's name: the PMML's sha256, JPMML's version and what pmmlkit adds to the
     document (``_FORMAT``, and the source of the modules that decide it, so a changed rule
     never meets an entry built under the old one)."""
-    global _CODE_TAG
-    if _CODE_TAG is None:
-        here = Path(__file__).parent
-        digest = hashlib.sha256()
-        for source in (here.parents[1] / "schema.py", here / "jpmml.py", Path(__file__)):
-            digest.update(source.read_bytes())
-        _CODE_TAG = digest.hexdigest()[:8]
-    return f"{sha256}-jpmml{version('jpmml-evaluator')}-f{_FORMAT}.{_CODE_TAG}"
-
-
-_CODE_TAG: str | None = None
+    here = Path(__file__).parent
+    tag = source_tag(here.parents[1] / "schema.py", here / "jpmml.py", Path(__file__))
+    return f"{sha256}-jpmml{version('jpmml-evaluator')}-f{_FORMAT}.{tag[:8]}"
 
 
 def cached_jar(sha256: str) -> Path | None:

@@ -41,12 +41,11 @@ BRIDGE_JAR = Path(__file__).resolve().parents[2] / "jars" / "pmmlkit-bridge.jar"
 LOG_OPTS = ("-Xlog:disable", "-Xlog:all=warning:stderr", "-Xlog:cds*=off:stderr")
 #: options of a short job, in place of the default's collector: the JIT's optimizing tier
 #: (C2) does not pay back below ~100k rows and its compiler threads take the CPU the job
-#: needs (30 rows: 0.2 s of 1.2 s; 100k rows through a 100-tree forest: 5.3 s instead of
-#: 8.9 s); the serial collector starts no GC threads (~0.05 s)
+#: needs (30 rows: 0.2 s of 1.2 s; 100k rows through a 100-tree forest: 6.2 s instead of
+#: 11.3 s, bench_start.py --jit-rows); the serial collector starts no GC threads (~0.05 s)
 QUICK_START_OPTS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 _lock = threading.Lock()
-_state: dict[str, Any] = {"quick_start": False, "dump": None,
-                          "archive": None}
+_state: dict[str, Any] = {"quick_start": False, "dump": None, "archive": None}
 
 
 def _package_dir(name: str) -> Path | None:
@@ -150,12 +149,9 @@ def archive_path(jvm_path: str, path: list[str]) -> Path | None:
 
     facts: list[Any] = [jvm_path, feature, __version__, getattr(jpype, "__version__", "")]
     for entry in [jvm_path, *path]:
-        try:
-            stat = Path(entry).stat()
-        except OSError:
-            return None
         if not Path(entry).is_file():
             return None
+        stat = Path(entry).stat()
         facts.append([entry, stat.st_size, stat.st_mtime_ns])
     key = hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:24]
     return cache_dir() / "jvm" / f"classes-{key}.jsa"
