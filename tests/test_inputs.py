@@ -133,3 +133,43 @@ def test_empty_batch(gbm, holdout):
     out = gbm.score_batch(holdout[FEATURES].iloc[:0])
     assert len(out) == 0
     assert list(out.columns) == [*gbm.schema.column_names, "error"]
+
+
+def test_score_columns_takes_numpy_and_encoded_columns_without_pandas(gbm, holdout, exported):
+    """The pandas-free primitive under the file path: NumPy numbers, dictionary-encoded text,
+    an object column holding a bad value and an unhashable one; scikit-learn is the oracle."""
+    from pmmlkit.scorer.model import python_values
+    from pmmlkit.scorer.validation import Encoded
+
+    X = holdout[FEATURES].iloc[:200].reset_index(drop=True)
+    columns: dict[str, object] = {}
+    for name in FEATURES:
+        if X[name].dtype.kind in "if":
+            columns[name] = X[name].to_numpy(np.float64)
+        else:
+            values = sorted(set(X[name]))
+            columns[name] = Encoded(np.array([values.index(v) for v in X[name]]), values)
+    native = exported["gbm"].estimator.predict_proba(X)[:, 1]
+    labels = exported["gbm"].estimator.predict(X)
+    names = gbm.schema.column_names
+    out, errors = gbm.score_columns(columns, len(X))
+    assert errors == []
+    assert np.max(np.abs(out[names.index("probability(1)")] - native)) < 1e-9
+    target = gbm.schema.columns[0]
+    assert python_values(target, out[0]) == [int(v) for v in labels]
+    odd = X["x0"].to_numpy(object)
+    odd[3], odd[5], odd[8] = "abc", [1.0], "2.5"
+    columns["x0"] = odd
+    out, errors = gbm.score_columns(columns, len(X))
+    assert [(e.row, e.field) for e in errors] == [(3, "x0"), (5, "x0")]
+    assert "expected a number" in errors[0].reason and errors[1].value == [1.0]
+    p = out[names.index("probability(1)")]
+    assert np.isnan(p[3]) and np.isnan(p[5])
+    assert python_values(target, out[0])[3] is None
+    keep = np.ones(len(X), dtype=bool)
+    keep[[3, 5, 8]] = False
+    assert np.max(np.abs(p[keep] - native[keep])) < 1e-9
+    moved = X.copy()
+    moved.loc[8, "x0"] = 2.5
+    assert p[8] == pytest.approx(exported["gbm"].estimator.predict_proba(moved.iloc[[8]])[0, 1],
+                                 abs=1e-9)

@@ -6,10 +6,9 @@ import hashlib
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from pmmlkit import cache
 from pmmlkit._boundary import storage
@@ -18,7 +17,10 @@ from pmmlkit.errors import InvalidInputError, ModelLoadError, VerificationError
 from pmmlkit.schema import Column, ModelSchema, cached_schema
 from pmmlkit.scorer.backends import AUTO, AUTO_ORDER, get_backend, resolve_name
 from pmmlkit.scorer.backends.base import Handle
-from pmmlkit.scorer.validation import RowError, compile_rules
+from pmmlkit.scorer.validation import Encoded, RowError, compile_rules, encode
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Name of the column :meth:`Model.score_batch` adds: None for a scored row, else the reason.
 ERROR_COLUMN = "error"
@@ -163,24 +165,48 @@ class Model:
                 messages[err.row] = err.message
             out[ERROR_COLUMN] = messages
             parts.append(out)
-        result = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        return result
+        if len(parts) == 1:
+            return parts[0]
+        import pandas as pd
+
+        return pd.concat(parts, ignore_index=True)
 
     def score_chunk(self, frame: pd.DataFrame, *, parallelism: int | None = None
                     ) -> tuple[pd.DataFrame, list[RowError]]:
         """Score one chunk: the output columns, and the rows that failed (0-based in chunk)."""
-        n = len(frame)
+        present = set(frame.columns)
+        columns = {rule.name: _from_series(frame[rule.name], rule.numeric)
+                   for rule in self._rules if rule.name in present}
+        out, errors = self.score_columns(columns, len(frame), parallelism=parallelism)
+        return self._frame(out), errors
+
+    def score_columns(self, columns: Mapping[str, Any], nrows: int, *,
+                      parallelism: int | None = None) -> tuple[list[np.ndarray], list[RowError]]:
+        """Score one chunk given as input columns, without pandas (the batch job's, Spark's
+        and the server's file path): each a NumPy array (numbers with NaN for missing, or
+        ``object`` values) or an :class:`~pmmlkit.scorer.validation.Encoded` column; an
+        absent input is missing on every row.
+
+        Returns the output contract's columns as NumPy arrays, float64 (NaN: no value) for
+        numeric outputs and ``object`` otherwise, in :attr:`ModelSchema.columns` order (see
+        :func:`python_values` and :func:`pmmlkit.batch.job.arrow_array` for typed values),
+        with failed rows blanked, and the failed rows (0-based, in order).
+        """
         errors: dict[int, RowError] = {}
-        columns = [rule.prepare(frame[rule.name] if rule.name in frame.columns else None,
-                                n, errors) for rule in self._rules]
-        if n == 0:
-            return self._frame([np.empty(0) for _ in self._names], []), []
-        chunk = self._handle.score_columns(columns, n, parallelism)
+        inputs = [rule.prepare(columns.get(rule.name), nrows, errors) for rule in self._rules]
+        if nrows == 0:
+            return [np.empty(0) for _ in self._names], []
+        chunk = self._handle.score_columns(inputs, nrows, parallelism)
         for row, message in zip(chunk.error_rows.tolist(), chunk.error_messages, strict=False):
             errors.setdefault(row, RowError(row, None, None, f"the evaluator failed: {message}"))
-        self._flag_missing_results(chunk.columns, columns, errors)
+        self._flag_missing_results(chunk.columns, inputs, errors)
         bad = sorted(errors)
-        return self._frame(chunk.columns, bad), [errors[r] for r in bad]
+        out = chunk.columns
+        if bad:
+            out = [values.copy() for values in out]
+            for values in out:
+                values[bad] = np.nan if values.dtype.kind == "f" else None
+        return out, [errors[r] for r in bad]
 
     def _flag_missing_results(self, out: list[np.ndarray], inputs: list[Any],
                               errors: dict[int, RowError]) -> None:
@@ -189,20 +215,17 @@ class Model:
         checks = ([] if self._target_at is None else [(self._target_at, _NO_PREDICTION)]) + [
             (j, _no_probability(self.schema.columns[j].category)) for j in self._probabilities]
         for j, reason in checks:
-            for row in np.flatnonzero(pd.isna(out[j])).tolist():
+            for row in np.flatnonzero(_absent(out[j])).tolist():
                 if row not in errors:
                     missing = [rule.name for rule, col in zip(self._rules, inputs, strict=True)
                                if _is_missing_cell(col, row)]
                     errors[row] = RowError(row, None, None, _no_result(reason, missing))
 
-    def _frame(self, columns: list[np.ndarray], bad: list[int]) -> pd.DataFrame:
-        data = {}
-        for col, values in zip(self.schema.columns, columns, strict=False):
-            if bad:
-                values = values.copy()
-                values[bad] = np.nan if values.dtype.kind == "f" else None
-            data[col.name] = _typed(col, values)
-        return pd.DataFrame(data)
+    def _frame(self, columns: list[np.ndarray]) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame({col.name: _typed(col, values)
+                             for col, values in zip(self.schema.columns, columns, strict=False)})
 
     # -- verification --------------------------------------------------------------------
     def verify(self) -> VerificationReport:
@@ -212,9 +235,10 @@ class Model:
             return VerificationReport(0, [])
         by_field = {c.key if c.kind == "target" else c.name: c for c in self.schema.columns}
         checked = [f for f in records.fields if f in by_field]
-        frame = pd.DataFrame([{k: r.get(k) for k in self.schema.input_names}
-                              for r in records.rows], dtype=object)
-        out, errors = self.score_chunk(frame, parallelism=1)
+        columns = {name: encode([r.get(name) for r in records.rows])
+                   for name in self.schema.input_names}
+        out, errors = self.score_columns(columns, len(records.rows), parallelism=1)
+        at = {c.name: j for j, c in enumerate(self.schema.columns)}
         report = VerificationReport(len(records.rows), checked)
         failed_rows = {e.row: e.message for e in errors}
         for name in checked:
@@ -223,7 +247,7 @@ class Model:
             worst = 0.0
             for i, row in enumerate(records.rows):
                 expected = row.get(name)
-                actual = out[column.name].iloc[i]
+                actual = python_values(column, out[at[column.name]][i:i + 1])[0]
                 if i in failed_rows:
                     report.failures.append(VerificationFailure(i, name, expected,
                                                                failed_rows[i], None))
@@ -261,7 +285,7 @@ def _is_missing_cell(column: Any, row: int) -> bool:
 def _matches(column: Column, expected: str | None, actual: Any,
              spec: dict[str, Any]) -> tuple[bool, float | None]:
     if expected is None or expected == "":
-        return bool(pd.isna(actual)), None
+        return actual is None, None
     if (column.numeric and column.kind != "target") or column.data_type in ("double", "float"):
         try:
             e, a = float(expected), float(actual)
@@ -270,10 +294,43 @@ def _matches(column: Column, expected: str | None, actual: Any,
         diff = abs(a - e)
         tolerance = max(spec["precision"] * abs(e), spec["zero_threshold"])
         return diff <= tolerance, diff
-    return pmml_text(expected) == ("" if pd.isna(actual) else pmml_text(actual)), None
+    return pmml_text(expected) == ("" if actual is None else pmml_text(actual)), None
+
+
+def _absent(values: np.ndarray) -> np.ndarray:
+    """Where an output column has no value."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    return np.array([v is None for v in values.tolist()], dtype=bool)
+
+
+def python_values(column: Column, values: np.ndarray) -> list[Any]:
+    """An output column of :meth:`Model.score_columns` as Python values of the contract's
+    type (None: no value), as :meth:`Model.score` gives them."""
+    convert = _scalar_converter(column)
+    missing = _absent(values)
+    return [None if gone else convert(v)
+            for v, gone in zip(values.tolist(), missing.tolist(), strict=True)]
+
+
+def _from_series(series: pd.Series, numeric: bool) -> Any:
+    """A pandas column in a form :meth:`FieldRule.prepare` takes: numbers as float64 (NaN
+    missing), anything else factorized."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if numeric and dtype.kind in "biuf" and not isinstance(dtype, pd.CategoricalDtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable values: each checked on its own
+        return encode(series.tolist())
+    return Encoded(np.asarray(codes, dtype=np.int64), list(uniques))
 
 
 def _typed(column: Column, values: np.ndarray) -> Any:
+    import pandas as pd
+
     if column.data_type in ("double", "float"):
         return values.astype(np.float64)
     if column.data_type == "integer" and values.dtype.kind == "f":
@@ -305,6 +362,8 @@ def _boolean(value: Any) -> bool | None:
 
 
 def _as_frame(data: Any) -> pd.DataFrame:
+    import pandas as pd
+
     if isinstance(data, pd.DataFrame):
         return data.reset_index(drop=True)
     if hasattr(data, "to_pandas") and hasattr(data, "schema"):  # pyarrow Table/RecordBatch
@@ -344,9 +403,15 @@ def _warn_on_recorded_difference(manifest: dict[str, Any], backend: str, name: s
 
 def read_source(uri: str) -> bytes:
     """Read a PMML file from a local path or any fsspec URL."""
-    import fsspec
+    from pmmlkit.storage import local_path
 
+    path = local_path(uri)
     with storage(uri, "read the PMML file", missing=ModelLoadError):
+        if path is not None:
+            with open(path, "rb") as fh:
+                return fh.read()
+        import fsspec
+
         try:
             handle = fsspec.open(uri, "rb")
         except (ValueError, ImportError) as exc:  # unknown protocol, filesystem not installed

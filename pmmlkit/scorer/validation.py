@@ -16,12 +16,12 @@ both paths report alike):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from pmmlkit._values import pmml_text
 from pmmlkit.errors import InvalidInputError
@@ -181,21 +181,27 @@ class FieldRule:
         return RowError(-1, self.name, value, "value rejected")  # pragma: no cover
 
     # -- vectorised path -----------------------------------------------------------------
-    def prepare(self, series: pd.Series | None, nrows: int,
-                errors: dict[int, RowError]) -> Any:
-        """Prepare one column of a chunk; failed rows are added to ``errors``."""
-        if series is None:
-            series = pd.Series([None] * nrows, dtype=object)
-        if self.numeric:
-            return self._prepare_numeric(series, errors)
-        return self._prepare_text(series, errors)
+    def prepare(self, column: Any, nrows: int, errors: dict[int, RowError]) -> Any:
+        """Prepare one column of a chunk; failed rows are added to ``errors``.
 
-    def _prepare_numeric(self, series: pd.Series, errors: dict[int, RowError]) -> np.ndarray:
-        kind = series.dtype.kind
-        if kind in "biuf" and not isinstance(series.dtype, pd.CategoricalDtype):
-            values = np.array(series.to_numpy(dtype=np.float64, na_value=np.nan), copy=True)
+        ``column`` is None (absent: every row missing), a NumPy array (numbers, NaN missing;
+        or any values as ``object``) or an :class:`Encoded` column. The result is a float64
+        array for a numeric field, else ``(codes, dictionary)`` (code -1: missing).
+        """
+        if column is None:
+            column = Encoded(np.full(nrows, -1, dtype=np.int64), [])
+        elif isinstance(column, np.ndarray) and (not self.numeric
+                                                 or column.dtype.kind not in "biuf"):
+            column = encode(column)
+        if self.numeric:
+            return self._prepare_numeric(column, errors)
+        return self._prepare_text(column, errors)
+
+    def _prepare_numeric(self, column: Any, errors: dict[int, RowError]) -> np.ndarray:
+        if isinstance(column, Encoded):
+            values = self._numbers_from_encoded(column, errors)
         else:
-            values = self._numbers_from_objects(series, errors)
+            values = np.array(column, dtype=np.float64, copy=True)
         bad = np.zeros(len(values), dtype=bool)
         missing = np.isnan(values)
         if self.missing_numbers is not None:
@@ -203,14 +209,14 @@ class FieldRule:
         present = ~missing
         if self.integer:
             frac = present & (np.mod(values, 1.0) != 0) & np.isfinite(values)
-            self._flag(frac, series, errors, bad)
+            self._flag(frac, column, errors, bad)
         invalid = present & ~bad & ~self._valid_mask(values)
         if invalid.any():
             if self.treatment == "returnInvalid":
-                self._flag(invalid, series, errors, bad)
+                self._flag(invalid, column, errors, bad)
             elif self.treatment == "asMissing":
                 missing |= invalid
-        self._apply_missing(values, missing & ~bad, series, errors, bad)
+        self._apply_missing(values, missing & ~bad, column, errors, bad)
         return values
 
     def _valid_mask(self, values: np.ndarray) -> np.ndarray:
@@ -227,29 +233,27 @@ class FieldRule:
             return ok
         return np.ones(len(values), dtype=bool)
 
-    def _numbers_from_objects(self, series: pd.Series, errors: dict[int, RowError]
+    def _numbers_from_encoded(self, column: Encoded, errors: dict[int, RowError]
                               ) -> np.ndarray:
-        raw = series.to_numpy(dtype=object)
-        if _all_text(series):
-            # vectorised parse of numeric text; only the failures take the scalar path
-            parsed = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64,
-                                                                     na_value=np.nan)
-            out = np.array(parsed, copy=True)
-            suspects = np.flatnonzero(np.isnan(out))
-        else:
-            out = np.full(len(raw), np.nan)
-            suspects = np.arange(len(raw))
-        for i in suspects.tolist():
-            value = raw[i]
+        """Each distinct value read once; the rows of a value that is no number are errors."""
+        parsed = np.full(len(column.values) + 1, np.nan)  # last slot: code -1 (missing)
+        failed = np.zeros(len(column.values) + 1, dtype=bool)
+        reasons: dict[int, str] = {}
+        for u, value in enumerate(column.values):
             if is_missing(value):
                 continue
             try:
-                out[i] = self._to_number(value)
+                parsed[u] = self._to_number(value)
             except InvalidInputError as exc:
-                errors.setdefault(i, RowError(i, self.name, value, exc.reason or str(exc)))
-        return out
+                failed[u] = True
+                reasons[u] = exc.reason or str(exc)
+        if reasons:
+            for i in np.flatnonzero(failed[column.codes]).tolist():
+                code = int(column.codes[i])
+                errors.setdefault(i, RowError(i, self.name, column.values[code], reasons[code]))
+        return parsed[column.codes]
 
-    def _apply_missing(self, values: np.ndarray, missing: np.ndarray, series: pd.Series,
+    def _apply_missing(self, values: np.ndarray, missing: np.ndarray, column: Any,
                        errors: dict[int, RowError], bad: np.ndarray) -> None:
         if not missing.any():
             return
@@ -258,29 +262,25 @@ class FieldRule:
             return
         values[missing] = np.nan
         if self.field.missing_value_treatment == "returnInvalid" or not self._passes_missing:
-            self._flag(missing, series, errors, bad)
+            self._flag(missing, column, errors, bad)
 
-    def _flag(self, mask: np.ndarray, series: pd.Series, errors: dict[int, RowError],
+    def _flag(self, mask: np.ndarray, column: Any, errors: dict[int, RowError],
               bad: np.ndarray) -> None:
         bad |= mask
-        raw = series.to_numpy(dtype=object)
-        for i in np.flatnonzero(mask):
+        for i in np.flatnonzero(mask).tolist():
             if i not in errors:
-                err = self.describe(raw[i])
-                errors[int(i)] = RowError(int(i), err.field, err.value, err.reason)
+                err = self.describe(_raw(column, i))
+                errors[i] = RowError(i, err.field, err.value, err.reason)
 
-    def _prepare_text(self, series: pd.Series, errors: dict[int, RowError]
+    def _prepare_text(self, column: Encoded, errors: dict[int, RowError]
                       ) -> tuple[np.ndarray, list[str]]:
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
         dictionary: list[str] = []
         position: dict[str, int] = {}
-        remap = np.empty(len(uniques) + 1, dtype=np.int64)  # last slot: NA sentinel (-1)
-        failing: dict[int, Any] = {}
-        for u, value in enumerate(uniques):
+        remap = np.empty(len(column.values) + 1, dtype=np.int64)  # last slot: code -1
+        for u, value in enumerate(column.values):
             try:
                 coerced = self.coerce(value)
             except InvalidInputError:
-                failing[u] = value
                 remap[u] = -2
                 continue
             if coerced is None:
@@ -301,26 +301,62 @@ class FieldRule:
                 remap[-1] = position[na]
         except InvalidInputError:
             remap[-1] = -2
-            failing[-1] = None
-        mapped = remap[codes]
+        mapped = remap[column.codes]
         if (mapped == -2).any():
-            raw = series.to_numpy(dtype=object)
-            for i in np.flatnonzero(mapped == -2):
-                if int(i) not in errors:
-                    err = self.describe(raw[i])
-                    errors[int(i)] = RowError(int(i), err.field, err.value, err.reason)
+            for i in np.flatnonzero(mapped == -2).tolist():
+                if i not in errors:
+                    err = self.describe(_raw(column, i))
+                    errors[i] = RowError(i, err.field, err.value, err.reason)
             mapped = np.where(mapped == -2, -1, mapped)
         return mapped.astype(np.int32), dictionary
 
 
-def _all_text(series: pd.Series) -> bool:
-    """True for a column of strings (and missing values) only."""
-    if isinstance(series.dtype, pd.StringDtype):
-        return True
-    if series.dtype != object:
-        return False
-    inferred = pd.api.types.infer_dtype(series, skipna=True)
-    return inferred in ("string", "empty")
+@dataclass(frozen=True)
+class Encoded:
+    """A column as codes into its distinct values (code -1: missing), the form text columns
+    come in from Arrow (``dictionary_encode``) and pandas (``factorize``): every distinct
+    value is checked once, however many rows hold it."""
+
+    codes: np.ndarray
+    values: Sequence[Any]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def encode(values: Sequence[Any] | np.ndarray) -> Encoded:
+    """Encode any values: None and NaN get code -1; values that compare equal share a code
+    (as in ``pandas.factorize``); an unhashable value gets its own."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        floats = values.astype(np.float64, copy=False)
+        missing = np.isnan(floats)
+        uniques, inverse = np.unique(values[~missing], return_inverse=True)
+        codes = np.full(len(values), -1, dtype=np.int64)
+        codes[~missing] = inverse
+        return Encoded(codes, uniques.tolist())
+    codes = np.empty(len(values), dtype=np.int64)
+    distinct: list[Any] = []
+    seen: dict[Any, int] = {}
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, float) and value != value):
+            codes[i] = -1
+            continue
+        try:
+            code = seen.setdefault(value, len(distinct))
+        except TypeError:  # unhashable: a list, a dict...
+            code = len(distinct)
+        if code == len(distinct):
+            distinct.append(value)
+        codes[i] = code
+    return Encoded(codes, distinct)
+
+
+def _raw(column: Any, row: int) -> Any:
+    """The value a row held, for messages."""
+    if isinstance(column, Encoded):
+        code = int(column.codes[row])
+        return None if code < 0 else column.values[code]
+    return column[row].item() if isinstance(column[row], np.generic) else column[row]
 
 
 def compile_rules(fields: tuple[InputField, ...]) -> list[FieldRule]:
