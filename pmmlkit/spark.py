@@ -154,19 +154,17 @@ def score_arrow(model: Model, batch: pa.RecordBatch, keep: Sequence[str], *,
     import numpy as np
     import pyarrow as pa
 
-    from pmmlkit.batch.job import arrow_type, model_frame
+    from pmmlkit.batch.job import arrow_array, model_inputs
     from pmmlkit.batch.sinks import cell_text
 
     table = pa.Table.from_batches([batch])
     if na_values:
         table = _null_markers(table, model, na_values)
-    frame = model_frame(model, table)
     n = batch.num_rows
-    out, errors = model.score_chunk(frame.reindex(range(n)) if frame.empty else frame,
-                                    parallelism=parallelism)
+    out, errors = model.score_columns(model_inputs(model, table), n, parallelism=parallelism)
     arrays: list[Any] = [batch.column(name) for name in keep]
-    for column in model.schema.columns:
-        arrays.append(pa.Array.from_pandas(out[column.name], type=arrow_type(column.data_type)))
+    arrays += [arrow_array(column, values)
+               for column, values in zip(model.schema.columns, out, strict=True)]
     messages = np.full(n, None, dtype=object)
     for err in errors:
         messages[err.row] = err.message

@@ -33,7 +33,7 @@ from pmmlkit.errors import ConfigurationError, PmmlkitError
 from pmmlkit.repository import NAME_PATTERN, parse_version
 from pmmlkit.scorer.model import Model
 from pmmlkit.server import protocol
-from pmmlkit.server.batching import Batcher, QueueFull, Result, json_values
+from pmmlkit.server.batching import Batcher, QueueFull, Result
 from pmmlkit.server.lookups import LookupStore
 from pmmlkit.server.metrics import Metrics
 from pmmlkit.server.protocol import BadRequest
@@ -398,18 +398,18 @@ def _csv_part(model: Model, chunk: Any, keep: list[str], *, header: bool) -> byt
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from pmmlkit.batch.job import model_frame
+    from pmmlkit.batch.job import model_inputs
+    from pmmlkit.scorer.model import python_values
 
     n = chunk.table.num_rows
-    frame = model_frame(model, chunk.table)
-    out, errors = model.score_chunk(frame.reindex(range(n)) if frame.empty and n else frame)
+    out, errors = model.score_columns(model_inputs(model, chunk.table), n)
     numbers = chunk.record_numbers(list(range(n)))
     messages: list[str | None] = [None] * n
     for e in errors:
         messages[e.row] = protocol.row_reason(e)
     columns: dict[str, list[Any]] = {k: chunk.table.column(k).to_pylist() for k in keep}
-    for c in model.schema.columns:
-        columns[c.name] = json_values(out[c.name])
+    for c, scored in zip(model.schema.columns, out, strict=True):
+        columns[c.name] = python_values(c, scored)
     columns["error"] = messages
     record = list(numbers)
     for bad in chunk.malformed:  # unparseable lines and non-UTF-8 cells, in their place
