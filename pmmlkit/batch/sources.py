@@ -91,11 +91,10 @@ class CsvSource:
     def _open(url: str) -> IO[bytes]:
         if url == "-":
             return sys.stdin.buffer
-        import fsspec
+        from pmmlkit.storage import open_input
 
         with storage(url, "open the input", missing=InvalidInputError):
-            stream: IO[bytes] = fsspec.open(url, "rb", compression="infer").open()
-        return stream
+            return open_input(url)
 
     def _skip(self, error: RowError) -> None:
         bisect.insort(self._skipped, error.row)
