@@ -382,3 +382,37 @@ def test_json_summary_goes_to_stderr_when_results_go_to_stdout(tmp_path, gbm_pat
     scored = pd.read_csv(io.StringIO(proc.stdout))  # CSV only: no JSON mixed in
     assert len(scored) == len(table) and scored.columns[0] == "churn"
     assert json.loads(proc.stderr)["rows_scored"] == len(table)
+
+
+def test_console_command_scores_files_without_pandas(tmp_path, gbm_path, table, exported):
+    """`pmmlkit score` keeps pandas out of its process (a third of a short job's time): the
+    whole file path (CSV in, Parquet out, rejects, missing markers) works without it and
+    gives scikit-learn's numbers."""
+    source = tmp_path / "bad.csv"
+    expected = _write_bad_csv(table, source)
+    text = source.read_text().splitlines()
+    cells = text[11].split(",")
+    cells[text[0].split(",").index("x2")] = "N/A"  # a missing marker, which the model refuses
+    text[11] = ",".join(cells)
+    source.write_text("\n".join(text) + "\n")
+    out, rejects = tmp_path / "out.parquet", tmp_path / "rejects.csv"
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "pmmlkit", "score",
+                           str(gbm_path), str(source), "-o", str(out), "--rejects",
+                           str(rejects), "--keep", "id"], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert proc.returncode == 10, proc.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert "pyarrow.csv" in imported  # the check sees the imports
+    assert not [m for m in imported if m.startswith("pandas.")]
+    bad = pd.read_csv(rejects, dtype=str, keep_default_na=False)
+    assert dict(zip(bad["row"].astype(int), bad["field"], strict=True)) == {**expected,
+                                                                            11: "x2"}
+    assert bad.set_index(bad["row"].astype(int)).loc[11, "value"] == ""
+    got = pq.read_table(out).to_pandas()
+    rejected_ids = {table["id"].iloc[r - 1] for r in (*expected, 11)}
+    good = table[~table["id"].isin(rejected_ids)]
+    assert list(got["id"]) == list(good["id"])
+    native = exported["gbm"].estimator.predict_proba(good[FEATURES])[:, 1]
+    assert np.max(np.abs(got["probability(1)"].to_numpy() - native)) < 1e-9
+    assert list(got["churn"]) == list(exported["gbm"].estimator.predict(good[FEATURES]))

@@ -75,6 +75,10 @@ def score(
     elif master is not None:
         raise ConfigurationError("--master applies to --spark only")
     else:
+        from pmmlkit import _runtime
+
+        if _runtime.command_line:  # this process only scores this file: no pandas needed
+            _runtime.keep_pandas_out()
         if _is_small(input):
             from pmmlkit.scorer.backends import _jvm
 
