@@ -211,15 +211,18 @@ def test_status_and_metadata(base):
 
 
 # -- bad input, limits, paths ---------------------------------------------------------------------
-def test_a_bad_instance_names_index_field_value_and_reason(base, holdout):
-    records = _jsonable(_rows(holdout, 4))
+@pytest.mark.parametrize("rows", [5, 40])  # record by record, and one columns call
+def test_a_bad_instance_names_index_field_value_and_reason(base, holdout, rows):
+    records = _jsonable(_rows(holdout, rows))
     records[2]["x1"] = "abc"
     records[3]["color"] = None  # JSON null: a missing value (TF Serving would refuse it)
+    records[rows - 1]["x2"] = "2,5"
     r = httpx.post(f"{base}/v1/models/gbm:predict", json={"instances": records})
     assert r.status_code == 400
     message = r.json()["error"]
     assert "instance 2: field 'x1' value 'abc': expected a number (double)" in message
     assert "instance 3: " in message and "'color'" in message and "missing" in message
+    assert f"instance {rows - 1}: field 'x2' value '2,5': expected a number" in message
 
 
 @pytest.mark.parametrize(("body", "status", "words"), [

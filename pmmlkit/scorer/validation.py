@@ -192,7 +192,11 @@ class FieldRule:
             column = Encoded(np.full(nrows, -1, dtype=np.int64), [])
         elif isinstance(column, np.ndarray) and (not self.numeric
                                                  or column.dtype.kind not in "biuf"):
-            column = encode(column)
+            if self.numeric and column.dtype.kind == "O" and all(
+                    type(v) in _PLAIN_NUMBERS for v in column.tolist()):
+                column = column.astype(np.float64)  # what coerce() makes of each, at once
+            else:
+                column = encode(column)
         if self.numeric:
             return self._prepare_numeric(column, errors)
         return self._prepare_text(column, errors)
@@ -309,6 +313,17 @@ class FieldRule:
                     errors[i] = RowError(i, err.field, err.value, err.reason)
             mapped = np.where(mapped == -2, -1, mapped)
         return mapped.astype(np.int32), dictionary
+
+
+#: Python values an ``object`` column may hold and still be read as numbers in one step
+#: (None becomes NaN, True 1.0), as :meth:`FieldRule.coerce` reads each
+_PLAIN_NUMBERS = frozenset({float, int, bool, type(None)})
+
+
+def object_column(values: Sequence[Any]) -> np.ndarray:
+    """Values (e.g. a JSON request's) as a one-dimensional ``object`` array, even when they
+    are lists of equal length."""
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 @dataclass(frozen=True)

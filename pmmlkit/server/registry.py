@@ -254,10 +254,10 @@ def _warm_up(model: Model, budget: float = 0.5) -> None:
     records = model.schema.verification
     if records is None or not records.rows:
         return
-    import pandas as pd
+    from pmmlkit.scorer.validation import object_column
 
-    frame = pd.DataFrame([{k: r.get(k) for k in model.schema.input_names}
-                          for r in records.rows], dtype=object)
+    columns = {name: object_column([r.get(name) for r in records.rows])
+               for name in model.schema.input_names}
     deadline = time.perf_counter() + budget
-    while time.perf_counter() < deadline:
-        model.score_chunk(frame, parallelism=1)
+    while time.perf_counter() < deadline:  # the path larger requests take (the batcher's)
+        model.score_columns(columns, len(records.rows), parallelism=1)
