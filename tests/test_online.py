@@ -133,6 +133,22 @@ def test_cli_score_to_redis_then_lookup(redis_url, repo, users, exported, capsys
     assert missing["probability(1)"] is None and missing["error"].startswith("no result")
 
 
+def test_console_command_scores_to_redis_without_pandas(redis_url, users, exported):
+    """The real `pmmlkit score` process (which keeps pandas out) writes results to Redis."""
+    path, frame = users
+    proc = subprocess.run([sys.executable, "-m", "pmmlkit", "score",
+                           str(exported["logreg"].path), str(path), "-o", redis_url, "--key",
+                           "user_id", "--name", "console"], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert proc.returncode == 10, proc.stderr[-2000:]
+    assert "(198 results stored)" in proc.stdout
+    got = online.lookup(redis_url, "console", ["u0", "u5", "u7"])
+    native = exported["logreg"].native(frame.iloc[[0, 7]][FEATURES].astype({"x0": float}))
+    assert got["error"].isna().tolist() == [True, False, True]  # u5's x0 is unreadable
+    assert got["probability(1)"].iloc[[0, 2]].tolist() == pytest.approx(
+        native["probability(1)"].tolist(), abs=1e-12)
+
+
 def test_a_bare_pmml_needs_a_name(redis_url, users, exported):
     path, _ = users
     with pytest.raises(pmmlkit.ConfigurationError, match="--name NAME"):
