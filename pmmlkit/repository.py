@@ -173,10 +173,20 @@ class Repository:
     def publish(self, pmml: bytes, manifest: dict[str, Any], *, name: str) -> ModelVersion:
         """Publish a new version of ``name``; returns it. Concurrent publishers never collide."""
         check_name(name)
-        version = self._claim(name)
         digest = hashlib.sha256(pmml).hexdigest()
+        for _ in range(_MAX_CLAIM_ATTEMPTS):
+            version = self._claim(name)
+            try:
+                # exclusive too: a store whose conditional writes race (moto's S3 server
+                # granted one claim twice under load) loses no version, the second publisher
+                # moves on to the next number
+                self._create(pmml, name, version, PMML_FILE)
+                break
+            except _Exists:
+                continue
+        else:
+            raise PmmlkitError(f"{self._uri(name)}: could not claim a new version")
         full = {**manifest, "name": name, "version": version, "sha256": digest}
-        self._create(pmml, name, version, PMML_FILE)
         self._create(json.dumps(full, indent=2, sort_keys=True, default=str).encode(),
                      name, version, MANIFEST_FILE)
         return ModelVersion(self.root, name, version, self._uri(name, version, PMML_FILE), full)

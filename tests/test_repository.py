@@ -167,3 +167,20 @@ def test_manifest_is_json_with_checksum(tmp_path):
     manifest = json.loads((tmp_path / "m" / "1" / "manifest.json").read_text())
     assert manifest == version.manifest
     assert {"name", "version", "sha256", "a"} <= set(manifest)
+
+
+def test_a_version_granted_twice_is_not_overwritten(tmp_path):
+    """A store whose exclusive create races can grant one claim to two publishers (seen on
+    moto's S3 server under load): the second finds the version's PMML and takes the next."""
+
+    class StaleListing(pmmlkit.Repository):
+        def _claimed(self, name: str) -> list[int]:
+            return []  # as a listing that does not show the other publisher's version yet
+
+    first = pmmlkit.Repository(str(tmp_path)).publish(b"<PMML>a</PMML>", {}, name="m")
+    (tmp_path / "m" / "1" / ".claim").unlink()  # the claim the other publisher got too
+    second = StaleListing(str(tmp_path)).publish(b"<PMML>b</PMML>", {}, name="m")
+    assert (first.version, second.version) == (1, 2)
+    repository = pmmlkit.Repository(str(tmp_path))
+    assert repository.read_pmml(repository.get("m", 1)) == b"<PMML>a</PMML>"
+    assert repository.read_pmml(repository.get("m", 2)) == b"<PMML>b</PMML>"
