@@ -139,7 +139,7 @@ def atomic_write(url: str) -> Iterator[IO[bytes]]:
 @contextlib.contextmanager
 def _atomic_local(url: str, path: str) -> Iterator[IO[bytes]]:
     parent = os.path.dirname(path)
-    temp = os.path.join(parent, temporary_sibling(os.path.basename(path)))
+    temp = temporary_sibling(path)
     with storage(url, "create the output file"):
         if parent and not os.path.isdir(parent):
             if os.path.exists(parent):  # makedirs would say "exists"; the problem is the type

@@ -196,12 +196,13 @@ def _utf8_problem(cell: bytes) -> str:
 
 class ParquetSource:
     def __init__(self, url: str, wanted: Sequence[str]):
-        import fsspec
         import pyarrow.parquet as pq
+
+        from pmmlkit.storage import open_input
 
         self.url = url
         with storage(url, "open the input", missing=InvalidInputError):
-            self._file = fsspec.open(url, "rb").open()
+            self._file = open_input(url)
         try:
             with storage(url, "read the Parquet footer (is it a Parquet file?)",
                          corrupt=InvalidInputError):

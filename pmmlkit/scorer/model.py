@@ -403,17 +403,11 @@ def _warn_on_recorded_difference(manifest: dict[str, Any], backend: str, name: s
 
 def read_source(uri: str) -> bytes:
     """Read a PMML file from a local path or any fsspec URL."""
-    from pmmlkit.storage import local_path
+    from pmmlkit.storage import open_input
 
-    path = local_path(uri)
     with storage(uri, "read the PMML file", missing=ModelLoadError):
-        if path is not None:
-            with open(path, "rb") as fh:
-                return fh.read()
-        import fsspec
-
         try:
-            handle = fsspec.open(uri, "rb")
+            handle = open_input(uri)
         except (ValueError, ImportError) as exc:  # unknown protocol, filesystem not installed
             raise ModelLoadError(f"{uri}: cannot open this URL: {exc}") from exc
         with handle as fh:
