@@ -82,15 +82,20 @@ class InvalidInputError(PmmlkitError):
     http_status = 400
 
     def __init__(self, message: str, *, field: str | None = None, value: Any = None,
-                 reason: str | None = None) -> None:
+                 reason: str | None = None,
+                 problems: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.field = field
         self.value = value
         self.reason = reason
+        #: every bad field of the record (field, value, reason); the first is ``field``
+        self.problems = problems if problems is not None else (
+            [{"field": field, "value": value, "reason": reason}] if field is not None else [])
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
-        out.update(field=self.field, value=_jsonable(self.value), reason=self.reason)
+        out.update(field=self.field, value=_jsonable(self.value), reason=self.reason,
+                   problems=[{**p, "value": _jsonable(p.get("value"))} for p in self.problems])
         return out
 
 

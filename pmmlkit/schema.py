@@ -86,6 +86,8 @@ class OutputField:
     feature: str
     value: str | None = None
     final: bool = True
+    #: the target it is of: its ``targetField``, or the target of the segment declaring it
+    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,9 @@ class ModelSchema:
     probabilistic: bool = False
     #: facts of the document some evaluator cannot score, as (kind, what): see ``_traits``
     traits: tuple[tuple[str, str], ...] = ()
+    #: some field of the document is a 32-bit float (a tree's split inputs, XGBoost's
+    #: outputs): its results carry float precision, whatever their own type
+    computes_in_float: bool = False
 
     @property
     def input_names(self) -> list[str]:
@@ -214,7 +219,8 @@ def schema_from_dict(d: dict[str, Any]) -> ModelSchema:
         verification=None if verification is None else VerificationRecords(
             verification["fields"], verification["rows"]),
         tree_strategies=tuple(d["tree_strategies"]), probabilistic=d["probabilistic"],
-        traits=tuple((kind, what) for kind, what in d["traits"]))
+        traits=tuple((kind, what) for kind, what in d["traits"]),
+        computes_in_float=d["computes_in_float"])
 
 
 def read_schema(data: bytes, *, source: str = "<bytes>") -> ModelSchema:
@@ -309,12 +315,16 @@ def _schema(root: Element, source: str) -> ModelSchema:
         application=(f"{app.get('name')} {app.get('version', '')}".strip()
                      if app is not None else None),
         inputs=tuple(inputs), targets=tuple(targets), outputs=tuple(outputs),
-        columns=tuple(_columns(model, function, targets, outputs)),
+        # one prediction, whatever else the MiningSchema names, but for a multi-target model
+        columns=tuple(_columns(model, function, targets if _multi_target(model)
+                               else targets[:1], outputs)),
         verification=_verification(model),
         tree_strategies=tuple(sorted({e.get("missingValueStrategy", "none") for e in root.iter()
                                       if _local(e.tag) == "TreeModel"})),
-        probabilistic=function == "classification" and computes_probabilities(model),
+        probabilistic=function == "classification" and (_multi_target(model)
+                                                        or computes_probabilities(model)),
         traits=tuple(_traits(root, outputs)),
+        computes_in_float=any(e.get("dataType") == "float" for e in root.iter()),
     )
     return schema
 
@@ -329,6 +339,12 @@ def _chain_targets(model: Element, targets: list[TargetField]) -> list[TargetFie
     segments = [m for s in _children(segmentation, "Segment") for m in inner_models(s)[:1]]
     last = _target_names(segments[-1]) if segments else set()
     return [t for t in targets if t.name in last] or targets
+
+
+def _multi_target(model: Element) -> bool:
+    """A model predicting several targets, one segment each (JPMML's x-multiModelChain)."""
+    segmentation = _child(model, "Segmentation") if _local(model.tag) == "MiningModel" else None
+    return segmentation is not None and segmentation.get("multipleModelMethod") == MULTI_TARGET
 
 
 def _traits(root: Element, outputs: list[OutputField]) -> list[tuple[str, str]]:
@@ -440,14 +456,29 @@ def _field_refs(elem: Element) -> set[str]:
     return refs
 
 
-def _output_elements(model: Element) -> list[Element]:
-    """OutputFields of the model; a model chain's final segment contributes its own."""
-    found = []
+#: JPMML's segmentation of one model per target (sklearn2pmml's multi-output estimators)
+MULTI_TARGET = "x-multiModelChain"
+
+
+def _output_elements(model: Element, target: str | None = None
+                     ) -> list[tuple[Element, str | None]]:
+    """OutputFields of the model, each with the target it is of (``targetField``, else the
+    model's own single target); a model chain's final segment contributes its own, and
+    each segment of a multi-target model its own."""
+    names = sorted(n for n in _target_names(model) if n)
+    own = names[0] if len(names) == 1 else target
+    found: list[tuple[Element, str | None]] = []
     output = _child(model, "Output")
     if output is not None:
-        found.extend(_children(output, "OutputField"))
+        found.extend((of, of.get("targetField") or own)
+                     for of in _children(output, "OutputField"))
     segmentation = _child(model, "Segmentation")
-    if segmentation is not None and segmentation.get("multipleModelMethod") == "modelChain":
+    method = segmentation.get("multipleModelMethod") if segmentation is not None else None
+    if segmentation is not None and method == MULTI_TARGET:
+        for segment in _children(segmentation, "Segment"):
+            for inner in inner_models(segment)[:1]:
+                found.extend(_output_elements(inner))
+    if segmentation is not None and method == "modelChain":
         models = [m for s in _children(segmentation, "Segment") for m in inner_models(s)[:1]]
         # the final segment, and those before it that predict the same target: an
         # "efficient" chain ends with one segment per case, under exclusive predicates
@@ -470,38 +501,42 @@ def _target_names(model: Element) -> set[str | None]:
 
 def _outputs(model: Element, targets: list[TargetField], function: str) -> list[OutputField]:
     out = []
-    for of in _output_elements(model):
+    for of, of_target in _output_elements(model):
         feature = of.get("feature", "predictedValue")
         default_type = "double" if feature in ("probability", "probabilityWeight", "residual",
                                                "standardError", "affinity",
                                                "entityAffinity") else "string"
         if feature == "predictedValue" and targets:
             # no dataType: the predicted value has its target's type (R writes these)
-            target = next((t for t in targets if t.name == of.get("targetField")), targets[0])
+            target = next((t for t in targets if t.name == of_target), targets[0])
             default_type = ("double" if function == "regression"
                             and target.data_type == "integer" else target.data_type)
         out.append(OutputField(of.get("name", ""), of.get("dataType", default_type), feature,
-                               of.get("value"), of.get("isFinalResult", "true") != "false"))
+                               of.get("value"), of.get("isFinalResult", "true") != "false",
+                               of_target))
     return out
 
 
 def _columns(model: Element, function: str, targets: list[TargetField],
              outputs: list[OutputField]) -> list[Column]:
+    """The output contract: each target's predicted value, each class's probability (a
+    single-target classifier's ``probability(<class>)``; a multi-target model's, declared by
+    its segments as sklearn2pmml does, ``probability(<target>, <class>)``), then the
+    declared outputs."""
     finals = [o for o in outputs if o.final]
     if targets:
-        t = targets[0]
         # a regression predicts real numbers: an integer target is integer only when the
         # PMML says how to make it one (Target castInteger); pmmlkit never truncates
-        data_type = ("double" if function == "regression" and t.data_type == "integer"
-                     and t.cast_integer is None else t.data_type)
-        cols = [Column(t.name, "target", data_type, t.name)]
+        cols = [Column(t.name, "target", "double" if function == "regression"
+                       and t.data_type == "integer" and t.cast_integer is None
+                       else t.data_type, t.name) for t in targets]
     elif _local(model.tag) == "AssociationModel":
         cols = []  # association rules predict nothing: their outputs are the result
     else:  # a cluster id, or the score of a model without target (anomaly detection)
         cols = [Column("prediction", "target", "double" if function == "regression" else "string",
                        None)]
     declared_probs = {o.value: o for o in finals if o.feature == "probability" and o.value}
-    if targets and function == "classification" and computes_probabilities(model):
+    if len(targets) == 1 and function == "classification" and computes_probabilities(model):
         t = targets[0]
         for cat in t.categories or model_categories(model):
             if cat not in declared_probs:
@@ -610,6 +645,8 @@ def _verification(model: Element) -> VerificationRecords | None:
 def is_missing(value: Any) -> bool:
     """None, NaN and the empty string are missing values."""
     if value is None:
+        return True
+    if type(value).__name__ == "NAType":  # pandas' NA
         return True
     if isinstance(value, float):
         return math.isnan(value)

@@ -59,6 +59,8 @@ class _Job:
     names: tuple[str, ...]
     java_opts: str | None = None
     na_values: tuple[str, ...] = ()
+    #: the input is a text file: its cells are read by the file rules (NA markers, booleans)
+    file_rules: bool = False
     detail: bool = False
     compiled: tuple[str, Any] | None = None  # (jar file name, Broadcast or bytes)
 
@@ -130,7 +132,8 @@ def _partition(batches: Iterator[pa.RecordBatch], job: _Job) -> Iterator[pa.Reco
     parallelism = _task_cpus()
     for batch in batches:
         yield score_arrow(model, batch, job.keep, names=job.names, na_values=job.na_values,
-                          detail=job.detail, parallelism=parallelism)
+                          file_rules=job.file_rules, detail=job.detail,
+                          parallelism=parallelism)
 
 
 def _task_cpus() -> int:
@@ -148,20 +151,24 @@ def _task_cpus() -> int:
 
 def score_arrow(model: Model, batch: pa.RecordBatch, keep: Sequence[str], *,
                 names: Sequence[str] | None = None, na_values: Sequence[str] = (),
-                detail: bool = False, parallelism: int | None = None) -> pa.RecordBatch:
+                file_rules: bool = False, detail: bool = False,
+                parallelism: int | None = None) -> pa.RecordBatch:
     """Score one Arrow batch: the kept columns (as they are), the output contract's columns
-    and ``error``; with ``detail``, the failing field, value and reason of each bad row."""
+    and ``error``; with ``detail``, the failing field, value and reason of each bad row.
+    ``na_values`` or ``file_rules`` read text cells by the file rules
+    (:func:`pmmlkit.scorer.arrow.apply_file_rules`)."""
     import numpy as np
     import pyarrow as pa
 
-    from pmmlkit.batch.job import arrow_array, model_inputs
     from pmmlkit.batch.sinks import cell_text
+    from pmmlkit.scorer.arrow import apply_file_rules, arrow_array, arrow_inputs
 
     table = pa.Table.from_batches([batch])
-    if na_values:
-        table = _null_markers(table, model, na_values)
+    if na_values or file_rules:
+        table = apply_file_rules(table, model.schema, na_values)
     n = batch.num_rows
-    out, errors = model.score_columns(model_inputs(model, table), n, parallelism=parallelism)
+    out, errors = model.score_columns(arrow_inputs(model.schema, table), n,
+                                      parallelism=parallelism)
     arrays: list[Any] = [batch.column(name) for name in keep]
     arrays += [arrow_array(column, values)
                for column, values in zip(model.schema.columns, out, strict=True)]
@@ -180,22 +187,6 @@ def score_arrow(model: Model, batch: pa.RecordBatch, keep: Sequence[str], *,
 
         names = [*keep, *model.schema.column_names, ERROR_COLUMN, *(_DETAIL if detail else ())]
     return pa.RecordBatch.from_arrays(arrays, names=list(names))
-
-
-def _null_markers(table: pa.Table, model: Model, markers: Sequence[str]) -> pa.Table:
-    """CSV cells such as ``NA`` read as missing in the model's input columns, as locally."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    values = pa.array(list(markers), pa.string())
-    for f in model.schema.inputs:
-        if f.name in table.column_names:
-            column = table.column(f.name)
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                mask = pc.is_in(column, value_set=values.cast(column.type))
-                table = table.set_column(table.column_names.index(f.name), f.name,
-                                         pc.if_else(mask, pa.scalar(None, column.type), column))
-    return table
 
 
 # -- driver side -----------------------------------------------------------------------------
@@ -247,7 +238,7 @@ def _compiled_payload(spark: Any, sha256: str) -> tuple[str, Any] | None:
 def score(df: Any, model: Model | str, *, keep: Sequence[str] | None = None,
           backend: str | None = None, transpile: bool | None = None,
           verify: bool = True, java_opts: str | None = None,
-          na_values: Sequence[str] = ()) -> Any:
+          na_values: Sequence[str] = (), allow_missing_columns: bool = False) -> Any:
     """Score a Spark DataFrame on the executors; returns a Spark DataFrame (lazy).
 
     Columns: ``keep`` (default: every column of ``df`` not named like an output column, e.g.
@@ -256,15 +247,19 @@ def score(df: Any, model: Model | str, *, keep: Sequence[str] | None = None,
     then ``error`` (null where the row was scored). ``model`` is any reference :func:`pmmlkit.
     load` takes, or a loaded :class:`Model`. ``java_opts`` sets the JVM options of each
     Python worker's evaluator (default ``PMMLKIT_JAVA_OPTS`` as the workers see it, else
-    ``-Xmx1g``...). ``na_values``: text cells read as missing in model input columns.
+    ``-Xmx1g``...). ``na_values``: text cells read as missing in model input columns. Every
+    model input must be a column of ``df`` (:mod:`pmmlkit.scorer.matching`);
+    ``allow_missing_columns`` scores absent ones as missing on every row.
     """
     return _plan(df, model, keep=keep, backend=backend, transpile=transpile, verify=verify,
-                 java_opts=java_opts, na_values=na_values)
+                 java_opts=java_opts, na_values=na_values,
+                 allow_missing_columns=allow_missing_columns)
 
 
 def _plan(df: Any, model: Model | str, *, keep: Sequence[str] | None, backend: str | None,
           transpile: bool | None, verify: bool, java_opts: str | None,
-          na_values: Sequence[str], detail: bool = False) -> Any:
+          na_values: Sequence[str], detail: bool = False, file_rules: bool = False,
+          allow_missing_columns: bool = False) -> Any:
     from functools import partial
 
     from pyspark.sql import types as T
@@ -277,7 +272,8 @@ def _plan(df: Any, model: Model | str, *, keep: Sequence[str] | None, backend: s
     columns = list(df.columns)
     outputs = [*schema.column_names, ERROR_COLUMN, *(_DETAIL if detail else ())]
     kept = [c for c in columns if c not in outputs] if keep is None else list(keep)
-    check_columns(schema, columns, kept, f"{name} on the DataFrame")
+    check_columns(schema, columns, kept, f"{name} on the DataFrame",
+                  allow_missing_columns=allow_missing_columns)
     clash = sorted(set(kept) & set(outputs))
     if clash:
         raise InvalidInputError(f"the kept columns {clash} have the names of output columns of "
@@ -293,7 +289,7 @@ def _plan(df: Any, model: Model | str, *, keep: Sequence[str] | None, backend: s
                backend=None if backend is None else resolve_name(backend),
                transpile=transpile, verify=verify, keep=tuple(kept),
                names=tuple(kept + outputs), java_opts=java_opts,
-               na_values=tuple(na_values), detail=detail,
+               na_values=tuple(na_values), file_rules=file_rules, detail=detail,
                compiled=_compiled_payload(spark, sha256))
     wanted = list(dict.fromkeys([*kept, *(i for i in schema.input_names if i in columns)]))
     return df.select(*wanted).mapInArrow(partial(_partition, job=job), T.StructType(fields))
@@ -397,7 +393,7 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
                 rejects: str | None = None, backend: str | None = None,
                 max_rejects: int | None = None, master: str | None = None,
                 na_values: Sequence[str] | None = None, progress: bool | None = None,
-                spark: Any = None) -> ScoreSummary:
+                spark: Any = None, allow_missing_columns: bool = False) -> ScoreSummary:
     """``pmmlkit score --spark``: read ``input`` (CSV or Parquet, any path Spark reads) with
     Spark, score it on the executors, write the scored rows to ``output`` and the rejected
     ones (file, field, value, reason, kept columns) to ``rejects``.
@@ -434,7 +430,8 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
         markers = (DEFAULT_NA_VALUES if na_values is None else na_values) if text else ()
         scored = _plan(frame, model, keep=[*keep, *([_FILE_COLUMN] if rejects else [])],
                        backend=backend, transpile=None, verify=True, java_opts=None,
-                       na_values=markers, detail=True)
+                       na_values=markers, detail=True, file_rules=text,
+                       allow_missing_columns=allow_missing_columns)
         scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             with _Progress(spark, want_progress(progress)):

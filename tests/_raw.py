@@ -16,12 +16,18 @@ def _jpype() -> Any:
 
 
 def _arguments(jpype: Any, record: dict[str, Any]) -> Any:
+    """A record as Java values, typed as a Java caller would type them: str a String, float a
+    Double, bool a Boolean, int a Long; anything else its text."""
     arguments = jpype.JClass("java.util.HashMap")()
     for key, value in record.items():
         if value is None:
             arguments.put(key, None)
+        elif isinstance(value, bool):
+            arguments.put(key, jpype.JClass("java.lang.Boolean")(value))
         elif isinstance(value, float):
             arguments.put(key, jpype.JDouble(value))
+        elif isinstance(value, int):
+            arguments.put(key, jpype.JClass("java.lang.Long")(value))
         else:
             arguments.put(key, jpype.JString(str(value)))
     return arguments

@@ -64,7 +64,9 @@ def test_docs_exist_and_their_links_resolve():
 def test_error_serialises_with_field_value_reason():
     exc = pmmlkit.InvalidInputError("bad", field="x0", value=float("inf"), reason="too big")
     assert exc.to_dict() == {"error": "InvalidInputError", "message": "bad", "field": "x0",
-                             "value": float("inf"), "reason": "too big"}
+                             "value": float("inf"), "reason": "too big",
+                             "problems": [{"field": "x0", "value": float("inf"),
+                                           "reason": "too big"}]}
     assert exc.http_status == 400 and exc.exit_code == 6
 
 

@@ -129,7 +129,7 @@ def test_missing_required_column_fails_before_scoring(tmp_path, gbm_path, table)
     source = tmp_path / "in.csv"
     table.drop(columns=["x1", "color"]).to_csv(source, index=False)
     out = tmp_path / "out.csv"
-    with pytest.raises(pmmlkit.InvalidInputError, match=r"\['x1', 'color'\] are not in the header"):
+    with pytest.raises(pmmlkit.InvalidInputError, match=r"inputs \['x1', 'color'\] are not among the columns"):
         pmmlkit.score_file(str(gbm_path), str(source), str(out))
     with pytest.raises(pmmlkit.InvalidInputError, match=r"kept columns \['nope'\]"):
         pmmlkit.score_file(str(gbm_path), str(source.with_name("in.csv")), str(out),
@@ -392,7 +392,7 @@ def test_console_command_scores_files_without_pandas(tmp_path, gbm_path, table, 
     expected = _write_bad_csv(table, source)
     text = source.read_text().splitlines()
     cells = text[11].split(",")
-    cells[text[0].split(",").index("x2")] = "N/A"  # a missing marker, which the model refuses
+    cells[text[0].split(",").index("x1")] = "N/A"  # a missing marker, which the model refuses
     text[11] = ",".join(cells)
     source.write_text("\n".join(text) + "\n")
     out, rejects = tmp_path / "out.parquet", tmp_path / "rejects.csv"
@@ -407,7 +407,7 @@ def test_console_command_scores_files_without_pandas(tmp_path, gbm_path, table, 
     assert not [m for m in imported if m.startswith("pandas.")]
     bad = pd.read_csv(rejects, dtype=str, keep_default_na=False)
     assert dict(zip(bad["row"].astype(int), bad["field"], strict=True)) == {**expected,
-                                                                            11: "x2"}
+                                                                            11: "x1"}
     assert bad.set_index(bad["row"].astype(int)).loc[11, "value"] == ""
     got = pq.read_table(out).to_pandas()
     rejected_ids = {table["id"].iloc[r - 1] for r in (*expected, 11)}

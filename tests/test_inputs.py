@@ -1,4 +1,10 @@
-"""Input handling: missing, invalid, wrong types, numpy and friends, strict mode, batches."""
+"""Input handling: missing, invalid, wrong types, numpy and friends, the column rule, batches.
+
+The evaluator decides what a value means (``tests/test_conformance_inputs.py`` checks that
+cell kind by cell kind against raw JPMML-Evaluator); these tests check the paths around it on
+real exported models. The logistic regression reads every input of every row, so a bad value
+anywhere is refused; a tree reads only the inputs on its path.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import pytest
 
 import pmmlkit
 from pmmlkit.datasets import FEATURES
+from tests import _raw
 
 BACKENDS = ["jpmml", "pypmml"]
 
@@ -20,23 +27,62 @@ def gbm(request, exported):
     return pmmlkit.load(exported["gbm"].path, backend=request.param, verify=False)
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def logreg(request, exported):
+    return pmmlkit.load(exported["logreg"].path, backend=request.param, verify=False)
+
+
 @pytest.fixture()
 def record(holdout):
     return holdout[FEATURES].iloc[0].to_dict()
 
 
-def test_missing_numeric_the_model_cannot_handle_is_an_error(gbm, record):
-    # scikit-learn's GradientBoostingClassifier refuses NaN; pypmml alone returns a number
+def test_a_missing_value_goes_to_the_evaluator(gbm, exported, record):
+    """scikit-learn's GradientBoostingClassifier refuses NaN; its PMML's trees say
+    ``missingValueStrategy="nullPrediction"``: JPMML gives no prediction, and the row is an
+    error naming the missing field. PMML4S scores it its own way: pmmlkit gives PMML4S's
+    number (the evaluator decides), and the export's parity report says how far it is."""
+    xml = exported["gbm"].path.read_text()
     for missing in (None, float("nan"), "", np.nan):
-        with pytest.raises(pmmlkit.InvalidInputError, match=r"'x0'.*missing") as info:
-            gbm.score({**record, "x0": missing})
-        assert info.value.field == "x0"
+        given = {**record, "x0": missing}
+        if gbm.backend == "jpmml":
+            assert _raw.jpmml(xml, [{**record, "x0": None}])[0].get("churn") is None
+            with pytest.raises(pmmlkit.InvalidInputError, match=r"'x0': value is missing") as info:
+                gbm.score(given)
+            assert info.value.field == "x0"
+        else:
+            (raw,) = _raw.pmml4s(xml, [{**record, "x0": None}])
+            assert gbm.score(given)["probability(1)"] == raw["probability(1)"]
 
 
-def test_absent_field_is_missing(gbm, record):
-    del record["x1"]
-    with pytest.raises(pmmlkit.InvalidInputError, match="'x1'"):
-        gbm.score(record)
+def test_an_absent_field_is_an_error_naming_it_and_the_closest_name(gbm, record):
+    given = {("X1" if k == "x1" else k): v for k, v in record.items()}
+    with pytest.raises(pmmlkit.InvalidInputError,
+                       match=r"inputs \['x1'\] are not among.*did you mean 'X1' for 'x1'") as info:
+        gbm.score(given)
+    assert info.value.field == "x1" and info.value.reason == "missing column"
+    # allowed: the absent input is missing on every row, as if given as None
+    allowed = pmmlkit.load(gbm.pmml, backend=gbm.backend, verify=False,
+                           allow_missing_columns=True)
+    expected = _outcome(gbm, {**record, "x1": None})
+    assert _outcome(allowed, given) == expected
+    assert _outcome(gbm, given, allow_missing_columns=True) == expected
+
+
+def _outcome(model, record, **options):
+    """A record's result, or the reasons it was refused."""
+    try:
+        return model.score(record, **options)
+    except pmmlkit.InvalidInputError as exc:
+        return [p["reason"] for p in exc.problems]
+
+
+def test_an_absent_column_fails_a_batch_before_scoring(gbm, holdout):
+    frame = holdout[FEATURES].iloc[:20].rename(columns={"age": "Age", "x3": "X3"})
+    with pytest.raises(pmmlkit.InvalidInputError, match=r"\['x3'\].*did you mean 'X3'"):
+        gbm.score_batch(frame)
+    out = gbm.score_batch(frame, allow_missing_columns=True)
+    assert len(out) == 20
 
 
 def test_unseen_category_names_field_value_and_valid_values(gbm, record):
@@ -48,9 +94,18 @@ def test_unseen_category_names_field_value_and_valid_values(gbm, record):
     assert info.value.value == "purple"
 
 
-def test_string_for_a_number_is_an_error(gbm, record):
+def test_string_for_a_number_is_an_error(logreg, record):
     with pytest.raises(pmmlkit.InvalidInputError, match=r"'x2'.*expected a number.*'abc'"):
-        gbm.score({**record, "x2": "abc"})
+        logreg.score({**record, "x2": "abc"})
+
+
+def test_every_bad_field_of_a_record_is_named(logreg, record):
+    with pytest.raises(pmmlkit.InvalidInputError) as info:
+        logreg.score({**record, "x2": "abc", "size": "XXL", "x5": [1.0]})
+    fields = [p["field"] for p in info.value.problems]
+    assert sorted(fields) == ["size", "x2", "x5"]
+    message = str(info.value)
+    assert "'XXL'" in message and "'abc'" in message and "list" in message
 
 
 def _native(exported, record):
@@ -88,20 +143,29 @@ def test_score_requires_a_mapping(gbm):
         gbm.score([1, 2, 3])  # type: ignore[arg-type]
 
 
-def test_batch_reports_bad_rows_and_scores_the_others(gbm, holdout):
+def test_batch_reports_bad_rows_and_scores_the_others(logreg, holdout, exported):
     rows = holdout[FEATURES].iloc[:50].astype(object).reset_index(drop=True)
     rows.loc[3, "x0"] = None
     rows.loc[7, "color"] = "purple"
     rows.loc[11, "x2"] = "abc"
-    out = gbm.score_batch(rows)
+    out = logreg.score_batch(rows)
     assert len(out) == 50
     errors = out["error"]
-    assert set(np.flatnonzero(errors.notna())) == {3, 7, 11}
-    assert "'x0'" in errors[3] and "missing" in errors[3]
+    # the oracle: raw JPMML-Evaluator on the same cells refuses or gives nothing on these
+    raw = _raw.jpmml(exported["logreg"].path.read_text(),
+                     [{k: (None if v is None else v) for k, v in r.items()}
+                      for r in rows.to_dict("records")])
+    refused = {i for i, r in enumerate(raw) if isinstance(r, Exception) or r.get("churn") is None}
+    assert refused == {3, 7, 11}
+    if logreg.backend == "jpmml":
+        assert set(np.flatnonzero(errors.notna())) == {3, 7, 11}
+        assert "'x0'" in errors[3] and "missing" in errors[3]
+    else:  # PMML4S scores a missing number its own way; values are refused as by JPMML
+        assert {7, 11} <= set(np.flatnonzero(errors.notna())) <= {3, 7, 11}
     assert "'purple'" in errors[7]
     assert "'abc'" in errors[11]
-    assert out.loc[[3, 7, 11], "probability(1)"].isna().all()
-    good = gbm.score_batch(holdout[FEATURES].iloc[:50])
+    assert out.loc[[7, 11], "probability(1)"].isna().all()
+    good = logreg.score_batch(holdout[FEATURES].iloc[:50])
     keep = [i for i in range(50) if i not in (3, 7, 11)]
     assert np.allclose(out.loc[keep, "probability(1)"], good.loc[keep, "probability(1)"],
                        atol=0, rtol=0)
@@ -135,9 +199,10 @@ def test_empty_batch(gbm, holdout):
     assert list(out.columns) == [*gbm.schema.column_names, "error"]
 
 
-def test_score_columns_takes_numpy_and_encoded_columns_without_pandas(gbm, holdout, exported):
+def test_score_columns_takes_numpy_and_encoded_columns_without_pandas(logreg, holdout, exported):
     """The pandas-free primitive under the file path: NumPy numbers, dictionary-encoded text,
     an object column holding a bad value and an unhashable one; scikit-learn is the oracle."""
+    gbm = logreg
     from pmmlkit.scorer.model import python_values
     from pmmlkit.scorer.validation import Encoded
 
@@ -149,8 +214,8 @@ def test_score_columns_takes_numpy_and_encoded_columns_without_pandas(gbm, holdo
         else:
             values = sorted(set(X[name]))
             columns[name] = Encoded(np.array([values.index(v) for v in X[name]]), values)
-    native = exported["gbm"].estimator.predict_proba(X)[:, 1]
-    labels = exported["gbm"].estimator.predict(X)
+    native = exported["logreg"].estimator.predict_proba(X)[:, 1]
+    labels = exported["logreg"].estimator.predict(X)
     names = gbm.schema.column_names
     out, errors = gbm.score_columns(columns, len(X))
     assert errors == []
@@ -171,5 +236,5 @@ def test_score_columns_takes_numpy_and_encoded_columns_without_pandas(gbm, holdo
     assert np.max(np.abs(p[keep] - native[keep])) < 1e-9
     moved = X.copy()
     moved.loc[8, "x0"] = 2.5
-    assert p[8] == pytest.approx(exported["gbm"].estimator.predict_proba(moved.iloc[[8]])[0, 1],
+    assert p[8] == pytest.approx(exported["logreg"].estimator.predict_proba(moved.iloc[[8]])[0, 1],
                                  abs=1e-9)

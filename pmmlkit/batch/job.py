@@ -9,6 +9,7 @@ for: ``rows_read == rows_scored + rows_rejected``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import time
 from collections.abc import Sequence
@@ -23,9 +24,11 @@ from pmmlkit.batch.formats import file_format
 from pmmlkit.batch.sinks import RejectSink, TableWriter, cell_text, output_format, sink
 from pmmlkit.batch.sources import DEFAULT_NA_VALUES, Chunk, open_source, prefetch
 from pmmlkit.errors import ConfigurationError, InvalidInputError, TooManyRejectsError
-from pmmlkit.schema import Column, ModelSchema
+from pmmlkit.schema import ModelSchema
+from pmmlkit.scorer import matching
+from pmmlkit.scorer.arrow import arrow_array, arrow_inputs, arrow_type
 from pmmlkit.scorer.model import Model
-from pmmlkit.scorer.validation import Encoded, RowError, encode
+from pmmlkit.scorer.validation import RowError
 
 DEFAULT_CHUNK_SIZE = 50_000
 
@@ -62,45 +65,13 @@ class ScoreSummary:
         self.rows_per_second = self.rows_read / self.seconds if self.seconds else 0.0
 
 
-def model_inputs(model: Model, table: pa.Table) -> dict[str, Any]:
-    """The model's input columns of a chunk, in the forms :meth:`Model.score_columns` takes:
-    numbers straight from Arrow, text dictionary-encoded by Arrow (no pandas on this path:
-    importing it costs a short job a third of a second)."""
-    data: dict[str, Any] = {}
-    for f in model.schema.inputs:
-        if f.name in table.column_names:
-            column = table.column(f.name)
-            data[f.name] = _numeric(column) if f.is_numeric else _encoded(column)
-    return data
-
-
-def _numeric(column: pa.ChunkedArray) -> Any:
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or \
-            pa.types.is_boolean(column.type):
-        return column.cast(pa.float64()).to_numpy()
-    try:
-        return pc.cast(column, pa.float64()).to_numpy()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return _encoded(column)  # the validator names each value it cannot read
-
-
-def _encoded(column: pa.ChunkedArray) -> Encoded:
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
-    try:
-        encoded = column.combine_chunks().dictionary_encode()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a type Arrow cannot encode
-        return encode(column.to_pylist())
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    return Encoded(codes.astype(np.int64), encoded.dictionary.to_pylist())
-
-
 def score_file(model: Model | str, input: str, output: str | None = None, *,
                keep: Sequence[str] = (), rejects: str | None = None,
                chunk_size: int = DEFAULT_CHUNK_SIZE, backend: str | None = None,
                max_rejects: int | None = None, progress: bool | None = None,
                na_values: Sequence[str] | None = None, key: str | None = None,
-               ttl: int | None = None, name: str | None = None) -> ScoreSummary:
+               ttl: int | None = None, name: str | None = None,
+               allow_missing_columns: bool = False) -> ScoreSummary:
     """Score a CSV or Parquet file (local path or fsspec URL; ``-`` = stdin/stdout as CSV).
 
     Writes the kept columns, then the output contract's columns, for every scored row in
@@ -117,6 +88,9 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
     version; ``ttl`` seconds to live), in a new run that readers see only once the job has
     completed (see :mod:`pmmlkit.online`). ``name`` names the model there when ``model`` is a
     bare PMML file rather than a repository reference. A row without a key is a reject.
+
+    Every model input must be a column of the input (:mod:`pmmlkit.scorer.matching`);
+    ``allow_missing_columns`` scores absent ones as missing on every row.
     """
     from pmmlkit.online import is_redis_url, redacted
     from pmmlkit.scorer.model import load
@@ -139,10 +113,11 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
         store = _store_name(loaded, name)
         keep = [key, *[k for k in keep if k != key]]
     wanted = list(dict.fromkeys([*keep, *loaded.schema.input_names]))
-    source = open_source(input, wanted, inputs=loaded.schema.input_names,
+    source = open_source(input, wanted, schema=loaded.schema,
                          na_values=DEFAULT_NA_VALUES if na_values is None else na_values)
     try:
-        _check_columns(loaded, source, keep)
+        check_columns(loaded.schema, list(source.columns), keep, source.url,
+                      allow_missing_columns=allow_missing_columns)
         summary = ScoreSummary(loaded.source, loaded.backend, input,
                                redacted(output) if to_redis else output, rejects)
         if to_redis:
@@ -185,26 +160,17 @@ def default_output(input: str) -> str:
     return f"{stem}.scored.{suffix}" + (".gz" if fmt.gzip else "")
 
 
-def _check_columns(model: Model, source: Any, keep: Sequence[str]) -> None:
-    check_columns(model.schema, list(source.columns), keep, source.url)
-
-
 def check_columns(schema: ModelSchema, columns: list[str], keep: Sequence[str],
-                  where: str) -> None:
-    """Fail before scoring when a required model input or a kept column is absent."""
-    present = set(columns)
-    missing_keep = [c for c in keep if c not in present]
-    required = [f.name for f in schema.inputs
-                if f.name not in present and f.missing_value_replacement is None
-                and not f.handles_missing]
-    if required or missing_keep:
-        parts = []
-        if required:
-            parts.append(f"the model's required inputs {required} are not in the header")
-        if missing_keep:
-            parts.append(f"the kept columns {missing_keep} are not in the header")
-        raise InvalidInputError(f"{where}: {'; '.join(parts)} (columns: {columns})",
-                                field=(required or missing_keep)[0], reason="missing column")
+                  where: str, *, allow_missing_columns: bool = False) -> None:
+    """Fail before scoring when a model input (:mod:`pmmlkit.scorer.matching`) or a kept
+    column is absent."""
+    missing_keep = [c for c in keep if c not in set(columns)]
+    if missing_keep:
+        raise InvalidInputError(f"{where}: the kept columns {missing_keep} are not in the "
+                                f"header (columns: {columns})", field=missing_keep[0],
+                                reason="missing column")
+    matching.check_columns(schema.input_names, columns, where=where, what="columns",
+                           allow_missing_columns=allow_missing_columns)
 
 
 def want_progress(progress: bool | None) -> bool:
@@ -252,7 +218,7 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
     start = time.perf_counter()
     out_schema: pa.Schema | None = None
     progress = _progress() if show else _NoProgress()
-    chunks = prefetch(source.chunks(chunk_size), lambda chunk: model_inputs(model, chunk.table))
+    chunks = prefetch(source.chunks(chunk_size), lambda chunk: arrow_inputs(model.schema, chunk.table))
     with progress, contextlib.closing(chunks), _output(summary, store) as writer, \
             RejectSink(summary.rejects) as rej:
         task = progress.add_task(summary.input.rsplit("/", 1)[-1], total=None)
@@ -267,8 +233,10 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
             summary.rows_scored += scored_table.num_rows
             summary.rows_rejected += len(errors)
             rej.write(located, chunk, keep)
-            summary.first_rejects.extend(_describe(e) for e in errors[:max(0, 10 - len(
-                summary.first_rejects))])
+            room = 10 - len(summary.first_rejects)
+            if room > 0:
+                summary.first_rejects.extend(itertools.islice(
+                    (_describe(each) for e in errors for each in e.each()), room))
             progress.update(task, completed=summary.rows_read)
             if max_rejects is not None and summary.rows_rejected > max_rejects:
                 summary.finish(start)
@@ -303,8 +271,7 @@ def _score_chunk(model: Model, chunk: Chunk, inputs: dict[str, Any], keep: Seque
         columns[column.name] = arrow_array(column, values[good] if errors else values)
     numbers = chunk.record_numbers([e.row for e in errors])
     # (error with its record number, its table position; -1 for an unparseable line)
-    located = [(RowError(n, e.field, e.value, e.reason), e.row)
-               for n, e in zip(numbers, errors, strict=True)]
+    located = [(e.at(n), e.row) for n, e in zip(numbers, errors, strict=True)]
     located += [(e, -1) for e in chunk.malformed]
     located.sort(key=lambda item: item[0].row)
     return pa.table(columns), located
@@ -320,29 +287,6 @@ def _keyless(column: pa.ChunkedArray, errors: list[RowError], key: str) -> list[
     extra = [RowError(r, key, None, f"no value in the key column {key!r}: the result cannot "
                                     "be stored") for r in rows if r not in known]
     return sorted([*errors, *extra], key=lambda e: e.row)
-
-
-def arrow_type(data_type: str) -> pa.DataType:
-    """The output column type for a PMML data type: one schema for every chunk."""
-    if data_type in ("double", "float"):
-        return pa.float64()
-    if data_type == "integer":
-        return pa.int64()
-    if data_type == "boolean":
-        return pa.bool_()
-    return pa.string()
-
-
-def arrow_array(column: Column, values: np.ndarray) -> pa.Array:
-    """An output column of :meth:`Model.score_columns` as Arrow, typed by the contract
-    (:func:`arrow_type`); NaN and None become null."""
-    kind = arrow_type(column.data_type)
-    if values.dtype.kind == "f" and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
-        missing = np.isnan(values)
-        filled = np.where(missing, 0.0, values)
-        data = filled != 0 if pa.types.is_boolean(kind) else filled.astype(np.int64)
-        return pa.array(data, type=kind, mask=missing)
-    return pa.array(values, type=kind, from_pandas=True)
 
 
 def _empty_schema(model: Model, keep: Sequence[str]) -> pa.Schema:

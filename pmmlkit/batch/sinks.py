@@ -91,11 +91,13 @@ class RejectSink:
 
     def write(self, located: list[tuple[RowError, int]], chunk: Chunk,
               keep: Sequence[str]) -> None:
-        """Write rejected rows; ``located`` pairs each with its table position (-1: none)."""
+        """Write rejected rows, one line per bad field (a row with several has several
+        lines); ``located`` pairs each row with its table position (-1: none)."""
         if self._writer is None or not located:
             return
-        errors = [e for e, _ in located]
-        positions = [p for _, p in located]
+        lines = [(each, p) for e, p in located for each in e.each()]
+        errors = [e for e, _ in lines]
+        positions = [p for _, p in lines]
         table = pa.table({
             "row": pa.array([e.row for e in errors], pa.int64()),
             "field": pa.array([e.field for e in errors], pa.string()),

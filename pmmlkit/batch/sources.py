@@ -22,6 +22,8 @@ import pyarrow as pa
 from pmmlkit._boundary import storage
 from pmmlkit.batch.formats import file_format, sniff_delimiter
 from pmmlkit.errors import InvalidInputError
+from pmmlkit.schema import ModelSchema
+from pmmlkit.scorer.arrow import apply_file_rules
 from pmmlkit.scorer.validation import RowError
 
 #: CSV read block. Measured: 16 MiB blocks held ~600 MB of parser memory, 1 MiB ~120 MB, at
@@ -63,16 +65,18 @@ class Chunk:
 class CsvSource:
     """Streams a CSV: the header is read first so missing columns fail before scoring.
 
-    Model input columns read ``na_values`` as missing; kept columns stay text exactly as in
-    the input. A cell that is not UTF-8 text rejects its row, not the job.
+    Model input columns (of ``schema``) are read by the file rules
+    (:func:`pmmlkit.scorer.arrow.apply_file_rules`: ``na_values`` are missing, boolean
+    spellings take the field's); kept columns stay text exactly as in the input. A cell that
+    is not UTF-8 text rejects its row, not the job.
     """
 
-    def __init__(self, url: str, wanted: Sequence[str], *, inputs: Sequence[str] = (),
+    def __init__(self, url: str, wanted: Sequence[str], *, schema: ModelSchema | None = None,
                  na_values: Sequence[str] = DEFAULT_NA_VALUES,
                  chunk_bytes: int = CSV_BLOCK_BYTES, stream: IO[bytes] | None = None):
         self.url = url
-        self._na = pa.array(sorted(set(na_values) - {""}), pa.string())
-        self._na_columns = set(inputs)
+        self._na_values = tuple(na_values)
+        self._schema = schema
         self._stream = self._open(url) if stream is None else stream
         with storage(url, "read the header line", corrupt=InvalidInputError):
             header = self._stream.readline().decode("utf-8-sig")
@@ -130,7 +134,9 @@ class CsvSource:
             first = parsed + 1
             table = self._text(pa.Table.from_batches([batch]), first)
             malformed, self._malformed = self._malformed, []
-            yield Chunk(self._mark_missing(table), first, malformed, tuple(self._skipped))
+            if self._schema is not None:
+                table = apply_file_rules(table, self._schema, self._na_values)
+            yield Chunk(table, first, malformed, tuple(self._skipped))
             parsed += table.num_rows
         if self._malformed:
             yield Chunk(pa.table({c: pa.array([], pa.string()) for c in self._wanted}),
@@ -158,20 +164,6 @@ class CsvSource:
             keep[positions] = False
             table = table.filter(pa.array(keep))
         return table.cast(pa.schema([pa.field(f.name, pa.string()) for f in table.schema]))
-
-    def _mark_missing(self, table: pa.Table) -> pa.Table:
-        if len(self._na) == 0:
-            return table
-        import pyarrow.compute as pc
-
-        for i, name in enumerate(table.column_names):
-            if name in self._na_columns:
-                column = table.column(i)
-                marked = pc.is_in(column, value_set=self._na)
-                if pc.any(marked).as_py():
-                    table = table.set_column(i, name, pc.if_else(
-                        marked, pa.scalar(None, pa.string()), column))
-        return table
 
     def close(self) -> None:
         if self._stream is not sys.stdin.buffer:
@@ -225,11 +217,11 @@ class ParquetSource:
         self._file.close()
 
 
-def open_source(url: str, wanted: Sequence[str], *, inputs: Sequence[str],
+def open_source(url: str, wanted: Sequence[str], *, schema: ModelSchema,
                 na_values: Sequence[str]) -> CsvSource | ParquetSource:
     if file_format(url).kind == "parquet":
         return ParquetSource(url, wanted)
-    return CsvSource(url, wanted, inputs=inputs, na_values=na_values)
+    return CsvSource(url, wanted, schema=schema, na_values=na_values)
 
 
 def rebatch(reader: Any, rows: int) -> Iterator[pa.RecordBatch]:

@@ -85,6 +85,9 @@ def serve(
         "--lookup-cache", min=0, help="Embedding vectors kept in memory (exact: a run's "
                                       "vectors never change); 0 reads every id from Redis.")
     ] = 100_000,
+    allow_missing_columns: Annotated[bool, typer.Option(
+        "--allow-missing-columns", help="Score a model input that a request does not give "
+                                        "as missing (default: 400 naming it).")] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")
                          ] = "info",
 ) -> None:
@@ -103,7 +106,8 @@ def serve(
         poll=poll, policy=policy, labels=_labels(label or []), backend=backend,
         api_key=api_key or None, max_body_bytes=int(max_body_mb * 1024 * 1024),
         batch_wait_ms=batch_wait_ms, max_batch_rows=max_batch_rows, queue_rows=queue_rows,
-        timeout=timeout, redis=redis or os.environ.get("PMMLKIT_REDIS") or None)
+        timeout=timeout, redis=redis or os.environ.get("PMMLKIT_REDIS") or None,
+        allow_missing_columns=allow_missing_columns)
     if lookups:
         from pmmlkit.server.lookups import read_config
 

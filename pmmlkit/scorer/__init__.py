@@ -1,13 +1,8 @@
 """Load PMML models and score records through a JVM evaluator."""
 
-from pmmlkit.scorer.model import (
-    ERROR_COLUMN,
-    Model,
-    VerificationFailure,
-    VerificationReport,
-    load,
-)
+from pmmlkit.scorer.model import ERROR_COLUMN, Model, load
 from pmmlkit.scorer.validation import RowError
+from pmmlkit.scorer.verification import VerificationFailure, VerificationReport
 
 __all__ = ["ERROR_COLUMN", "Model", "RowError", "VerificationFailure", "VerificationReport",
            "load"]

@@ -5,19 +5,33 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from pmmlkit import cache
 from pmmlkit._boundary import storage
-from pmmlkit._values import plain, pmml_text
+from pmmlkit._values import pmml_text
 from pmmlkit.errors import InvalidInputError, ModelLoadError, VerificationError
 from pmmlkit.schema import Column, ModelSchema, cached_schema
 from pmmlkit.scorer.backends import AUTO, AUTO_ORDER, get_backend, resolve_name
-from pmmlkit.scorer.backends.base import Handle
-from pmmlkit.scorer.validation import Encoded, RowError, compile_rules, encode
+from pmmlkit.scorer.backends.base import ChunkResult, Handle, Problem, RowFailed
+from pmmlkit.scorer.matching import check_columns
+from pmmlkit.scorer.validation import (
+    Encoded,
+    RawColumn,
+    RowError,
+    compile_encoders,
+    encode,
+    invalid_input,
+    row_error,
+)
+from pmmlkit.scorer.verification import (
+    VerificationReport,
+    record_precision,
+    replay,
+    unmeetable_records,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,65 +41,26 @@ ERROR_COLUMN = "error"
 DEFAULT_CHUNK_SIZE = 50_000
 
 
-@dataclass
-class VerificationFailure:
-    record: int
-    field: str
-    expected: Any
-    actual: Any
-    difference: float | None
-
-
-@dataclass
-class VerificationReport:
-    """The outcome of replaying the PMML's ModelVerification records."""
-
-    records: int
-    fields: list[str]
-    failures: list[VerificationFailure] = field(default_factory=list)
-    max_abs_difference: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["passed"] = self.passed
-        return out
-
-    def summary(self, limit: int = 5) -> str:
-        if self.records == 0:
-            return "no verification records in the PMML"
-        if self.passed:
-            return f"{self.records} verification records reproduced ({', '.join(self.fields)})"
-        lines = [f"{len(self.failures)} of {self.records * len(self.fields)} checked values "
-                 "differ from the PMML's verification records:"]
-        for f in self.failures[:limit]:
-            diff = "" if f.difference is None else f" (difference {f.difference:.3g})"
-            lines.append(f"  record {f.record}, field {f.field!r}: expected {f.expected!r}, "
-                         f"got {f.actual!r}{diff}")
-        return "\n".join(lines)
-
-
 class Model:
     """A PMML model loaded into one backend. Create it with :func:`pmmlkit.load`."""
 
     def __init__(self, schema: ModelSchema, handle: Handle, *, source: str, backend: str,
-                 sha256: str, strict: bool = False):
+                 sha256: str, strict: bool = False, allow_missing_columns: bool = False):
         self.schema = schema
         self.source = source
         self.backend = backend
         self.sha256 = sha256
+        #: the defaults of the column rule (:mod:`pmmlkit.scorer.matching`)
         self.strict = strict
+        self.allow_missing_columns = allow_missing_columns
         self._handle = handle
-        self._rules = compile_rules(schema.inputs)
+        self._encoders = compile_encoders(schema.inputs)
         self._names = schema.column_names
         self._converters = [_scalar_converter(c) for c in schema.columns]
         self._inputs = frozenset(schema.input_names)
         kinds = [c.kind for c in schema.columns]
-        #: where the predicted value is (None for association rules, which predict nothing)
-        self._target_at = 0 if kinds and kinds[0] == "target" else None
+        #: where the predicted values are (none for association rules, which predict nothing)
+        self._targets_at = [j for j, kind in enumerate(kinds) if kind == "target"]
         self._probabilities = [j for j, kind in enumerate(kinds) if kind == "probability"]
         #: the repository manifest when loaded from a repository reference, else None
         self.manifest: dict[str, Any] | None = None
@@ -110,73 +85,116 @@ class Model:
         return self._handle.wait_compiled(timeout)
 
     # -- one record ----------------------------------------------------------------------
-    def score(self, record: Mapping[str, Any], *, strict: bool | None = None) -> dict[str, Any]:
-        """Score one record; raise :class:`InvalidInputError` naming field, value and reason."""
+    def score(self, record: Mapping[str, Any], *, strict: bool | None = None,
+              allow_missing_columns: bool | None = None) -> dict[str, Any]:
+        """Score one record; raise :class:`InvalidInputError` naming field, value and reason.
+
+        Every model input must be a key of the record (its value may be missing: None, NaN);
+        see :mod:`pmmlkit.scorer.matching` for ``strict`` and ``allow_missing_columns``."""
         if not isinstance(record, Mapping):
             raise InvalidInputError(f"{self.source}: a record must be a mapping of field "
                                     f"names to values, got {type(record).__name__}")
-        if self.strict if strict is None else strict:
-            self._check_unknown(record.keys())
+        strict = self.strict if strict is None else strict
+        if strict or not record.keys() >= self._inputs:
+            self.check_columns(record.keys(), strict=strict, what="fields of the record",
+                               allow_missing_columns=allow_missing_columns)
+        numbers: list[float] = []
+        objects: list[Any] = []
+        refused: list[RowError] = []
+        for encoder in self._encoders:
+            try:
+                number, raw = encoder.scalar(record.get(encoder.name))
+            except InvalidInputError as exc:
+                refused.append(RowError(0, encoder.name, exc.value, exc.reason or str(exc)))
+                number, raw = _NAN, None
+            numbers.append(number)
+            objects.append(raw)
         try:
-            values = [rule.coerce(record.get(rule.name)) for rule in self._rules]
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{self.source}: {exc}", field=exc.field, value=exc.value,
-                                    reason=exc.reason) from exc
-        out = self._handle.score_row(values)
+            out = self._handle.score_row(numbers, objects)
+        except RowFailed as exc:
+            failure = self._failure(0, exc.message, exc.problems,
+                                    lambda i: record.get(self._encoders[i].name))
+            # what no evaluator can take went on as missing: named with what it refused
+            found = refused + [e for e in failure.each() if e.field is not None or not refused]
+            raise invalid_input(row_error(0, found), self.source) from None
+        if refused:
+            raise invalid_input(row_error(0, refused), self.source)
         problem = self._missing_result(out)
         if problem is not None:
-            missing = [rule.name for rule, v in zip(self._rules, values, strict=True) if v is None]
-            reason = _no_result(problem, missing)
-            raise InvalidInputError(f"{self.source}: {reason}", reason=reason)
+            missing = [e.name for e, n, o in zip(self._encoders, numbers, objects, strict=True)
+                       if o is None and n != n]
+            raise invalid_input(_no_result(0, problem, missing), self.source)
         return {name: conv(v) for name, conv, v in zip(self._names, self._converters, out, strict=False)}
+
+    def _failure(self, row: int, message: str, problems: list[Problem],
+                 value_of: Any) -> RowError:
+        """A row the evaluator failed on, as one :class:`RowError` naming every value it
+        refused (``value_of(i)``: the value of schema input i), or the evaluator's reason."""
+        if not problems:
+            return RowError(row, None, None, f"the evaluator failed: {message}")
+        errors = []
+        for problem in problems:
+            encoder = self._encoders[problem.field]
+            value = value_of(problem.field)
+            errors.append(RowError(row, encoder.name, value,
+                                   encoder.reason(problem.kind, value, problem.text)))
+        return row_error(row, errors)
 
     def _missing_result(self, out: list[Any]) -> str | None:
         """What the evaluator did not give for a scored row, or None when all is there."""
-        if self._target_at is not None and out[self._target_at] is None:
+        if any(out[j] is None for j in self._targets_at):
             return _NO_PREDICTION
         for j in self._probabilities:
             if out[j] is None:
                 return _no_probability(self.schema.columns[j].category)
         return None
 
-    def _check_unknown(self, keys: Iterable[str]) -> None:
-        unknown = sorted(set(keys) - self._inputs)
-        if unknown:
-            raise InvalidInputError(
-                f"{self.source}: unknown fields {unknown} (strict mode); the model's inputs "
-                f"are {self.schema.input_names}", field=unknown[0], reason="unknown field")
+    def check_columns(self, names: Iterable[str], *, strict: bool | None = None,
+                      allow_missing_columns: bool | None = None, where: str | None = None,
+                      what: str = "columns") -> list[str]:
+        """The column rule (:mod:`pmmlkit.scorer.matching`) on ``names``, with this model's
+        defaults; returns the absent inputs it allows."""
+        return check_columns(
+            self.schema.input_names, names, where=where or self.source, what=what,
+            strict=self.strict if strict is None else strict,
+            allow_missing_columns=(self.allow_missing_columns if allow_missing_columns is None
+                                   else allow_missing_columns))
 
     # -- many records --------------------------------------------------------------------
     def score_batch(self, data: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                    strict: bool | None = None) -> pd.DataFrame:
+                    strict: bool | None = None,
+                    allow_missing_columns: bool | None = None) -> pd.DataFrame:
         """Score a DataFrame, a pyarrow Table, a dict of columns or an iterable of records.
 
         Returns one row per input row, in order: the output contract's columns and an
-        ``error`` column (None where the row was scored). A bad row never raises.
+        ``error`` column (None where the row was scored). A bad row never raises; an absent
+        input column does (:mod:`pmmlkit.scorer.matching`).
         """
+        import pandas as pd
+
         frame = _as_frame(data)
-        if self.strict if strict is None else strict:
-            self._check_unknown(frame.columns)
+        self.check_columns([str(c) for c in frame.columns], strict=strict,
+                           allow_missing_columns=allow_missing_columns)
         parts = []
         for start in range(0, max(len(frame), 1), chunk_size):
             out, errors = self.score_chunk(frame.iloc[start:start + chunk_size])
             messages = np.full(len(out), None, dtype=object)
             for err in errors:
                 messages[err.row] = err.message
-            out[ERROR_COLUMN] = messages
+            # object, so a scored row's error is None (pandas 3 would infer a string column,
+            # whose missing value is NaN)
+            out[ERROR_COLUMN] = pd.Series(messages, dtype=object, index=out.index)
             parts.append(out)
         if len(parts) == 1:
             return parts[0]
-        import pandas as pd
-
         return pd.concat(parts, ignore_index=True)
 
     def score_chunk(self, frame: pd.DataFrame, *, parallelism: int | None = None
                     ) -> tuple[pd.DataFrame, list[RowError]]:
         """Score one chunk: the output columns, and the rows that failed (0-based in chunk)."""
         present = set(frame.columns)
-        columns = {rule.name: _from_series(frame[rule.name], rule.numeric)
-                   for rule in self._rules if rule.name in present}
+        columns = {e.name: _from_series(frame[e.name], e.numeric)
+                   for e in self._encoders if e.name in present}
         out, errors = self.score_columns(columns, len(frame), parallelism=parallelism)
         return self._frame(out), errors
 
@@ -192,13 +210,15 @@ class Model:
         :func:`python_values` and :func:`pmmlkit.batch.job.arrow_array` for typed values),
         with failed rows blanked, and the failed rows (0-based, in order).
         """
-        errors: dict[int, RowError] = {}
-        inputs = [rule.prepare(columns.get(rule.name), nrows, errors) for rule in self._rules]
+        refused: dict[int, list[RowError]] = {}
+        inputs = [e.prepare(columns.get(e.name), nrows, refused) for e in self._encoders]
         if nrows == 0:
             return [np.empty(0) for _ in self._names], []
+        # a value no evaluator can take went on as missing; its row is an error whatever
+        # the evaluator makes of it
+        errors = {row: row_error(row, found) for row, found in refused.items()}
         chunk = self._handle.score_columns(inputs, nrows, parallelism)
-        for row, message in zip(chunk.error_rows.tolist(), chunk.error_messages, strict=False):
-            errors.setdefault(row, RowError(row, None, None, f"the evaluator failed: {message}"))
+        self._flag_failures(chunk, inputs, errors)
         self._flag_missing_results(chunk.columns, inputs, errors)
         bad = sorted(errors)
         out = chunk.columns
@@ -208,18 +228,25 @@ class Model:
                 values[bad] = np.nan if values.dtype.kind == "f" else None
         return out, [errors[r] for r in bad]
 
-    def _flag_missing_results(self, out: list[np.ndarray], inputs: list[Any],
+    def _flag_failures(self, chunk: ChunkResult, inputs: list[RawColumn],
+                       errors: dict[int, RowError]) -> None:
+        for row, message in zip(chunk.error_rows.tolist(), chunk.error_messages, strict=True):
+            if row not in errors:
+                errors[row] = self._failure(row, message, chunk.problems.get(row, []),
+                                            lambda i, row=row: inputs[i].value(row))
+
+    def _flag_missing_results(self, out: list[np.ndarray], inputs: list[RawColumn],
                               errors: dict[int, RowError]) -> None:
         """A row without its prediction, or without a probability pmmlkit asked for, is an
         error naming what is missing, never a silent gap or a made-up number."""
-        checks = ([] if self._target_at is None else [(self._target_at, _NO_PREDICTION)]) + [
+        checks = [(j, _NO_PREDICTION) for j in self._targets_at] + [
             (j, _no_probability(self.schema.columns[j].category)) for j in self._probabilities]
         for j, reason in checks:
             for row in np.flatnonzero(_absent(out[j])).tolist():
                 if row not in errors:
-                    missing = [rule.name for rule, col in zip(self._rules, inputs, strict=True)
-                               if _is_missing_cell(col, row)]
-                    errors[row] = RowError(row, None, None, _no_result(reason, missing))
+                    missing = [e.name for e, col in zip(self._encoders, inputs, strict=True)
+                               if col.is_missing(row)]
+                    errors[row] = _no_result(row, reason, missing)
 
     def _frame(self, columns: list[np.ndarray]) -> pd.DataFrame:
         import pandas as pd
@@ -230,36 +257,7 @@ class Model:
     # -- verification --------------------------------------------------------------------
     def verify(self) -> VerificationReport:
         """Replay the PMML's ModelVerification records through this model's backend."""
-        records = self.schema.verification
-        if records is None or not records.rows:
-            return VerificationReport(0, [])
-        by_field = {c.key if c.kind == "target" else c.name: c for c in self.schema.columns}
-        checked = [f for f in records.fields if f in by_field]
-        columns = {name: encode([r.get(name) for r in records.rows])
-                   for name in self.schema.input_names}
-        out, errors = self.score_columns(columns, len(records.rows), parallelism=1)
-        at = {c.name: j for j, c in enumerate(self.schema.columns)}
-        report = VerificationReport(len(records.rows), checked)
-        failed_rows = {e.row: e.message for e in errors}
-        for name in checked:
-            column = by_field[name]
-            spec = records.fields[name]
-            worst = 0.0
-            for i, row in enumerate(records.rows):
-                expected = row.get(name)
-                actual = python_values(column, out[at[column.name]][i:i + 1])[0]
-                if i in failed_rows:
-                    report.failures.append(VerificationFailure(i, name, expected,
-                                                               failed_rows[i], None))
-                    continue
-                ok, diff = _matches(column, expected, actual, spec)
-                worst = max(worst, diff or 0.0)
-                if not ok:
-                    report.failures.append(VerificationFailure(i, name, expected,
-                                                               plain(actual), diff))
-            if column.numeric:
-                report.max_abs_difference[name] = worst
-        return report
+        return replay(self)
 
 
 _NO_PREDICTION = "the model returned no prediction for this row"
@@ -269,32 +267,16 @@ def _no_probability(category: str | None) -> str:
     return f"the evaluator returned no probability for class {category!r}"
 
 
-def _no_result(reason: str, missing: list[str]) -> str:
+def _no_result(row: int, reason: str, missing: list[str]) -> RowError:
+    """A row the evaluator gave no result for: naming each of its missing values (the
+    evaluator does not say which one it needed), else the row."""
     if missing:
-        return (f"{reason}: missing value in {', '.join(repr(m) for m in missing)}, which the "
-                "model does not score without; supply a value")
-    return f"{reason} (an input the model does not handle)"
+        return row_error(row, [RowError(row, name, None, f"value is missing, and {reason}")
+                               for name in missing])
+    return RowError(row, None, None, f"{reason} (the evaluator gave none for these values)")
 
 
-def _is_missing_cell(column: Any, row: int) -> bool:
-    if isinstance(column, tuple):
-        return bool(column[0][row] < 0)
-    return bool(np.isnan(column[row]))
-
-
-def _matches(column: Column, expected: str | None, actual: Any,
-             spec: dict[str, Any]) -> tuple[bool, float | None]:
-    if expected is None or expected == "":
-        return actual is None, None
-    if (column.numeric and column.kind != "target") or column.data_type in ("double", "float"):
-        try:
-            e, a = float(expected), float(actual)
-        except (TypeError, ValueError):
-            return False, None
-        diff = abs(a - e)
-        tolerance = max(spec["precision"] * abs(e), spec["zero_threshold"])
-        return diff <= tolerance, diff
-    return pmml_text(expected) == ("" if actual is None else pmml_text(actual)), None
+_NAN = float("nan")
 
 
 def _absent(values: np.ndarray) -> np.ndarray:
@@ -314,13 +296,17 @@ def python_values(column: Column, values: np.ndarray) -> list[Any]:
 
 
 def _from_series(series: pd.Series, numeric: bool) -> Any:
-    """A pandas column in a form :meth:`FieldRule.prepare` takes: numbers as float64 (NaN
+    """A pandas column in a form :meth:`InputEncoder.prepare` takes: numbers as float64 (NaN
     missing), anything else factorized."""
     import pandas as pd
 
     dtype = series.dtype
     if numeric and dtype.kind in "biuf" and not isinstance(dtype, pd.CategoricalDtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if dtype.kind == "O" and pd.api.types.infer_dtype(series, skipna=True).startswith("mixed"):
+        # pandas' factorize takes True for 1 and False for 0: a bool mixed with numbers
+        # would become one
+        return encode(series.tolist())
     try:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
     except TypeError:  # unhashable values: each checked on its own
@@ -391,14 +377,47 @@ def _read(name: str) -> tuple[bytes, dict[str, Any] | None, str]:
     return read_source(name), None, name
 
 
+def _recorded_difference(manifest: dict[str, Any] | None, backend: str) -> str | None:
+    """How ``backend`` differed from the native model in the export's parity check, or None
+    (it passed, or there is no record of it)."""
+    parity = (manifest or {}).get("parity")
+    report = parity.get("backends", {}).get(backend) if isinstance(parity, dict) else None
+    if not isinstance(report, dict) or report.get("passed", True):
+        return None
+    if report.get("checked") is False:
+        return str(report.get("reason", "not checked at export"))
+    if report.get("error"):
+        return str(report["error"])
+    return (f"max |difference| per output {report.get('max_abs_difference', {})} beyond the "
+            f"tolerance {parity.get('tolerance') if isinstance(parity, dict) else None}")
+
+
 def _warn_on_recorded_difference(manifest: dict[str, Any], backend: str, name: str) -> None:
-    report = manifest.get("parity", {}).get("backends", {}).get(backend)
-    if report is not None and not report.get("passed", True):
-        worst = report.get("max_abs_difference", {})
-        warnings.warn(f"{name}: at export, backend {backend!r} differed from the native model "
-                      f"beyond the tolerance {manifest['parity'].get('tolerance')} "
-                      f"(max |difference| per output: {worst}); prefer the default backend",
-                      stacklevel=3)
+    differed = _recorded_difference(manifest, backend)
+    if differed is not None:
+        warnings.warn(f"{name}: at export, backend {backend!r} differed from the native model: "
+                      f"{differed}; prefer the default backend", stacklevel=3)
+
+
+def _unmeetable_hint(schema: ModelSchema, report: VerificationReport) -> str:
+    """Why the records failed when they ask for more precision than the model's float
+    outputs have, and what to do; "" otherwise."""
+    unmeetable = set(unmeetable_records(schema))
+    if not unmeetable or any(f.field not in unmeetable for f in report.failures):
+        return ""
+    relative = [f.difference / max(abs(float(f.expected)), 1e-300) for f in report.failures
+                if f.difference is not None and f.expected not in (None, "")]
+    float_precision = record_precision("float")[0]
+    if len(relative) < len(report.failures) or max(relative) > float_precision:
+        return ""
+    asked = min(schema.verification.fields[n]["precision"] for n in unmeetable)  # type: ignore[union-attr]
+    return (f"\nThe records ask for a relative precision of {asked:g} on "
+            f"{', '.join(sorted(unmeetable))}, which the document computes with 32-bit floats "
+            "(fields of dataType=\"float\"): no evaluator can meet that (the values agree to "
+            f"{max(relative):.2g}, within float precision). sklearn2pmml writes records so "
+            f"by default; pmmlkit's export writes them at {float_precision:g}. Re-export the "
+            "model with pmmlkit.export_sklearn (or pmmlkit export sklearn), or load it with "
+            "verify=False.")
 
 
 def read_source(uri: str) -> bytes:
@@ -416,13 +435,23 @@ def read_source(uri: str) -> bytes:
 
 
 def _load_handle(data: bytes, schema: ModelSchema, name: str, backend: str,
-                 options: dict[str, Any]) -> tuple[str, Handle, str | None]:
+                 options: dict[str, Any], manifest: dict[str, Any] | None
+                 ) -> tuple[str, Handle, str | None]:
     """Build the evaluator: the named backend, or for ``auto`` the first that accepts the
-    document. Returns the backend's name, the handle, and why an earlier one refused."""
+    document. Returns the backend's name, the handle, and why an earlier one refused.
+
+    ``auto`` never falls back to an evaluator that the export's parity check found to differ
+    from the native model (``manifest``): that would hide a wrong number behind a warning."""
     if backend != AUTO:
         return backend, get_backend(backend).load(data, schema, source=name, options=options), None
     refusals: list[ModelLoadError] = []
     for candidate in AUTO_ORDER:
+        differed = _recorded_difference(manifest, candidate) if refusals else None
+        if differed is not None:
+            refusals.append(ModelLoadError(
+                f"{name}: {candidate} differed from the native model at export ({differed}), "
+                "so it is not used in place of the default evaluator"))
+            continue
         try:
             handle = get_backend(candidate).load(data, schema, source=name, options=options)
         except ModelLoadError as exc:
@@ -440,7 +469,8 @@ def _load_handle(data: bytes, schema: ModelSchema, name: str, backend: str,
 
 def load(source: str | bytes | Any, *, backend: str | None = None,
          verify: bool | Literal["warn"] = True, strict: bool = False,
-         transpile: bool | None = None, name: str | None = None) -> Model:
+         allow_missing_columns: bool = False, transpile: bool | None = None,
+         name: str | None = None) -> Model:
     """Load a PMML model from a path, an fsspec URL, or bytes.
 
     ``backend`` is ``"auto"`` (default, or ``PMMLKIT_BACKEND``): JPMML-Evaluator, the exact
@@ -448,9 +478,10 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
     (``model.fallback_reason``); ``"jpmml"`` or ``"pypmml"`` use that one only. With
     ``verify`` (default) the PMML's ModelVerification records are replayed and a mismatch
     raises :class:`VerificationError` (``"warn"`` warns instead). ``strict`` makes unknown
-    input fields an error. ``transpile`` (jpmml only) compiles the model to bytecode; the
-    default does so when the JVM is a JDK. ``name`` is how messages name a model given as
-    bytes (default ``<bytes>``).
+    input fields an error, ``allow_missing_columns`` lets absent inputs be missing on every
+    row (the model's defaults of :mod:`pmmlkit.scorer.matching`). ``transpile`` (jpmml
+    only) compiles the model to bytecode; the default does so when the JVM is a JDK.
+    ``name`` is how messages name a model given as bytes (default ``<bytes>``).
     """
     manifest: dict[str, Any] | None = None
     if isinstance(source, (bytes, bytearray)):
@@ -466,8 +497,9 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
             "pmmlkit's inputs are one value per field, so association rules are not supported "
             "yet. Score them with JPMML-Evaluator or PMML4S directly.")
     chosen, handle, fallback = _load_handle(data, schema, name, resolve_name(backend),
-                                            {"transpile": transpile})
-    model = Model(schema, handle, source=name, backend=chosen, sha256=sha256, strict=strict)
+                                            {"transpile": transpile}, manifest)
+    model = Model(schema, handle, source=name, backend=chosen, sha256=sha256, strict=strict,
+                  allow_missing_columns=allow_missing_columns)
     model.manifest = manifest
     model.fallback_reason = fallback
     model.pmml = data
@@ -478,7 +510,8 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
         if report.passed:
             cache.mark_verified(model.sha256, model.evaluator)
         else:
-            message = f"{name} (backend {chosen}): {report.summary()}"
+            message = f"{name} (backend {chosen}): {report.summary()}" + _unmeetable_hint(
+                schema, report)
             if verify == "warn":
                 warnings.warn(message, stacklevel=2)
             else:

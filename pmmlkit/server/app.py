@@ -31,6 +31,7 @@ from pmmlkit._values import json_value
 from pmmlkit._version import __version__
 from pmmlkit.errors import ConfigurationError, PmmlkitError
 from pmmlkit.repository import NAME_PATTERN, parse_version
+from pmmlkit.scorer.matching import check_columns
 from pmmlkit.scorer.model import Model
 from pmmlkit.server import protocol
 from pmmlkit.server.batching import Batcher, QueueFull, Result
@@ -72,6 +73,8 @@ class ServerConfig:
     lookups: dict[str, list[Any]] = field(default_factory=dict)
     #: embedding vectors cached in memory (0: read every id from Redis)
     lookup_cache: int = 100_000
+    #: score a model input absent from a request as missing (default: a 400 naming it)
+    allow_missing_columns: bool = False
 
 
 class HTTPError(Exception):
@@ -200,8 +203,16 @@ class Server:
                                  f"{wanted})")
         return loaded
 
-    async def score(self, loaded: LoadedVersion, columns: dict[str, list[Any]], rows: int,
+    async def score(self, loaded: LoadedVersion, request: protocol.Request,
                     protocol_name: str) -> Result:
+        columns, rows = request.columns, request.rows
+        expected = self.request_fields(loaded.name, loaded.model.schema)
+        try:
+            check_columns(expected or loaded.model.schema.input_names, request.given,
+                          where=f"{loaded.name}", what="fields of the request",
+                          allow_missing_columns=self.config.allow_missing_columns)
+        except PmmlkitError as exc:
+            raise HTTPError(exc.http_status, str(exc)) from exc
         if self.lookups is not None:
             try:
                 columns, missing = await self.lookups.fill(loaded.name, loaded.model.schema,
@@ -308,20 +319,19 @@ async def tf_models(server: Server, request: Request) -> Response:
                              "format), not both")
         row_format = "instances" in body
         names = server.request_fields(name, schema)
-        columns, n = (protocol.instances_to_columns(body["instances"], schema, limit=limit,
-                                                    names=names)
-                      if row_format else
-                      protocol.inputs_to_columns(body["inputs"], schema, limit=limit,
-                                                 names=names))
+        parsed = (protocol.instances_to_columns(body["instances"], schema, limit=limit,
+                                                names=names)
+                  if row_format else
+                  protocol.inputs_to_columns(body["inputs"], schema, limit=limit, names=names))
     else:
         wanted = "classification" if verb == "classify" else "regression"
         if schema.function_name != wanted:
             other = ":regress" if verb == "classify" else ":classify"
             raise HTTPError(400, f"{name} is a {schema.function_name} model; use {other} "
                                  "or :predict")
-        columns, n = protocol.examples_to_columns(body, schema, limit=limit,
-                                                  names=server.request_fields(name, schema))
-    result = await server.score(loaded, columns, n, "tfserving")
+        parsed = protocol.examples_to_columns(body, schema, limit=limit,
+                                              names=server.request_fields(name, schema))
+    result = await server.score(loaded, parsed, "tfserving")
     if result.errors:
         raise HTTPError(400, protocol.row_error_message(
             result.errors, "instance" if verb == "predict" else "example"))
@@ -362,7 +372,7 @@ async def _csv(server: Server, request: Request, loaded: LoadedVersion) -> Respo
     wanted = list(dict.fromkeys([*keep, *model.schema.input_names]))
     try:
         source = CsvSource(f"request body ({loaded.name})", wanted,
-                           inputs=model.schema.input_names, na_values=DEFAULT_NA_VALUES,
+                           schema=model.schema, na_values=DEFAULT_NA_VALUES,
                            stream=io.BytesIO(data))
     except PmmlkitError as exc:
         raise HTTPError(400, str(exc)) from exc
@@ -370,6 +380,12 @@ async def _csv(server: Server, request: Request, loaded: LoadedVersion) -> Respo
     if absent:
         raise HTTPError(400, f"the kept columns {absent} are not in the header "
                              f"({source.columns})")
+    try:
+        check_columns(model.schema.input_names, source.columns, where=loaded.name,
+                      what="columns of the CSV header",
+                      allow_missing_columns=server.config.allow_missing_columns)
+    except PmmlkitError as exc:
+        raise HTTPError(exc.http_status, str(exc)) from exc
     loop = asyncio.get_running_loop()
     chunks = source.chunks(server.config.csv_chunk_rows)
 
@@ -398,11 +414,11 @@ def _csv_part(model: Model, chunk: Any, keep: list[str], *, header: bool) -> byt
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from pmmlkit.batch.job import model_inputs
+    from pmmlkit.scorer.arrow import arrow_inputs
     from pmmlkit.scorer.model import python_values
 
     n = chunk.table.num_rows
-    out, errors = model.score_columns(model_inputs(model, chunk.table), n)
+    out, errors = model.score_columns(arrow_inputs(model.schema, chunk.table), n)
     numbers = chunk.record_numbers(list(range(n)))
     messages: list[str | None] = [None] * n
     for e in errors:
@@ -453,8 +469,8 @@ async def v2_models(server: Server, request: Request) -> Response:
     loaded = server.resolve(name, version, None)
     schema = loaded.model.schema
     body = await server.json_body(request)
-    columns, n = protocol.v2_inputs_to_columns(body, schema, limit=server.config.max_instances,
-                                               names=server.request_fields(name, schema))
+    parsed = protocol.v2_inputs_to_columns(body, schema, limit=server.config.max_instances,
+                                           names=server.request_fields(name, schema))
     requested = body.get("outputs")
     wanted = None
     if requested is not None:
@@ -466,7 +482,7 @@ async def v2_models(server: Server, request: Request) -> Response:
         if unknown:
             raise BadRequest(f"unknown outputs {unknown}; the model's outputs are "
                              f"{schema.column_names}")
-    result = await server.score(loaded, columns, n, "v2")
+    result = await server.score(loaded, parsed, "v2")
     if result.errors:
         raise HTTPError(400, protocol.row_error_message(result.errors, "row"))
     answer: dict[str, Any] = {"model_name": name, "model_version": str(loaded.version),

@@ -26,7 +26,7 @@ from typing import Any
 
 from pmmlkit.errors import InvalidInputError, ScoringError
 from pmmlkit.scorer.model import Model, python_values
-from pmmlkit.scorer.validation import RowError, object_column
+from pmmlkit.scorer.validation import RowError, object_column, row_error_of
 
 #: batches up to this many rows are scored record by record, larger ones through
 #: Model.score_columns (measured on the benchmark GBM, ms a batch, records vs columns: 0.15
@@ -165,7 +165,7 @@ class Batcher:
             by_row: dict[int, RowError] = {e.row: e for e in errors}
             for job in batch:
                 stop = start + job.rows
-                mine = [RowError(r - start, e.field, e.value, e.reason)
+                mine = [e.at(r - start)
                         for r in range(start, stop) if (e := by_row.get(r)) is not None]
                 if not job.future.done():
                     job.future.set_result(Result(
@@ -206,7 +206,7 @@ class Batcher:
             try:
                 scored = self.model.score({name: values[i] for name, values in columns.items()})
             except InvalidInputError as exc:
-                errors.append(RowError(i, exc.field, exc.value, exc.reason or str(exc)))
+                errors.append(row_error_of(exc, i))
                 scored = {}
             except ScoringError as exc:
                 errors.append(RowError(i, None, None, f"the evaluator failed: {exc}"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pmmlkit.schema import ModelSchema
@@ -30,8 +31,18 @@ def _scalar(value: Any, where: str) -> Any:
                      f"a {type(value).__name__}")
 
 
+@dataclass
+class Request:
+    """A request's input columns (every field read, None where an instance lacks it), its
+    row count, and the names of every field it gives (for the column rule)."""
+
+    columns: dict[str, list[Any]]
+    rows: int
+    given: list[str]
+
+
 def instances_to_columns(instances: Any, schema: ModelSchema, *, limit: int,
-                         names: Sequence[str] | None = None) -> tuple[dict[str, list[Any]], int]:
+                         names: Sequence[str] | None = None) -> Request:
     """TF row format: a list of objects, or of plain values for a one-input model.
 
     ``names`` are the fields to read (default: the model's inputs; a model with lookups reads
@@ -42,21 +53,24 @@ def instances_to_columns(instances: Any, schema: ModelSchema, *, limit: int,
         raise BadRequest(f"{len(instances)} instances; at most {limit} per request")
     names = list(schema.input_names if names is None else names)
     columns: dict[str, list[Any]] = {name: [] for name in names}
+    given: dict[str, None] = {}
     for i, instance in enumerate(instances):
         if isinstance(instance, dict):
+            given.update(dict.fromkeys(instance))
             for name in names:
                 columns[name].append(_scalar(instance.get(name), f"instances[{i}].{name}"))
         elif len(names) == 1:
+            given[names[0]] = None
             value = instance[0] if isinstance(instance, list) and len(instance) == 1 else instance
             columns[names[0]].append(_scalar(value, f"instances[{i}]"))
         else:
             raise BadRequest(f"instances[{i}]: the model has {len(names)} inputs "
                              f"({', '.join(names)}); give each instance as an object")
-    return columns, len(instances)
+    return Request(columns, len(instances), [str(g) for g in given])
 
 
 def inputs_to_columns(inputs: Any, schema: ModelSchema, *, limit: int,
-                      names: Sequence[str] | None = None) -> tuple[dict[str, list[Any]], int]:
+                      names: Sequence[str] | None = None) -> Request:
     """TF columnar format: an object of input name -> list, or a list for a one-input model."""
     names = list(schema.input_names if names is None else names)
     if isinstance(inputs, list) and len(names) == 1:
@@ -71,11 +85,11 @@ def inputs_to_columns(inputs: Any, schema: ModelSchema, *, limit: int,
         raise BadRequest(f"{n} rows; at most {limit} per request")
     columns = {name: [_scalar(v, f"inputs.{name}[{i}]") for i, v in enumerate(inputs[name])]
                if name in inputs else [None] * n for name in names}
-    return columns, n
+    return Request(columns, n, [str(k) for k in inputs])
 
 
 def examples_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int,
-                        names: Sequence[str] | None = None) -> tuple[dict[str, list[Any]], int]:
+                        names: Sequence[str] | None = None) -> Request:
     """TF classify/regress: ``examples`` (objects), each merged over ``context``."""
     examples = body.get("examples")
     context = body.get("context") or {}
@@ -97,10 +111,14 @@ def row_error_message(errors: list[RowError], what: str = "instance") -> str:
 
 
 def row_reason(error: RowError) -> str:
-    """``field 'x' value 'abc': reason``, or the reason alone for a row-level error."""
-    field = f"field {error.field!r}" if error.field else ""
-    value = f" value {error.value!r}" if error.value is not None and error.field else ""
-    return f"{field}{value}: {error.reason}" if field else error.reason
+    """``field 'x' value 'abc': reason`` for each bad field of the row (``; ``-separated), or
+    the reason alone for a row-level error."""
+    parts = []
+    for each in error.each():
+        field = f"field {each.field!r}" if each.field else ""
+        value = f" value {each.value!r}" if each.value is not None and each.field else ""
+        parts.append(f"{field}{value}: {each.reason}" if field else each.reason)
+    return "; ".join(parts)
 
 
 def predictions(columns: dict[str, list[Any]], row_format: bool) -> Any:
@@ -143,7 +161,7 @@ def v2_datatype(data_type: str) -> str:
 
 
 def v2_inputs_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int,
-                         names: Sequence[str] | None = None) -> tuple[dict[str, list[Any]], int]:
+                         names: Sequence[str] | None = None) -> Request:
     """``inputs``: named tensors ``{"name", "shape", "datatype", "data"}``, one per model input,
     each of shape ``[n]`` (or ``[n, 1]``); ``data`` flat or nested one level."""
     tensors = body.get("inputs")
@@ -174,8 +192,9 @@ def v2_inputs_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: in
     n = rows or 0
     if n > limit:
         raise BadRequest(f"{n} rows; at most {limit} per request")
-    return {name: columns.get(name, [None] * n)
-            for name in (schema.input_names if names is None else names)}, n
+    return Request({name: columns.get(name, [None] * n)
+                    for name in (schema.input_names if names is None else names)}, n,
+                   list(columns))
 
 
 def v2_outputs(columns: dict[str, list[Any]], schema: ModelSchema,

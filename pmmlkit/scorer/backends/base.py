@@ -18,14 +18,10 @@ from typing import Any
 import numpy as np
 
 from pmmlkit._boundary import environment_int, java
-from pmmlkit.errors import ModelLoadError, ScoringError
+from pmmlkit.errors import ModelLoadError
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer.backends import _jvm
-
-#: A prepared input column: float64 values (NaN = missing), or int32 codes (-1 = missing)
-#: into a list of strings.
-ColumnData = np.ndarray | tuple[np.ndarray, list[str]]
-
+from pmmlkit.scorer.validation import RawColumn
 
 _NAN = float("nan")
 
@@ -36,20 +32,42 @@ class _RowCall:
 
     java: Any
     numbers: Any  # double[]
-    texts: Any  # String[]
+    objects: Any  # Object[]
     out_numbers: Any  # double[]
     out_texts: Any  # String[]
     numbers_py: list[float]
-    texts_py: list[str | None]
+    objects_py: list[Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One input value the evaluator refused: the input's position in the schema's input
+    order, the kind (:data:`pmmlkit.scorer.validation.MISSING` ...), the evaluator's text."""
+
+    field: int
+    kind: int
+    text: str
+
+
+class RowFailed(Exception):
+    """:meth:`Handle.score_row`: the evaluator failed on the row (``problems`` names the
+    values it refused; none when no single value is to blame)."""
+
+    def __init__(self, message: str, problems: list[Problem]):
+        super().__init__(message)
+        self.message = message
+        self.problems = problems
 
 
 @dataclass
 class ChunkResult:
-    """Output columns in contract order, and the rows the evaluator failed on."""
+    """Output columns in contract order, the rows the evaluator failed on, and per failed row
+    the values it refused."""
 
     columns: list[np.ndarray]
     error_rows: np.ndarray
     error_messages: list[str]
+    problems: dict[int, list[Problem]]
 
 
 class Handle:
@@ -79,41 +97,33 @@ class Handle:
         self._batch = jpype.JClass("pmmlkit.bridge.Batch")
         self._java_out_kinds = jpype.JArray(jpype.JInt)(self._out_kinds)
         self._object_array = jpype.JArray(jpype.JObject)
-        # score_row: schema input i goes to numbers[slot] (slot >= 0) or texts[-slot - 1]
-        self._slots: list[int] = []
-        n_numbers = n_texts = 0
-        for f in schema.inputs:
-            if f.is_numeric:
-                self._slots.append(n_numbers)
-                n_numbers += 1
-            else:
-                n_texts += 1
-                self._slots.append(-n_texts)
-        self._n_numbers, self._n_texts = n_numbers, n_texts
-        self._layout = jpype.JArray(jpype.JInt)([self._slots[i] for i in self._take])
+        self._input_column = jpype.JClass("pmmlkit.bridge.InputColumn")
+        self._input_columns = jpype.JArray(self._input_column)
+        #: score_row: evaluator input i reads schema input self._take[i]
+        self._layout = jpype.JArray(jpype.JInt)(self._take)
+        self._n_inputs = len(schema.inputs)
         self._local = threading.local()
 
-    def score_row(self, values: list[Any]) -> list[Any]:
-        """Score one row given in schema input order (None = missing); contract order out.
+    def score_row(self, numbers: list[float], objects: list[Any]) -> list[Any]:
+        """Score one row given in schema input order as numbers (NaN = none) and raw values
+        (None = none; both none: missing); contract order out. Raises :class:`RowFailed`.
 
-        The row is copied into a per-thread ``RowCall``'s ``double[]`` and ``String[]`` and
+        The row is copied into a per-thread ``RowCall``'s ``double[]`` and ``Object[]`` and
         scored with one argument-free JNI call; results come back the same way.
         """
         call = self._row_call()
-        numbers, texts = call.numbers_py, call.texts_py
-        for i, value in enumerate(values):
-            slot = self._slots[i]
-            if slot >= 0:
-                numbers[slot] = _NAN if value is None else value
-            else:
-                texts[-slot - 1] = value
         if numbers:
             call.numbers[:] = numbers
-        for k, text in enumerate(texts):
-            call.texts[k] = text
+        staged = call.objects_py
+        for k, value in enumerate(objects):
+            if value is not staged[k]:
+                call.objects[k] = value
+                staged[k] = value
         error = call.java.run()
         if error is not None:
-            raise ScoringError(str(error))
+            problems = [Problem(self._take[int(p.field)], int(p.kind), str(p.text))
+                        for p in call.java.problems]
+            raise RowFailed(str(error), problems)
         out_numbers = memoryview(call.out_numbers).tolist()
         out: list[Any] = []
         for j, kind in enumerate(self._out_kinds):
@@ -130,37 +140,35 @@ class Handle:
         if call is None or getattr(self._local, "generation", -1) != self._generation:
             self._local.generation = self._generation
             java = self._jpype.JClass("pmmlkit.bridge.RowCall")(
-                self._scorer, self._n_numbers, self._n_texts, self._layout,
-                self._java_out_kinds)
-            call = _RowCall(java, java.numbers, java.texts, java.outNumbers, java.outTexts,
-                            [_NAN] * self._n_numbers, [None] * self._n_texts)
+                self._scorer, self._n_inputs, self._layout, self._java_out_kinds)
+            call = _RowCall(java, java.numbers, java.objects, java.outNumbers, java.outTexts,
+                            [_NAN] * self._n_inputs, [None] * self._n_inputs)
             self._local.call = call
         return call
 
-    def score_columns(self, columns: list[ColumnData], nrows: int,
+    def score_columns(self, columns: list[RawColumn], nrows: int,
                       parallelism: int | None = None) -> ChunkResult:
-        """Score a chunk given as columns in schema input order."""
+        """Score a chunk given as raw columns in schema input order."""
         if self._compilation is not None:
             self._consider_compiled(columns, nrows)
-        java_cols, java_dicts = self._java_columns(columns, nrows)
-        return self._run(self._scorer, java_cols, java_dicts, nrows,
+        return self._run(self._scorer, self._java_columns(columns, nrows), nrows,
                          parallelism or default_parallelism())
 
-    def _java_columns(self, columns: list[ColumnData], stop: int) -> tuple[Any, Any]:
+    def _java_columns(self, columns: list[RawColumn], stop: int) -> Any:
+        """The chunk's first ``stop`` rows as ``InputColumn[]`` in the evaluator's input
+        order: each array in one copy."""
         jpype = self._jpype
-        java_cols, java_dicts = [], []
+        out = []
         for i in self._take:
             col = columns[i]
-            if isinstance(col, tuple):
-                codes, dictionary = col
-                java_cols.append(jpype.JArray(jpype.JInt)(
-                    np.ascontiguousarray(codes[:stop], np.int32)))
-                java_dicts.append(jpype.JArray(jpype.JString)(dictionary))
-            else:
-                java_cols.append(jpype.JArray(jpype.JDouble)(
-                    np.ascontiguousarray(col[:stop], np.float64)))
-                java_dicts.append(None)
-        return self._object_array(java_cols), self._object_array(java_dicts)
+            numbers = None if col.numbers is None else jpype.JArray(jpype.JDouble)(
+                np.ascontiguousarray(col.numbers[:stop], np.float64))
+            codes = values = None
+            if col.codes is not None:
+                codes = jpype.JArray(jpype.JInt)(np.ascontiguousarray(col.codes[:stop], np.int32))
+                values = self._object_array(list(col.values or ()))
+            out.append(self._input_column(numbers, codes, values))
+        return self._input_columns(out)
 
     # -- a compiled evaluator replaces the interpreter only once it agrees with it ----------
     def offer(self, compilation: Any, wrap: Any) -> None:
@@ -177,7 +185,7 @@ class Handle:
         compilation.wait(timeout)
         return compilation.evaluator is not None and compilation.error is None
 
-    def _consider_compiled(self, columns: list[ColumnData], nrows: int) -> None:
+    def _consider_compiled(self, columns: list[RawColumn], nrows: int) -> None:
         with self._swap_lock:
             compilation = self._compilation
             if compilation is None:
@@ -190,9 +198,9 @@ class Handle:
             self._compilation = None
             candidate = self._wrap(evaluator)
             rows = min(nrows, GATE_ROWS)
-            java_cols, java_dicts = self._java_columns(columns, rows)
-            current = self._run(self._scorer, java_cols, java_dicts, rows, 1)
-            compiled = self._run(candidate, java_cols, java_dicts, rows, 1)
+            java_columns = self._java_columns(columns, rows)
+            current = self._run(self._scorer, java_columns, rows, 1)
+            compiled = self._run(candidate, java_columns, rows, 1)
             disagreement = _first_difference(current, compiled)
             if disagreement is not None:
                 compilation.mark_rejected(f"disagrees with the interpreter ({disagreement})")
@@ -205,11 +213,10 @@ class Handle:
             compilation.mark_verified()
             self.description = self.description.replace("(interpreted", "(transpiled", 1)
 
-    def _run(self, scorer: Any, java_cols: Any, java_dicts: Any, nrows: int,
-             parallelism: int) -> ChunkResult:
+    def _run(self, scorer: Any, java_columns: Any, nrows: int, parallelism: int) -> ChunkResult:
         with java(f"{self.source}: the evaluator failed on a chunk of {nrows} rows"):
-            result = self._batch.score(scorer, java_cols, java_dicts, nrows,
-                                       self._java_out_kinds, parallelism)
+            result = self._batch.score(scorer, java_columns, nrows, self._java_out_kinds,
+                                       parallelism)
         ncols = len(self._out_kinds)
         out: list[np.ndarray] = []
         for j, kind in enumerate(self._out_kinds):
@@ -221,7 +228,15 @@ class Handle:
                 out.append(labels[codes])  # code -1 picks the trailing None
         rows = np.array(result[ncols], dtype=np.int64)
         messages = [str(m) for m in result[ncols + 1]]
-        return ChunkResult(out, rows, messages)
+        problems: dict[int, list[Problem]] = {}
+        at = 2 * ncols + 2
+        fields = np.array(result[at + 1], dtype=np.int64).tolist()
+        kinds = np.array(result[at + 2], dtype=np.int64).tolist()
+        texts = [str(t) for t in result[at + 3]]
+        for row, field, kind, text in zip(np.array(result[at], dtype=np.int64).tolist(), fields,
+                                          kinds, texts, strict=True):
+            problems.setdefault(row, []).append(Problem(self._take[field], kind, text))
+        return ChunkResult(out, rows, messages, problems)
 
 
 #: rows of the first chunk on which a compiled model must reproduce the interpreter

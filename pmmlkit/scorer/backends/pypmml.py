@@ -13,7 +13,12 @@ from pmmlkit.scorer.backends.base import Backend, Handle
 
 
 class PypmmlBackend(Backend):
-    """Builds ``org.pmml4s.model.Model`` objects with supplementary outputs switched on."""
+    """Builds ``org.pmml4s.model.Model`` objects with supplementary outputs switched on.
+
+    PMML4S reads a value it cannot parse, or one that is not valid, as missing and scores it;
+    so its inputs are prepared by JPMML-Evaluator's input rules first (the bridge's
+    ``Pmml4sScorer``), and a value those rules refuse fails its row, whichever evaluator
+    scores."""
 
     name = "pypmml"
 
@@ -35,8 +40,10 @@ class PypmmlBackend(Backend):
                 "0.701 for the same record); score Cox models with backend='jpmml' (the "
                 "default)", UserWarning, stacklevel=4)
         index = [_output_index(c, names, schema, source) for c in schema.columns]
-        scorer = jpype.JClass("pmmlkit.bridge.Pmml4sScorer")(
-            model, jpype.JArray(jpype.JInt)(index))
+        scorer_class = jpype.JClass("pmmlkit.bridge.Pmml4sScorer")
+        # JPMML-Evaluator's input rules for this document (None: JPMML cannot read it)
+        fields = scorer_class.inputFields(jpype.JArray(jpype.JByte)(pmml), model.inputNames())
+        scorer = scorer_class(model, jpype.JArray(jpype.JInt)(index), fields)
         return Handle(scorer, schema, source=source, description=f"PMML4S {self.version()}")
 
     def version(self) -> str:

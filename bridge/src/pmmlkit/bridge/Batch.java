@@ -9,12 +9,13 @@ import java.util.stream.IntStream;
 /**
  * Column-wise batch scoring: one call per chunk across the Python/Java boundary.
  *
- * An input column is either a {@code double[]} (NaN = missing) or an {@code int[]}
- * of codes into a {@code String[]} dictionary (-1 = missing). An output column is
- * a {@code double[]} (kind 0, NaN = missing) or dictionary-coded (kind 1) as
- * {@code int[]} codes (-1 = missing). The result holds the columns, then the rows that
- * failed ({@code int[]}) and their messages ({@code String[]}), then one dictionary
- * ({@code String[]}, null for a double column) per column.
+ * Input columns are {@link InputColumn}s. An output column is a {@code double[]} (kind 0,
+ * NaN = missing) or dictionary-coded (kind 1) as {@code int[]} codes (-1 = missing). The
+ * result holds the columns, then the rows that failed ({@code int[]}) and their messages
+ * ({@code String[]}), then one dictionary ({@code String[]}, null for a double column) per
+ * column, then the failed rows' field problems as four parallel arrays: row ({@code int[]}),
+ * input position ({@code int[]}), kind ({@code int[]}, see {@link FieldProblem}) and the
+ * evaluator's message ({@code String[]}).
  */
 public final class Batch {
 
@@ -31,23 +32,24 @@ public final class Batch {
     }
 
     /** Scores {@code nrows} rows; see the class comment for the layout of the result. */
-    public static Object[] score(RowScorer scorer, Object[] columns, Object[] dictionaries, int nrows,
-            int[] outKinds, int parallelism) throws Exception {
+    public static Object[] score(RowScorer scorer, InputColumn[] columns, int nrows, int[] outKinds,
+            int parallelism) throws Exception {
         int ncols = outKinds.length;
         Object[] rawOut = new Object[ncols];
         for (int j = 0; j < ncols; j++) {
             rawOut[j] = (outKinds[j] == 0) ? new double[nrows] : new Object[nrows];
         }
         String[] errors = new String[nrows];
+        FieldProblem[][] problems = new FieldProblem[nrows][];
         int blocks = (nrows + BLOCK - 1) / BLOCK;
         IntStream range = IntStream.range(0, blocks);
         if (parallelism > 1 && blocks > 1) {
             pool(parallelism).submit(() -> range.parallel().forEach(
-                    b -> scoreBlock(scorer, columns, dictionaries, b, nrows, outKinds, rawOut, errors))).get();
+                    b -> scoreBlock(scorer, columns, b, nrows, outKinds, rawOut, errors, problems))).get();
         } else {
-            range.forEach(b -> scoreBlock(scorer, columns, dictionaries, b, nrows, outKinds, rawOut, errors));
+            range.forEach(b -> scoreBlock(scorer, columns, b, nrows, outKinds, rawOut, errors, problems));
         }
-        Object[] result = new Object[ncols + 2 + ncols];
+        Object[] result = new Object[2 * ncols + 6];
         for (int j = 0; j < ncols; j++) {
             if (outKinds[j] == 0) {
                 result[j] = rawOut[j];
@@ -56,48 +58,66 @@ public final class Batch {
             }
         }
         int failed = 0;
-        for (String error : errors) {
-            failed += (error == null) ? 0 : 1;
+        int found = 0;
+        for (int i = 0; i < nrows; i++) {
+            if (errors[i] != null) {
+                failed++;
+                found += problems[i].length;
+            }
         }
         int[] errorRows = new int[failed];
         String[] errorMessages = new String[failed];
-        for (int i = 0, k = 0; i < nrows; i++) {
+        int[] problemRows = new int[found];
+        int[] problemFields = new int[found];
+        int[] problemKinds = new int[found];
+        String[] problemTexts = new String[found];
+        for (int i = 0, k = 0, p = 0; i < nrows; i++) {
             if (errors[i] != null) {
                 errorRows[k] = i;
                 errorMessages[k++] = errors[i];
+                for (FieldProblem problem : problems[i]) {
+                    problemRows[p] = i;
+                    problemFields[p] = problem.field;
+                    problemKinds[p] = problem.kind;
+                    problemTexts[p++] = problem.text;
+                }
             }
         }
         result[ncols] = errorRows;
         result[ncols + 1] = errorMessages;
+        result[2 * ncols + 2] = problemRows;
+        result[2 * ncols + 3] = problemFields;
+        result[2 * ncols + 4] = problemKinds;
+        result[2 * ncols + 5] = problemTexts;
         return result;
     }
 
-    private static void scoreBlock(RowScorer scorer, Object[] columns, Object[] dictionaries, int block, int nrows,
-            int[] outKinds, Object[] rawOut, String[] errors) {
+    private static void scoreBlock(RowScorer scorer, InputColumn[] columns, int block, int nrows,
+            int[] outKinds, Object[] rawOut, String[] errors, FieldProblem[][] problems) {
         int start = block * BLOCK;
         int end = Math.min(nrows, start + BLOCK);
         Object[] row = new Object[columns.length];
         for (int i = start; i < end; i++) {
             for (int c = 0; c < columns.length; c++) {
-                row[c] = cell(columns[c], dictionaries[c], i);
+                row[c] = columns[c].get(i);
             }
             try {
                 Object[] values = scorer.score(row);
                 store(values, i, outKinds, rawOut);
             } catch (Exception e) {
                 errors[i] = describe(e);
+                problems[i] = diagnose(scorer, row);
                 store(null, i, outKinds, rawOut);
             }
         }
     }
 
-    private static Object cell(Object column, Object dictionary, int i) {
-        if (column instanceof double[]) {
-            double value = ((double[]) column)[i];
-            return Double.isNaN(value) ? null : (Object) value;
+    private static FieldProblem[] diagnose(RowScorer scorer, Object[] row) {
+        try {
+            return scorer.diagnose(row.clone());
+        } catch (RuntimeException e) {
+            return new FieldProblem[0];
         }
-        int code = ((int[]) column)[i];
-        return code < 0 ? null : ((String[]) dictionary)[code];
     }
 
     private static void store(Object[] values, int i, int[] outKinds, Object[] rawOut) {
@@ -165,28 +185,17 @@ public final class Batch {
     }
 
     /**
-     * Scores one row with primitive arrays in and out, so a call costs two bulk copies rather
-     * than one boxed object per cell. {@code layout[i]} places evaluator input i: {@code k >= 0}
-     * is {@code numbers[k]} (NaN = missing), {@code k < 0} is {@code texts[-k - 1]} (null =
-     * missing). Outputs land in {@code outNumbers} or {@code outTexts} by {@code outKinds}.
-     * Returns null when scored, else the reason.
+     * Scores one row given as raw values in scorer input order ({@code row}, null = missing);
+     * outputs land in {@code outNumbers} or {@code outTexts} by {@code outKinds}. Returns
+     * null when scored, else the reason, with the row's field problems in {@code problems[0]}.
      */
-    public static String scoreOne(RowScorer scorer, double[] numbers, String[] texts, int[] layout,
-            int[] outKinds, double[] outNumbers, String[] outTexts) {
-        Object[] row = new Object[layout.length];
-        for (int i = 0; i < layout.length; i++) {
-            int k = layout[i];
-            if (k >= 0) {
-                double value = numbers[k];
-                row[i] = Double.isNaN(value) ? null : (Object) value;
-            } else {
-                row[i] = texts[-k - 1];
-            }
-        }
+    public static String scoreOne(RowScorer scorer, Object[] row, int[] outKinds, double[] outNumbers,
+            String[] outTexts, FieldProblem[][] problems) {
         Object[] values;
         try {
             values = scorer.score(row);
         } catch (Exception e) {
+            problems[0] = diagnose(scorer, row);
             return describe(e);
         }
         for (int j = 0; j < outKinds.length; j++) {

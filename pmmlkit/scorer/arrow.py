@@ -1,0 +1,171 @@
+"""Arrow columns in and out of :meth:`pmmlkit.Model.score_columns`, without pandas.
+
+In: a table's model input columns in the forms the scorer takes (:func:`arrow_inputs`):
+typed numbers as they are, text dictionary-encoded, and numeric text read the way the
+evaluator reads it (:func:`numeric_text`). Out: an output column as Arrow, typed by the
+output contract (:func:`arrow_array`).
+
+The file rules (:func:`apply_file_rules`) are how pmmlkit reads a text file's cells before
+any evaluator sees them: the NA markers are missing values, and where a field's declared
+values are the spellings of a boolean (``true``/``false`` in one case or another), a cell
+spelling a boolean in any case (``True``, ``TRUE``, ``false``...) reads as the declared
+spelling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pmmlkit.schema import Column, InputField, ModelSchema
+from pmmlkit.scorer.validation import Encoded, RawColumn, boolean_spelling, encode
+
+#: decimal notation: what both Arrow's parser and Java's ``Double.parseDouble`` read, to the
+#: same (correctly rounded) double
+_DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_INT_LIMIT = 2.0**31
+#: beyond this a double may round to a float infinity: the evaluator reads such text itself
+_FLOAT_RANGE = 3.4e38
+
+
+def arrow_inputs(schema: ModelSchema, table: pa.Table) -> dict[str, Any]:
+    """The model's input columns of ``table`` in the forms :meth:`pmmlkit.Model.
+    score_columns` takes; an absent input is left out (the caller decides whether that is
+    allowed)."""
+    data: dict[str, Any] = {}
+    for f in schema.inputs:
+        if f.name in table.column_names:
+            data[f.name] = _input(f, table.column(f.name))
+    return data
+
+
+def _input(field: InputField, column: pa.ChunkedArray) -> Any:
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if field.is_numeric:
+            return numeric_text(column.combine_chunks(), field.data_type)
+        return _encoded(column)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        if field.is_numeric:
+            return column.cast(pa.float64()).to_numpy()
+        return column.to_numpy(zero_copy_only=False)
+    if pa.types.is_temporal(kind):
+        return _encoded(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+                        if pa.types.is_timestamp(kind) else column.cast(pa.string()))
+    return encode(column.to_pylist())  # the encoder names each value it cannot take
+
+
+def _encoded(column: pa.ChunkedArray) -> Encoded:
+    try:
+        encoded = column.combine_chunks().dictionary_encode()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a type Arrow cannot encode
+        return encode(column.to_pylist())
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    return Encoded(codes.astype(np.int64), encoded.dictionary.to_pylist())
+
+
+def numeric_text(column: pa.Array, data_type: str) -> RawColumn:
+    """Text of a numeric field (``double``, ``float`` or ``integer``), read as the evaluator
+    reads it (JPMML-Evaluator's ``TypeUtil.parse``).
+
+    Decimal notation is read here, in one vectorised step, to the double Java's parser gives
+    (both round correctly; a negative zero becomes zero, as the evaluator's reading adds
+    0.0). Every other cell goes to the evaluator as text, to be read by its own rules:
+    ``NaN``, ``INF`` and other spellings, Java's ``1.5d`` or hex notation, surrounding
+    spaces, ``true``/``false``, text that is no number; for an integer field a value that is
+    not a whole number within the 32-bit range; for a float field a double lying exactly
+    halfway between two floats (where rounding twice could differ from rounding once)."""
+    # "" is missing, as everywhere (see pmmlkit.scorer.validation)
+    present = pc.fill_null(pc.greater(pc.utf8_length(column), 0), False).to_numpy(
+        zero_copy_only=False)
+    try:
+        parsed = pc.cast(column, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        plain = pc.fill_null(pc.match_substring_regex(column, _DECIMAL), False)
+        parsed = pc.cast(pc.if_else(plain, column, pa.scalar(None, column.type)), pa.float64())
+    numbers = pc.fill_null(parsed, np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+    numbers = np.where(present, numbers + 0.0, np.nan)
+    with np.errstate(invalid="ignore", over="ignore"):
+        text = present & ~np.isfinite(numbers)
+        if data_type == "integer":
+            text |= present & ((np.mod(numbers, 1.0) != 0) | (np.abs(numbers) >= _INT_LIMIT))
+        elif data_type == "float":
+            text |= present & ((np.abs(numbers) > _FLOAT_RANGE) | _float_midpoint(numbers))
+    if not text.any():
+        return RawColumn(numbers)
+    numbers[text] = np.nan
+    rows = np.flatnonzero(text)
+    encoded = pc.take(column, pa.array(rows)).dictionary_encode()
+    codes = np.full(len(numbers), -1, dtype=np.int64)
+    codes[rows] = encoded.indices.to_numpy(zero_copy_only=False)
+    return RawColumn(numbers, codes, encoded.dictionary.to_pylist())
+
+
+def _float_midpoint(numbers: np.ndarray) -> np.ndarray:
+    """Where a double lies exactly halfway between two adjacent floats."""
+    single = numbers.astype(np.float32)
+    back = single.astype(np.float64)
+    toward = np.where(numbers > back, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+    neighbour = np.nextafter(single, toward).astype(np.float64)
+    middle = (back + neighbour) / 2
+    return (numbers != back) & (numbers == middle)
+
+
+def apply_file_rules(table: pa.Table, schema: ModelSchema, na_values: Sequence[str]
+                     ) -> pa.Table:
+    """``table``'s model input columns read by the file rules (see the module): the NA
+    markers ``na_values`` become missing and boolean spellings take the field's."""
+    markers = pa.array(sorted(set(na_values) - {""}), pa.string())
+    for f in schema.inputs:
+        if f.name not in table.column_names:
+            continue
+        at = table.column_names.index(f.name)
+        column = table.column(at)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        if len(markers):
+            marked = pc.is_in(column, value_set=markers.cast(column.type))
+            if pc.any(marked).as_py():
+                column = pc.if_else(marked, pa.scalar(None, column.type), column)
+        spelling = boolean_spelling(f)
+        if spelling is not None:
+            lowered = pc.utf8_lower(column)
+            for word, declared in spelling.items():
+                column = pc.if_else(pc.fill_null(pc.equal(lowered, word), False),
+                                    pa.scalar(declared, column.type), column)
+        table = table.set_column(at, f.name, column)
+    return table
+
+
+def arrow_type(data_type: str) -> pa.DataType:
+    """The output column type for a PMML data type: one schema for every chunk.
+
+    A ``float`` output is float64, like a ``double``: widening a float is exact, so
+    JPMML-Evaluator's float results keep every bit, and an evaluator that computes such a
+    field in double (PMML4S does) loses none either; narrowing would change its number."""
+    if data_type in ("double", "float"):
+        return pa.float64()
+    if data_type == "integer":
+        return pa.int64()
+    if data_type == "boolean":
+        return pa.bool_()
+    return pa.string()
+
+
+def arrow_array(column: Column, values: np.ndarray) -> pa.Array:
+    """An output column of :meth:`pmmlkit.Model.score_columns` as Arrow, typed by the
+    contract (:func:`arrow_type`); NaN and None become null."""
+    kind = arrow_type(column.data_type)
+    if values.dtype.kind == "f" and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+        missing = np.isnan(values)
+        filled = np.where(missing, 0.0, values)
+        data = filled != 0 if pa.types.is_boolean(kind) else filled.astype(np.int64)
+        return pa.array(data, type=kind, mask=missing)
+    return pa.array(values, type=kind, from_pandas=True)
