@@ -164,7 +164,8 @@ class Repository:
                     "framework": manifest.get("source", {}).get("framework"),
                     "estimator": manifest.get("source", {}).get("estimator"),
                     "parity": "pass" if parity.get("passed") else "FAIL",
-                    "backends": {b: ("pass" if r.get("passed") else "differs")
+                    "backends": {b: ("pass" if r.get("passed") else "not checked"
+                                     if r.get("checked") is False else "differs")
                                  for b, r in backends.items()},
                 })
         return rows

@@ -207,3 +207,117 @@ def test_running_session_without_jars_is_told_what_to_add(tmp_path):
     assert "does not have JPMML-SparkML" in proc.stdout
     assert "spark.jars=" in proc.stdout and "pmml-sparkml" in proc.stdout
     _ = pd
+
+
+def _native_and_scored(model, ref_path, rows, columns=None):
+    """Spark's own transform of ``rows`` and pmmlkit's scoring of their input columns."""
+    loaded = pmmlkit.load(ref_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        features = rows.select(*loaded.schema.input_names).toPandas()
+        native = model.transform(rows).toPandas()
+    return loaded, native, loaded.score_batch(features)
+
+
+def test_a_binomial_glm_classifier_is_compared_by_its_probability(tmp_path, frames):
+    """A GLM's prediction is its mean, the probability of the second label, not a label."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import StringIndexer, VectorAssembler
+    from pyspark.ml.regression import GeneralizedLinearRegression
+
+    train, test = frames
+    model = Pipeline(stages=[VectorAssembler(inputCols=NUMERIC, outputCol="features"),
+                             StringIndexer(inputCol="churn", outputCol="label"),
+                             GeneralizedLinearRegression(family="binomial", link="logit")]
+                     ).fit(train)
+    ref = pmmlkit.export_spark(model, test.limit(150), repo=str(tmp_path), name="glm")
+    compared = ref.manifest["parity"]["backends"]["jpmml"]["max_abs_difference"]
+    assert compared and max(compared.values()) < 1e-9
+    loaded, native, scored = _native_and_scored(model, ref.ref, test.limit(300))
+    target = loaded.schema.targets[0]
+    second = target.categories[1] if target.categories else None
+    column = next(c for c in scored.columns if c.startswith("probability(") and
+                  (second is None or c == f"probability({second})"))
+    assert np.max(np.abs(scored[column].to_numpy() - native["prediction"].to_numpy())) < 1e-9
+
+
+def test_a_stage_writing_its_own_output_columns_exports(tmp_path, frames):
+    from pyspark.ml import Pipeline
+    from pyspark.ml.clustering import KMeans
+    from pyspark.ml.feature import VectorAssembler
+
+    train, test = frames
+    model = Pipeline(stages=[VectorAssembler(inputCols=NUMERIC, outputCol="feats"),
+                             KMeans(k=3, seed=0, featuresCol="feats", predictionCol="cluster")]
+                     ).fit(train)
+    ref = pmmlkit.export_spark(model, test.limit(150), repo=str(tmp_path), name="km")
+    assert ref.manifest["parity"]["passed"]
+    _, native, scored = _native_and_scored(model, ref.ref, test.limit(300))
+    assert list(scored["prediction"].astype(int)) == list(native["cluster"].astype(int))
+
+
+def test_jpmml_sparkml_stages_load_without_their_python_classes(tmp_path, frames, holdout,
+                                                               monkeypatch):
+    """A pipeline holding JPMML-SparkML's own stages (domains), as Scala saves it: pyspark
+    knows them only through pyspark2pmml's registered classes; without those (here removed)
+    the directory is loaded through the JVM."""
+    import sys
+
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+    from pyspark2pmml.ml.feature import CategoricalDomain, ContinuousDomain
+
+    train, test = frames
+    model = Pipeline(stages=[
+        CategoricalDomain(inputCols=["color"], outputCols=["color_dom"]),
+        ContinuousDomain(inputCols=["x0"], outputCols=["x0_dom"]),
+        StringIndexer(inputCol="color_dom", outputCol="color_idx"),
+        OneHotEncoder(inputCols=["color_idx"], outputCols=["color_vec"]),
+        VectorAssembler(inputCols=["x0_dom", "x1", "color_vec"], outputCol="features"),
+        StringIndexer(inputCol="churn", outputCol="label"), LogisticRegression()]).fit(train)
+    model.save(str(tmp_path / "pipeline"))
+    for name in [m for m in sys.modules if m == "org" or m.startswith("org.")]:
+        monkeypatch.delitem(sys.modules, name)
+    sample = tmp_path / "sample.parquet"
+    holdout.iloc[:150].to_parquet(sample, index=False)
+    result = runner.invoke(app, ["export", "spark", str(tmp_path / "pipeline"), "--sample",
+                                 str(sample), "--repo", str(tmp_path / "repo"), "--name", "dom"])
+    assert result.exit_code == 0, result.output
+    ref = pmmlkit.Repository(str(tmp_path / "repo")).latest("dom")
+    assert ref.manifest["source"]["pipeline"][:2] == ["CategoricalDomainModel",
+                                                      "ContinuousDomainModel"]
+    loaded, native, scored = _native_and_scored(model, ref.ref, test.limit(300))
+    for i, category in enumerate(loaded.schema.targets[0].categories):  # Spark's label order
+        got = scored[f"probability({category})"].to_numpy()
+        assert np.max(np.abs(got - np.array([v[i] for v in native["probability"]]))) < 1e-9
+
+
+def test_a_secondary_evaluator_over_its_budget_is_not_checked(tmp_path, spark):
+    """A text pipeline (RegexTokenizer + CountVectorizer); PMML4S gets no time: reported
+    "not checked (budget)", and the default evaluator is checked on every row."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import DecisionTreeClassifier
+    from pyspark.ml.feature import CountVectorizer, RegexTokenizer, StringIndexer
+
+    rng = np.random.default_rng(0)
+    vocabulary = [f"w{i}" for i in range(200)]
+    texts = pd.DataFrame({"text": [" ".join(rng.choice(vocabulary, 12)) for _ in range(600)]})
+    texts["y"] = [int("w1 " in t or "w7 " in t) for t in texts["text"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = spark.createDataFrame(texts)
+    model = Pipeline(stages=[RegexTokenizer(inputCol="text", outputCol="tokens", pattern=r"\s+"),
+                             CountVectorizer(inputCol="tokens", outputCol="features"),
+                             StringIndexer(inputCol="y", outputCol="label"),
+                             DecisionTreeClassifier(maxDepth=5, seed=0)]).fit(frame)
+    ref = pmmlkit.export_spark(model, frame.limit(300), repo=str(tmp_path), name="text",
+                               parity_budget=0)
+    parity = ref.manifest["parity"]
+    assert parity["backends"]["jpmml"]["passed"] and parity["rows"] == 300
+    assert parity["backends"]["pypmml"]["checked"] is False
+    assert "not checked (budget)" in parity["backends"]["pypmml"]["reason"]
+    _, native, scored = _native_and_scored(model, ref.ref, frame)
+    labels = [str(int(v)) for v in scored["y"]]
+    categories = pmmlkit.load(ref.ref).schema.targets[0].categories
+    assert labels == [categories[int(p)] for p in native["prediction"]]

@@ -19,6 +19,10 @@ ToleranceOption = Annotated[float, typer.Option(
     "--tolerance", help="Max |difference| allowed between the PMML and the native model.")]
 RowsOption = Annotated[int, typer.Option(
     "--verification-rows", help="Sample rows embedded as PMML verification records.")]
+BudgetOption = Annotated[float, typer.Option(
+    "--parity-budget", min=0, help="Seconds the parity check may spend on each evaluator "
+                                   "but the default (a slower one is reported 'not checked "
+                                   "(budget)'); the default evaluator is always checked.")]
 
 
 def _print_version(ref: Any, json: bool) -> None:
@@ -29,6 +33,9 @@ def _print_version(ref: Any, json: bool) -> None:
     parity = ref.manifest["parity"]
     typer.echo(f"published {ref.name} version {ref.version}: {ref.uri}")
     for backend, report in parity["backends"].items():
+        if report.get("checked") is False:
+            typer.echo(f"  parity {backend}: {report.get('reason', 'not checked')}")
+            continue
         worst = report.get("max_abs_difference", {})
         status = "pass" if report.get("passed") else "DIFFERS"
         typer.echo(f"  parity {backend}: {status}, max |difference| {worst} over "
@@ -48,13 +55,15 @@ def sklearn(
         "--target", help="Label column of the sample (dropped from the features).")] = None,
     tolerance: ToleranceOption = 1e-6,
     verification_rows: RowsOption = 100,
+    parity_budget: BudgetOption = 60.0,
     json: JsonOption = False,
 ) -> None:
     """Export a scikit-learn model (joblib/pickle; trusted files only) to PMML and publish it."""
     from pmmlkit.converter import export_sklearn_file
 
     ref = export_sklearn_file(model_file, sample, name=name, repo=repo, target=target,
-                              tolerance=tolerance, verification_rows=verification_rows)
+                              tolerance=tolerance, verification_rows=verification_rows,
+                              parity_budget=parity_budget)
     _print_version(ref, json)
 
 
@@ -68,13 +77,15 @@ def spark(
     repo: RepoOption = None,
     tolerance: ToleranceOption = 1e-6,
     verification_rows: RowsOption = 100,
+    parity_budget: BudgetOption = 60.0,
     json: JsonOption = False,
 ) -> None:
     """Export a saved Spark ML PipelineModel to PMML and publish it."""
     from pmmlkit.converter import export_spark_dir
 
     ref = export_spark_dir(pipeline_model_dir, sample, name=name, repo=repo,
-                           tolerance=tolerance, verification_rows=verification_rows)
+                           tolerance=tolerance, verification_rows=verification_rows,
+                           parity_budget=parity_budget)
     _print_version(ref, json)
 
 

@@ -11,18 +11,25 @@ import datetime as dt
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pmmlkit._boundary import converter as converter_boundary
 from pmmlkit._boundary import storage
 from pmmlkit._version import __version__, installed
 from pmmlkit.batch.formats import is_parquet
-from pmmlkit.converter._parity import DEFAULT_TOLERANCE, NativeOutputs, compare
+from pmmlkit.converter._parity import (
+    DEFAULT_TOLERANCE,
+    SECONDARY_BUDGET,
+    NativeOutputs,
+    compare,
+)
 from pmmlkit.converter._sklearn import SKLEARN2PMML_MAX_SKLEARN
 from pmmlkit.converter._sklearn import version_problem as sklearn_version_problem
 from pmmlkit.errors import ConversionError, InvalidInputError
 from pmmlkit.repository import ModelVersion, Repository, check_name
 from pmmlkit.schema import read_schema
+from pmmlkit.scorer.verification import record_precision, unmeetable_records
 
 DEFAULT_VERIFICATION_ROWS = 100
 BACKENDS = ("jpmml", "pypmml")
@@ -50,17 +57,60 @@ def _sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
     return frame.iloc[:rows] if len(frame) > rows else frame
 
 
+def sklearn_to_pmml(pipeline: Any, X_verify: pd.DataFrame, *, with_verification: bool = True,
+                    backend: str = "jpmml") -> bytes:
+    """A fitted PMMLPipeline converted by sklearn2pmml, with ``X_verify`` as its verification
+    records, written at a precision ``backend`` can meet: double precision, or float
+    precision where the document computes with 32-bit floats and does not reproduce records
+    at double precision (:data:`pmmlkit.scorer.verification.RECORD_PRECISION`)."""
+    from pmmlkit.converter import _sklearn
+
+    pmml = _sklearn.convert(pipeline, X_verify, with_verification=with_verification)
+    if with_verification and unmeetable_records(read_schema(pmml)) and \
+            not _reproduces_records(pmml, backend):
+        # the document computes with 32-bit floats where the native model did not (a tree's
+        # float split inputs feeding a linear model): records at the precision it can meet
+        pmml = _sklearn.convert(pipeline, X_verify, with_verification=True,
+                                precision=record_precision("float"))
+    return pmml
+
+
+def _reproduces_records(pmml: bytes, backend: str) -> bool:
+    """Whether ``backend`` reproduces the document's verification records."""
+    from pmmlkit.errors import PmmlkitError
+    from pmmlkit.scorer.model import load
+
+    try:
+        return load(pmml, backend=backend, verify=False, transpile=False).verify().passed
+    except PmmlkitError:
+        return False
+
+
+def _as_target(y: Any) -> pd.Series | pd.DataFrame | None:
+    """The sample's labels as pandas: a Series (named ``y`` unless it has a name), or a
+    DataFrame of one column per target for a multi-output estimator."""
+    if y is None or isinstance(y, (pd.Series, pd.DataFrame)):
+        return y
+    values = np.asarray(y)
+    if values.ndim == 2 and values.shape[1] > 1:
+        return pd.DataFrame(values, columns=[f"y{k + 1}" for k in range(values.shape[1])])
+    return pd.Series(values.ravel() if values.ndim == 2 else values, name="y")
+
+
 def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None, *,
                    repo: str | Repository | None = None, name: str,
                    verification_rows: int = DEFAULT_VERIFICATION_ROWS,
                    tolerance: float = DEFAULT_TOLERANCE,
-                   backends: tuple[str, ...] = BACKENDS) -> ModelVersion:
+                   backends: tuple[str, ...] = BACKENDS,
+                   parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
     """Export a fitted scikit-learn Pipeline, bare estimator or PMMLPipeline; publish it.
 
     ``X_sample`` (a DataFrame with the training column names) is used for the verification
     records embedded in the PMML (the first ``verification_rows`` rows) and for the parity
     check (all rows). Raises :class:`~pmmlkit.ParityError` and publishes nothing when the
-    default backend differs from scikit-learn by more than ``tolerance``.
+    default backend differs from scikit-learn by more than ``tolerance`` (float outputs: at
+    least 1e-5), or does not reproduce the verification records. Every other backend gets
+    ``parity_budget`` seconds; a slower one is recorded "not checked (budget)".
     """
     from pmmlkit.converter import _sklearn
 
@@ -70,15 +120,15 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
     _sklearn.check_installed()
     _sklearn.check_columns(X_sample)
     started = time.perf_counter()
-    y = y_sample if y_sample is None or isinstance(y_sample, pd.Series) else pd.Series(
-        y_sample, name="y")
+    y = _as_target(y_sample)
     pipeline = _sklearn.to_pmml_pipeline(estimator, X_sample, y)
-    pmml = _sklearn.convert(pipeline, _sample(X_sample, verification_rows),
-                            with_verification=verification_rows > 0)
-    converted = time.perf_counter()
+    pmml = sklearn_to_pmml(pipeline, _sample(X_sample, verification_rows),
+                           with_verification=verification_rows > 0, backend=backends[0])
     schema = read_schema(pmml, source=name)
-    native = _sklearn.native_outputs(pipeline, X_sample, schema.column_names)
-    parity = compare(pmml, X_sample, native, backends=backends, tolerance=tolerance,
+    converted = time.perf_counter()
+    native = _sklearn.native_outputs(pipeline, X_sample, schema.column_names,
+                                     [c.name for c in schema.columns if c.kind == "target"])
+    parity = compare(pmml, X_sample, native, backends=backends, tolerance=tolerance, budget=parity_budget,
                      source=name)
     checked = time.perf_counter()
     final = _sklearn.final_step(estimator)
@@ -98,7 +148,8 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
 def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository | None = None,
                  name: str, verification_rows: int = DEFAULT_VERIFICATION_ROWS,
                  tolerance: float = DEFAULT_TOLERANCE,
-                 backends: tuple[str, ...] = BACKENDS) -> ModelVersion:
+                 backends: tuple[str, ...] = BACKENDS,
+                   parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
     """Export a fitted Spark ML PipelineModel (or bare fitted model) and publish it.
 
     ``sample_df`` (Spark or pandas DataFrame with the input columns) feeds the verification
@@ -121,7 +172,7 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
                                              schema.column_names,
                                              list(target.categories) if target else [],
                                              schema.function_name)
-    parity = compare(pmml, features, native, backends=backends, tolerance=tolerance,
+    parity = compare(pmml, features, native, backends=backends, tolerance=tolerance, budget=parity_budget,
                      source=name)
     checked = time.perf_counter()
     import pyspark
@@ -129,8 +180,8 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
     manifest = _manifest(
         schema=schema,
         source={"framework": "spark-ml", "version": pyspark.__version__,
-                "estimator": type(pipeline.stages[-1]).__name__,
-                "pipeline": [type(s).__name__ for s in pipeline.stages]},
+                "estimator": _spark.stage_name(pipeline.stages[-1]),
+                "pipeline": [_spark.stage_name(s) for s in pipeline.stages]},
         converter={"library": "pyspark2pmml", "version": installed("pyspark2pmml"),
                    "verification_rows": _records(schema)},
         parity=parity,
@@ -143,7 +194,8 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
 def export_pmml(pmml: bytes, features: pd.DataFrame, expected: pd.DataFrame, *,
                 repo: str | Repository | None = None, name: str,
                 tolerance: float = DEFAULT_TOLERANCE, backends: tuple[str, ...] = BACKENDS,
-                source: dict[str, Any] | None = None) -> ModelVersion:
+                source: dict[str, Any] | None = None,
+                parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
     """Publish a PMML produced elsewhere (hand-written, R, another converter) behind the same
     parity gate: ``expected`` holds the reference outputs for ``features``, under the output
     contract's column names (numeric columns compared by value, others as labels)."""
@@ -158,7 +210,7 @@ def export_pmml(pmml: bytes, features: pd.DataFrame, expected: pd.DataFrame, *,
                        if not pd.api.types.is_numeric_dtype(expected[c]))
     started = time.perf_counter()
     parity = compare(pmml, features, NativeOutputs(values, labels), backends=backends,
-                     tolerance=tolerance, source=name)
+                     tolerance=tolerance, source=name, budget=parity_budget)
     manifest = _manifest(
         schema=schema, source=source or {"framework": "pmml", "version": schema.pmml_version,
                                          "estimator": schema.model_element, "pipeline": []},
@@ -183,7 +235,8 @@ def export_sklearn_file(model_file: str, sample: str, *, name: str,
                         repo: str | Repository | None = None, target: str | None = None,
                         verification_rows: int = DEFAULT_VERIFICATION_ROWS,
                         tolerance: float = DEFAULT_TOLERANCE,
-                        backends: tuple[str, ...] = BACKENDS) -> ModelVersion:
+                        backends: tuple[str, ...] = BACKENDS,
+                   parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
     """Export a scikit-learn model saved with joblib or pickle (``model_file``) with a CSV or
     Parquet ``sample`` of its training data: what ``pmmlkit export sklearn`` does.
 
@@ -213,30 +266,29 @@ def export_sklearn_file(model_file: str, sample: str, *, name: str,
                                 reason="missing column")
     return export_sklearn(estimator, frame[features], y, repo=repo, name=name,
                           tolerance=tolerance, verification_rows=verification_rows,
-                          backends=backends)
+                          backends=backends, parity_budget=parity_budget)
 
 
 def export_spark_dir(pipeline_dir: str, sample: str, *, name: str,
                      repo: str | Repository | None = None,
                      verification_rows: int = DEFAULT_VERIFICATION_ROWS,
                      tolerance: float = DEFAULT_TOLERANCE,
-                     backends: tuple[str, ...] = BACKENDS) -> ModelVersion:
+                     backends: tuple[str, ...] = BACKENDS,
+                   parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
     """Export a Spark ML PipelineModel saved with ``model.save(pipeline_dir)`` with a CSV
     (header, types inferred) or Parquet ``sample``: what ``pmmlkit export spark`` does."""
     from pmmlkit.converter import _spark
 
     check_name(name)
     session = _spark.spark_session()
-    with converter_boundary(f"{pipeline_dir}: loading the Spark PipelineModel"):
-        from pyspark.ml import PipelineModel
-
-        model = PipelineModel.load(pipeline_dir)
+    model = _spark.load_pipeline_model(session, pipeline_dir)
     with converter_boundary(f"{sample}: reading the sample with Spark"):
         reader = session.read
         frame = (reader.parquet(sample) if is_parquet(sample)
                  else reader.csv(sample, header=True, inferSchema=True))
     return export_spark(model, frame, repo=repo, name=name, tolerance=tolerance,
-                        verification_rows=verification_rows, backends=backends)
+                        verification_rows=verification_rows, backends=backends,
+                        parity_budget=parity_budget)
 
 
 def spark_session() -> Any:
@@ -247,5 +299,5 @@ def spark_session() -> Any:
 
 
 __all__ = ["SKLEARN2PMML_MAX_SKLEARN", "export_pmml", "export_sklearn", "export_sklearn_file",
-           "export_spark", "export_spark_dir", "read_table", "sklearn_version_problem",
-           "spark_session"]
+           "export_spark", "export_spark_dir", "read_table", "sklearn_to_pmml",
+           "sklearn_version_problem", "spark_session"]

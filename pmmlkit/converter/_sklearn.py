@@ -18,6 +18,7 @@ from pmmlkit._values import plain, pmml_text
 from pmmlkit._version import installed, version_key
 from pmmlkit.converter._parity import NativeOutputs
 from pmmlkit.errors import ConversionError
+from pmmlkit.scorer.verification import record_precision
 
 #: The newest scikit-learn each sklearn2pmml line accepts at export time (measured).
 SKLEARN2PMML_MAX_SKLEARN = {"0.133": "1.9.0"}
@@ -76,7 +77,8 @@ def check_columns(X: pd.DataFrame) -> None:
                 "for an imputer), or to the strings 'true'/'false' for a category")
 
 
-def to_pmml_pipeline(estimator: Any, X: pd.DataFrame, y: pd.Series | None) -> Any:
+def to_pmml_pipeline(estimator: Any, X: pd.DataFrame, y: pd.Series | pd.DataFrame | None
+                     ) -> Any:
     """A fitted PMMLPipeline around a fitted Pipeline, bare estimator or PMMLPipeline."""
     from sklearn.base import BaseEstimator
     from sklearn2pmml import make_pmml_pipeline
@@ -94,7 +96,10 @@ def to_pmml_pipeline(estimator: Any, X: pd.DataFrame, y: pd.Series | None) -> An
             "with pmmlkit.export_pmml")
     target = None
     if _is_supervised(estimator):
-        target = [str(y.name)] if y is not None and y.name is not None else ["y"]
+        if isinstance(y, pd.DataFrame):
+            target = [str(c) for c in y.columns]  # a multi-output estimator: one per column
+        else:
+            target = [str(y.name)] if y is not None and y.name is not None else ["y"]
     with converter("sklearn2pmml's make_pmml_pipeline"):
         return make_pmml_pipeline(estimator, active_fields=[str(c) for c in X.columns],
                                   target_fields=target)
@@ -119,22 +124,28 @@ def _is_supervised(estimator: Any) -> bool:
     return _kind(estimator) in ("classifier", "regressor")
 
 
-def native_outputs(pipeline: Any, X: pd.DataFrame, schema_columns: list[str]) -> NativeOutputs:
-    """Native predictions keyed by pmmlkit's output columns."""
+def native_outputs(pipeline: Any, X: pd.DataFrame, schema_columns: list[str],
+                   targets: list[str] | None = None) -> NativeOutputs:
+    """Native predictions keyed by pmmlkit's output columns (``targets``: the contract's
+    target columns, several for a multi-output estimator)."""
     with converter("the native model's predict on the sample"):
-        return _native_outputs(pipeline, X, schema_columns)
+        return _native_outputs(pipeline, X, schema_columns, targets)
 
 
-def _native_outputs(pipeline: Any, X: pd.DataFrame, schema_columns: list[str]) -> NativeOutputs:
+def _native_outputs(pipeline: Any, X: pd.DataFrame, schema_columns: list[str],
+                    targets: list[str] | None = None) -> NativeOutputs:
+    if targets is not None and len(targets) > 1:
+        return _multi_target_outputs(pipeline, X, schema_columns, targets)
     final = final_step(pipeline)
     target = schema_columns[0]
     values: dict[str, np.ndarray] = {}
     labels: set[str] = set()
     kind = _kind(pipeline)
-    if hasattr(final, "predict_proba") and kind == "classifier":
-        probabilities = pipeline.predict_proba(X)
-        for cls, column in zip(pipeline.classes_ if hasattr(pipeline, "classes_")
-                               else final.classes_, probabilities.T, strict=True):
+    if kind == "classifier":
+        probabilities = _probabilities(pipeline, X)
+        classes = pipeline.classes_ if hasattr(pipeline, "classes_") else final.classes_
+        for cls, column in zip(classes, [] if probabilities is None else probabilities.T,
+                               strict=probabilities is not None):
             name = f"probability({_label(cls)})"
             if name in schema_columns:
                 values[name] = column
@@ -148,6 +159,48 @@ def _native_outputs(pipeline: Any, X: pd.DataFrame, schema_columns: list[str]) -
     return NativeOutputs(values, frozenset(labels))
 
 
+def _multi_target_outputs(pipeline: Any, X: pd.DataFrame, schema_columns: list[str],
+                          targets: list[str]) -> NativeOutputs:
+    """A multi-output estimator's predictions: one column per target (in the PMML's target
+    order, which is the training frame's), and for a classifier the probabilities sklearn2pmml
+    names ``probability(<target>, <class>)``."""
+    values: dict[str, np.ndarray] = {}
+    labels: set[str] = set()
+    predicted = np.asarray(pipeline.predict(X))
+    classifier = _kind(pipeline) == "classifier"
+    for k, target in enumerate(targets):
+        values[target] = predicted[:, k] if classifier else predicted[:, k].astype(float)
+        if classifier:
+            labels.add(target)
+    probabilities = _probabilities(pipeline, X) if classifier else None
+    if probabilities is not None:
+        final = final_step(pipeline)
+        classes = getattr(final, "classes_", None)
+        for k, target in enumerate(targets):
+            if isinstance(probabilities, list):  # MultiOutputClassifier: one array a target
+                names = classes[k] if classes is not None else []
+                columns = probabilities[k].T
+            else:  # ClassifierChain: each target's positive-class probability (binary)
+                names = [0, 1]
+                columns = np.stack([1 - probabilities[:, k], probabilities[:, k]])
+            for cls, column in zip(names, columns, strict=True):
+                name = f"probability({target}, {_label(cls)})"
+                if name in schema_columns:
+                    values[name] = column
+    return NativeOutputs(values, frozenset(labels))
+
+
+def _probabilities(pipeline: Any, X: pd.DataFrame) -> Any:
+    """``predict_proba``, or None for a classifier without it (sklearn2pmml's CHAID raises
+    NotImplementedError)."""
+    if not hasattr(pipeline, "predict_proba"):
+        return None
+    try:
+        return pipeline.predict_proba(X)
+    except (NotImplementedError, AttributeError):
+        return None
+
+
 def _label(value: Any) -> str:
     """A class label as sklearn2pmml writes it: integral numbers without ``.0``; booleans as
     Python prints them."""
@@ -156,9 +209,23 @@ def _label(value: Any) -> str:
     return pmml_text(value)
 
 
-def convert(pipeline: Any, X_verify: pd.DataFrame, *, with_verification: bool) -> bytes:
+def native_precision(pipeline: Any, X: pd.DataFrame) -> tuple[float, float]:
+    """The verification precision the native predictions can be checked at: float precision
+    when the estimator predicts in 32-bit floats (XGBoost), else double precision."""
+    with converter("the native model's predict on the verification sample"):
+        predicted = _probabilities(pipeline, X) if _kind(pipeline) == "classifier" else None
+        if predicted is None:
+            predicted = pipeline.predict(X)
+    arrays = predicted if isinstance(predicted, list) else [predicted]
+    single = any(np.asarray(a).dtype == np.float32 for a in arrays)
+    return record_precision("float" if single else "double")
+
+
+def convert(pipeline: Any, X_verify: pd.DataFrame, *, with_verification: bool,
+            precision: tuple[float, float] | None = None) -> bytes:
     """Run sklearn2pmml's Java converter; return the PMML bytes or raise ConversionError with
-    Java's reason.
+    Java's reason. ``precision``: the verification records' precision and zero threshold
+    (default: what :func:`native_precision` finds).
 
     The converter runs as a child process whose output pmmlkit reads itself: nothing
     process-wide (``sys.stdout``, warning filters) is swapped, so exports may run in threads.
@@ -167,8 +234,16 @@ def convert(pipeline: Any, X_verify: pd.DataFrame, *, with_verification: bool) -
     import sklearn2pmml
 
     if with_verification and len(X_verify):
+        if precision is None:
+            precision = native_precision(pipeline, X_verify)
         with converter("recording verification data (PMMLPipeline.verify)"):
-            pipeline.verify(X_verify)
+            pipeline.verify(_as_records(X_verify), precision=precision[0],
+                            zeroThreshold=precision[1])
+            if _multi_target(pipeline) and hasattr(pipeline.verification,
+                                                    "probability_values"):
+                # sklearn2pmml cannot record several targets' probabilities ("Expected one
+                # element, got 2"): their predicted values are recorded
+                del pipeline.verification.probability_values
     with tempfile.TemporaryDirectory(prefix="pmmlkit-export-") as folder:
         target = Path(folder) / "model.pmml"
         dump = Path(folder) / "pipeline.pkl.z"
@@ -187,6 +262,25 @@ def convert(pipeline: Any, X_verify: pd.DataFrame, *, with_verification: bool) -
         if done.returncode != 0 or not target.exists():
             raise ConversionError(_explain(done.stdout + "\n" + done.stderr, pipeline))
         return target.read_bytes()
+
+
+def _as_records(X: pd.DataFrame) -> pd.DataFrame:
+    """The verification sample as sklearn2pmml should write it: dates as ISO dates, or
+    dates and times without a fractional second (its own writing of a timestamp,
+    ``2023-09-10T00:00``, is no date an evaluator reads)."""
+    out = X
+    for name in X.columns:
+        if pd.api.types.is_datetime64_any_dtype(X[name]):
+            values = X[name]
+            midnight = bool((values.dropna() == values.dropna().dt.normalize()).all())
+            out = out.assign(**{name: values.dt.strftime("%Y-%m-%d" if midnight
+                                                         else "%Y-%m-%dT%H:%M:%S")})
+    return out
+
+
+def _multi_target(pipeline: Any) -> bool:
+    target = getattr(pipeline, "target_fields", None)
+    return target is not None and np.atleast_1d(np.asarray(target, dtype=object)).size > 1
 
 
 def _java() -> str:
@@ -210,19 +304,39 @@ def _converter_env() -> dict[str, str]:
     return {**os.environ, "SKLEARN2PMML_ENVIRONMENT": _environment_text()}
 
 
-_JAVA_CAUSE = re.compile(r"^(?:\S+\.)?(?:\w+Exception|\w+Error): (.+)$", re.M)
+_JAVA_CAUSE = re.compile(r"^(?:\S+\.)?(\w+(?:Exception|Error)): (.+)$", re.M)
+#: sklearn2pmml's "Context:" block names the Python object it was converting
+_CONTEXT = re.compile(r"^Context:\s*\n\s*(\S+)", re.M)
+#: what to do about the causes users meet most, by a pattern of the cause
+_FIXES = (
+    (re.compile(r"Element Node is not supported|missing value", re.I),
+     "a missing value reaches a step that cannot encode it (e.g. OneHotEncoder or a tree on "
+     "a column with NaN): impute the column first (SimpleImputer), or declare how missing "
+     "values are treated (sklearn2pmml.decoration.CategoricalDomain/ContinuousDomain)"),
+    (re.compile(r"Expected \d+ features?, got \d+"),
+     "a step produces a different number of columns than sklearn2pmml expects of it (a "
+     "version it does not know): use another encoder for this column"),
+    (re.compile(r"supported", re.I), f"tested and supported: {TESTED_STEPS}"),
+)
 
 
 def _explain(output: str, pipeline: Any) -> str:
+    """sklearn2pmml's failure in one line: the pipeline's steps, the object it was converting,
+    its first diagnosis and the innermost cause, and what to do."""
     causes = _JAVA_CAUSE.findall(output)
     lines = [line for line in output.strip().splitlines() if line.strip()]
-    # the first cause is the converter's own diagnosis
-    reason = causes[0] if causes else (lines[-1] if lines else "the Java converter failed")
+    if causes:
+        first, inner = causes[0][1], causes[-1]
+        reason = first if len(causes) == 1 or inner[1] == first else \
+            f"{first}; caused by {inner[0]}: {inner[1]}"
+    else:
+        reason = lines[-1] if lines else "the Java converter failed"
     steps = " -> ".join(step_names(pipeline))
-    hint = ""
-    if "supported" in reason:
-        hint = f". Tested and supported: {TESTED_STEPS}"
-    return f"sklearn2pmml could not convert the pipeline ({steps}): {reason}{hint}"
+    context = _CONTEXT.search(output)
+    at = f" at {context.group(1)}" if context else ""
+    fix = next((text for pattern, text in _FIXES if pattern.search(reason)), None)
+    return (f"sklearn2pmml could not convert the pipeline ({steps}){at}: {reason}"
+            + (f". Fix: {fix}" if fix else ""))
 
 
 def step_names(estimator: Any) -> list[str]:

@@ -61,6 +61,67 @@ def _check_jars(spark: Any, jars: str) -> None:
             f"pyspark2pmml.spark_jars()) — that is, spark.jars={jars}") from exc
 
 
+def load_pipeline_model(spark: Any, path: str) -> Any:
+    """A PipelineModel saved with ``model.save(path)``, by Python or by Scala.
+
+    JPMML-SparkML's own stages (its domains, ``InvalidCategoryTransformer``...) are known to
+    pyspark only through pyspark2pmml's Python classes, registered when ``pyspark2pmml.ml``
+    is imported. A stage that has no Python class at all is loaded through the JVM's
+    ``PipelineModel.load`` and driven through its Java object."""
+    with converter(f"{path}: loading the Spark PipelineModel"):
+        import pyspark2pmml.ml.feature  # noqa: F401 - registers org.jpmml.sparkml.* for pyspark
+        from pyspark.ml import PipelineModel
+
+        try:
+            return PipelineModel.load(path)
+        except (ImportError, AttributeError, TypeError):
+            # "No module named 'org'": a Java class pyspark cannot map to a Python one
+            java = spark._jvm.org.apache.spark.ml.PipelineModel.load(path)
+            return PipelineModel(stages=[_python_stage(stage) for stage in java.stages()])
+
+
+def _python_stage(java: Any) -> Any:
+    """A fitted Java stage as pyspark's Python class for it, or as a thin Java wrapper."""
+    from pyspark.ml.wrapper import JavaParams
+
+    try:
+        return JavaParams._from_java(java)
+    except (ImportError, AttributeError, TypeError):
+        return _java_stage(java)
+
+
+def _java_stage_class() -> Any:
+    from pyspark.ml.wrapper import JavaTransformer
+
+    class JavaStage(JavaTransformer):
+        """A fitted stage pyspark has no Python class for: its Java object transforms and
+        converts; its params live there (see ``java_class``)."""
+
+        def __init__(self, java_obj: Any):
+            super().__init__(java_obj)
+            self.java: Any = java_obj
+            self.java_class = str(java_obj.getClass().getName())
+
+        def getOrDefault(self, name: Any) -> Any:
+            param = self.java.getParam(name if isinstance(name, str) else name.name)
+            return self.java.getOrDefault(param)
+
+        def hasParam(self, name: str) -> bool:
+            return bool(self.java.hasParam(name))
+
+    return JavaStage
+
+
+def _java_stage(java: Any) -> Any:
+    return _java_stage_class()(java)
+
+
+def stage_name(stage: Any) -> str:
+    """A stage's class name for reports: its Java class's for a wrapped Java stage."""
+    name = getattr(stage, "java_class", None)
+    return str(name).rsplit(".", 1)[-1] if name else type(stage).__name__
+
+
 def as_pipeline_model(model: Any, sample: Any = None) -> Any:
     """A fitted PipelineModel: itself, or a bare fitted model wrapped in one.
 
@@ -135,7 +196,7 @@ def _indexed_into_vector(pipeline: Any, reason: str) -> str:
 
 
 def _stages(pipeline: Any) -> str:
-    return " -> ".join(type(s).__name__ for s in pipeline.stages)
+    return " -> ".join(stage_name(s) for s in pipeline.stages)
 
 
 def _java_reason(exc: Exception) -> str:
@@ -145,25 +206,56 @@ def _java_reason(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def _output_columns(stage: Any) -> tuple[str, str | None]:
+    """The prediction and probability columns a model stage writes (its own params: a
+    pipeline may name them anything)."""
+    def param(name: str, default: str | None) -> str | None:
+        if stage.hasParam(name):
+            value = stage.getOrDefault(name)
+            return str(value) if value else default
+        return default
+
+    return param("predictionCol", "prediction") or "prediction", param("probabilityCol", None)
+
+
+def _is_binomial_glm(stage: Any) -> bool:
+    """A GeneralizedLinearRegression of the binomial family: its ``prediction`` is the mean,
+    the probability of the second label, not a label index."""
+    if stage_name(stage) != "GeneralizedLinearRegressionModel":
+        return False
+    family = stage.getOrDefault("family") if stage.hasParam("family") else ""
+    return str(family).lower() == "binomial"
+
+
 def native_outputs(pipeline: Any, sample: Any, inputs: list[str], columns: list[str],
                    categories: list[str], kind: str) -> tuple[NativeOutputs, pd.DataFrame]:
     """Spark's own predictions on the sample, keyed by pmmlkit's output columns, and the
     sample's input columns, from one Spark job."""
+    final = pipeline.stages[-1]
+    prediction_col, probability_col = _output_columns(final)
     with converter("the Spark pipeline's transform of the sample"):
         transformed = pipeline.transform(sample)
-        outputs = ["prediction"] + (["probability"] if "probability" in transformed.columns
-                                    else [])
+        outputs = [prediction_col] + ([probability_col] if probability_col
+                                      and probability_col in transformed.columns else [])
         frame = transformed.select(*[c for c in inputs if c not in outputs],
                                    *outputs).toPandas()
     target = columns[0]
     values: dict[str, np.ndarray] = {}
     labels: set[str] = set()
-    prediction = frame["prediction"].to_numpy()
-    if kind == "classification":
+    prediction = frame[prediction_col].to_numpy()
+    if kind == "classification" and _is_binomial_glm(final):
+        # the mean is the probability of the second label; the label the likelier one
+        # (an exact tie, 0.5, is no label to compare: left out)
+        mean = prediction.astype(float)
+        matrix = np.stack([1 - mean, mean], axis=1)
+        for i, category in enumerate(categories[:2]):
+            if f"probability({category})" in columns:
+                values[f"probability({category})"] = matrix[:, i]
+    elif kind == "classification":
         values[target] = np.array([categories[int(p)] for p in prediction], dtype=object)
         labels.add(target)
-        if "probability" in frame:
-            matrix = np.array([v.toArray() for v in frame["probability"]])
+        if probability_col in frame:
+            matrix = np.array([v.toArray() for v in frame[probability_col]])
             for i, category in enumerate(categories):
                 if f"probability({category})" in columns:
                     values[f"probability({category})"] = matrix[:, i]
