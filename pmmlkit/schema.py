@@ -27,8 +27,6 @@ MODEL_ELEMENTS = frozenset({
     "RuleSetModel", "SequenceModel", "Scorecard", "SupportVectorMachineModel", "TextModel",
     "TimeSeriesModel", "TreeModel",
 })
-_MISSING_AWARE_STRATEGIES = frozenset({"lastPrediction", "defaultChild", "weightedConfidence",
-                                       "aggregateNodes"})
 
 
 @dataclass(frozen=True)
@@ -58,11 +56,9 @@ class InputField:
     missing_values: tuple[str, ...] = ()
     intervals: tuple[Interval, ...] = ()
     invalid_value_treatment: str = "returnInvalid"
+    invalid_value_replacement: str | None = None
     missing_value_treatment: str | None = None
     missing_value_replacement: str | None = None
-    handles_missing: bool = False
-    #: the spec defines what a missing value does here (see ``_missing_aware_fields``)
-    evaluator_handles_missing: bool = False
 
     @property
     def is_numeric(self) -> bool:
@@ -149,6 +145,29 @@ class ModelSchema:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    def describe_missing(self, name: str) -> str:
+        """What a missing value of input ``name`` becomes, as the MiningSchema says."""
+        f = self.input(name)
+        if f.missing_value_replacement is not None:
+            return f"replaced by {f.missing_value_replacement}"
+        if f.missing_value_treatment == "returnInvalid":
+            return "refused (returnInvalid)"
+        return "to the model (its missing-value handling decides)"
+
+    def describe_invalid(self, name: str) -> str:
+        """What a value outside the valid values or ranges becomes."""
+        f = self.input(name)
+        if not f.valid_values and not f.intervals:
+            return "any value is valid"
+        treatment = f.invalid_value_treatment
+        if treatment == "asIs":
+            return "scored as it is (asIs)"
+        if treatment == "asMissing":
+            return "treated as missing (asMissing)"
+        if treatment == "asValue":
+            return f"replaced by {f.invalid_value_replacement} (asValue)"
+        return "refused (returnInvalid)"
 
     def input(self, name: str) -> InputField:
         for f in self.inputs:
@@ -279,8 +298,6 @@ def _schema(root: Element, source: str) -> ModelSchema:
     mining = _child(model, "MiningSchema")
     if mining is None:
         raise ModelLoadError(f"{source}: <{_local(model.tag)}> has no MiningSchema")
-    aware, implicit = _missing_aware_fields(root)
-    doc_aware = "*" in aware
     inputs, targets = [], []
     for mf in _children(mining, "MiningField"):
         name = mf.get("name", "")
@@ -294,17 +311,15 @@ def _schema(root: Element, source: str) -> ModelSchema:
             targets.append(TargetField(name, df["dataType"], op_type, cats,
                                        _cast_integer(model, name)))
         elif usage == "active":
-            replacement = mf.get("missingValueReplacement")
             inputs.append(InputField(
                 name=name, data_type=df["dataType"], op_type=op_type,
                 valid_values=tuple(v for v, prop in df["values"] if prop == "valid"),
                 missing_values=tuple(v for v, prop in df["values"] if prop == "missing"),
                 intervals=df["intervals"],
                 invalid_value_treatment=mf.get("invalidValueTreatment", "returnInvalid"),
+                invalid_value_replacement=mf.get("invalidValueReplacement"),
                 missing_value_treatment=mf.get("missingValueTreatment"),
-                missing_value_replacement=replacement,
-                handles_missing=replacement is not None or doc_aware or name in aware,
-                evaluator_handles_missing=name in implicit or "*" in implicit,
+                missing_value_replacement=mf.get("missingValueReplacement"),
             ))
     targets = _chain_targets(model, targets)
     function = model.get("functionName", "")
@@ -406,54 +421,6 @@ def _data_fields(root: Element, source: str) -> dict[str, dict[str, Any]]:
 
 def _float(text: str | None) -> float | None:
     return None if text is None else float(text)
-
-
-def _missing_aware_fields(root: Element) -> tuple[set[str], set[str]]:
-    """Fields whose missing values the document gives a meaning to; ``*`` means any field.
-
-    Returns the fields handled explicitly (isMissing predicates, ``mapMissingTo``, a tree's
-    missing-value strategy), and those the spec gives a meaning to anyway: a field tested by
-    predicates (the predicate is UNKNOWN and the tree, rule set or scorecard goes on by its
-    strategy), a naive Bayes input (left out of the product), any input of a clustering or
-    nearest-neighbour model (distances skip missing fields), a field an inner model replaces.
-    A record with such a missing value may well score, so the
-    evaluator decides, not pmmlkit; a file without the column is still refused.
-    """
-    explicit: set[str] = set()
-    implicit: set[str] = set()
-    for elem in root.iter():
-        tag = _local(elem.tag)
-        if tag == "SimplePredicate" and elem.get("operator") in ("isMissing", "isNotMissing"):
-            explicit.add(elem.get("field", ""))
-        elif tag in ("SimplePredicate", "SimpleSetPredicate"):
-            implicit.add(elem.get("field", ""))
-        elif tag == "TreeModel" and elem.get("missingValueStrategy") in _MISSING_AWARE_STRATEGIES:
-            explicit.add("*")
-        elif tag == "BayesInput":
-            implicit.add(elem.get("fieldName", ""))
-        elif tag in ("ClusteringModel", "NearestNeighborModel"):
-            # distances skip a missing field and adjust (ComparisonMeasure, missing-value
-            # weights), also through derived fields: the evaluator decides for every input
-            implicit.add("*")
-        elif tag == "MiningField" and elem.get("missingValueReplacement") is not None:
-            explicit.add(elem.get("name", ""))  # an inner model's own replacement
-        elif _maps_missing(tag, elem):
-            explicit.update(_field_refs(elem))
-    return explicit, implicit
-
-
-def _maps_missing(tag: str, elem: Element) -> bool:
-    mapping = ("FieldRef", "Apply", "NormContinuous", "NormDiscrete", "Discretize", "MapValues")
-    if tag in mapping and elem.get("mapMissingTo") is not None:
-        return True
-    return tag == "Apply" and elem.get("function") in ("isMissing", "isNotMissing")
-
-
-def _field_refs(elem: Element) -> set[str]:
-    refs = {e.get("field", "") for e in elem.iter() if _local(e.tag) == "FieldRef"}
-    if elem.get("field"):
-        refs.add(elem.get("field", ""))
-    return refs
 
 
 #: JPMML's segmentation of one model per target (sklearn2pmml's multi-output estimators)

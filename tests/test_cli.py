@@ -29,6 +29,13 @@ def test_inspect_table():
     result = runner.invoke(app, ["inspect", str(DATA / "regression.pmml"), "--backend", "pypmml"])
     assert result.exit_code == 0
     assert "income" in result.stdout and "replaced by 1000" in result.stdout
+    # what an invalid value becomes, per input: the document says asMissing for color, and
+    # the default (returnInvalid) for the interval of age
+    lines = {line.split()[1]: line for line in result.stdout.splitlines()
+             if line.startswith("│ ") and len(line.split()) > 2}
+    assert "treated as missing (asMissing)" in lines["color"]
+    assert "refused (returnInvalid)" in lines["age"]
+    assert "any value is valid" in lines["income"]
 
 
 def test_verify_ok_and_failing():

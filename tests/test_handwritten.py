@@ -55,7 +55,7 @@ def test_scorecard_reason_codes_and_integer_input(backend):
 
 def test_tree_missing_values_are_routed_not_rejected():
     model = pmmlkit.load(DATA / "tree_missing.pmml")
-    assert model.schema.input("temperature").handles_missing
+    assert model.schema.describe_missing("temperature").startswith("to the model")
     out = model.score_batch([{"temperature": None, "outlook": None},
                              {"temperature": float("nan"), "outlook": ""}])
     assert list(out["play"]) == ["no", "no"]

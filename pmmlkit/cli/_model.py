@@ -29,13 +29,14 @@ def inspect(model: ModelArg, backend: BackendOption = None, json: JsonOption = F
     out_console.print(f"[bold]{loaded.source}[/bold]: {schema.model_element} "
                   f"({schema.function_name}), {schema.algorithm or 'no algorithm name'}, "
                   f"PMML {schema.pmml_version}, made by {schema.application or 'unknown'}")
-    table = Table("input", "data type", "op type", "valid values", "missing")
+    table = Table("input", "data type", "op type", "valid values", "an invalid value",
+                  "a missing value")
     for f in schema.inputs:
         valid = ", ".join(f.valid_values[:8]) + (" …" if len(f.valid_values) > 8 else "")
-        missing = (f"replaced by {f.missing_value_replacement}"
-                   if f.missing_value_replacement is not None
-                   else "handled" if f.handles_missing else "error")
-        table.add_row(f.name, f.data_type, f.op_type, valid, missing)
+        if f.intervals:
+            valid = ", ".join(f"{iv.closure}[{iv.left}, {iv.right}]" for iv in f.intervals)
+        table.add_row(f.name, f.data_type, f.op_type, valid, schema.describe_invalid(f.name),
+                      schema.describe_missing(f.name))
     out_console.print(table)
     out = Table("output column", "kind", "data type")
     for c in schema.columns:

@@ -216,7 +216,7 @@ def v2_metadata(name: str, versions: list[int], schema: ModelSchema) -> dict[str
     }
 
 
-_TF_TYPES = {"double": "DT_DOUBLE", "float": "DT_FLOAT", "integer": "DT_INT64",
+_TF_TYPES = {"double": "DT_DOUBLE", "float": "DT_DOUBLE", "integer": "DT_INT64",
              "boolean": "DT_BOOL", "string": "DT_STRING"}
 
 
