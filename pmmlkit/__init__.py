@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 
 #: submodules reachable as attributes (``pmmlkit.spark.score``), imported on first use
-_SUBMODULES = frozenset({"spark", "online"})
+_SUBMODULES = frozenset({"spark", "online", "doctor"})
 
 
 def __getattr__(name: str) -> Any:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmmlkit._boundary import storage
+from pmmlkit._names import closest
 from pmmlkit.errors import ConfigurationError, ModelLoadError, ModelNotFoundError, PmmlkitError
 from pmmlkit.storage import check_repository_protocol, create_exclusive, url_to_fs
 
@@ -228,6 +229,33 @@ def parse_ref(ref: str) -> tuple[str, str, int | None] | None:
     if not head or not NAME_PATTERN.match(last):
         return None
     return head, last, version
+
+
+def unknown_model(ref: str) -> ModelNotFoundError | None:
+    """The error for a reference to a model its repository does not hold (naming the models
+    it holds and the closest name), or None when ``ref`` is no such reference: no
+    repository there, or a file of that name."""
+    from pmmlkit.storage import exists, local_path
+
+    parts = parse_ref(ref)
+    if parts is None:
+        return None
+    root, name, _ = parts
+    path = local_path(ref)
+    if path is not None and os.path.exists(path):
+        return None
+    try:
+        if not exists(root):
+            return None
+        names = Repository(root).names()
+    except PmmlkitError:
+        return None
+    if not names:
+        return None
+    guess = closest(name, names)
+    hint = f"; did you mean {guess!r}?" if guess else ""
+    return ModelNotFoundError(f"{ref}: the repository {root} has no model {name!r} (models "
+                              f"there: {', '.join(names)}){hint}")
 
 
 def resolve(ref: str) -> ModelVersion | None:

@@ -336,10 +336,10 @@ def _read(spark: Any, url: str) -> Any:
     return reader.option("mode", "PERMISSIVE").csv(url)
 
 
-def _write(frame: Any, url: str) -> None:
+def _write(frame: Any, url: str, overwrite: bool = False) -> None:
     from pmmlkit.batch.sinks import output_format
 
-    writer = frame.write.mode("errorifexists")
+    writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
     fmt = output_format(url)
     if fmt.kind == "parquet":
         writer.parquet(url)
@@ -393,7 +393,8 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
                 rejects: str | None = None, backend: str | None = None,
                 max_rejects: int | None = None, master: str | None = None,
                 na_values: Sequence[str] | None = None, progress: bool | None = None,
-                spark: Any = None, allow_missing_columns: bool = False) -> ScoreSummary:
+                spark: Any = None, allow_missing_columns: bool = False,
+                overwrite: bool = False) -> ScoreSummary:
     """``pmmlkit score --spark``: read ``input`` (CSV or Parquet, any path Spark reads) with
     Spark, score it on the executors, write the scored rows to ``output`` and the rejected
     ones (file, field, value, reason, kept columns) to ``rejects``.
@@ -419,6 +420,12 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
                 raise ConfigurationError("--spark writes folders of part files: give -o and "
                                          "--rejects paths, not '-'")
             output_format(url)
+    from pmmlkit.storage import same_location
+
+    for url in (output, rejects):
+        if url is not None and same_location(input, url):
+            raise ConfigurationError(f"{url}: this is the input; writing the results there "
+                                     "would destroy it. Give another output path")
     spark = spark or session(master)
     start = time.perf_counter()
     summary = ScoreSummary(model, resolve_name(backend), input, output, rejects)
@@ -445,7 +452,8 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
                         f"{input}: {bad} rows rejected, more than --max-rejects {max_rejects}; "
                         "published no output", summary=summary.to_dict())
                 hidden = [*_DETAIL, ERROR_COLUMN, _FILE_COLUMN]
-                _write(scored.where(F.col(ERROR_COLUMN).isNull()).drop(*hidden), output)
+                _write(scored.where(F.col(ERROR_COLUMN).isNull()).drop(*hidden), output,
+                       overwrite)
                 failed = scored.where(F.col(ERROR_COLUMN).isNotNull())
                 summary.first_rejects = [
                     {"row": None, "field": r[_DETAIL[0]], "value": r[_DETAIL[1]],
@@ -454,7 +462,8 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
                     _write(failed.select(F.col(_FILE_COLUMN).alias("file"),
                                          F.col(_DETAIL[0]).alias("field"),
                                          F.col(_DETAIL[1]).alias("value"),
-                                         F.col(_DETAIL[2]).alias("reason"), *keep), rejects)
+                                         F.col(_DETAIL[2]).alias("reason"), *keep), rejects,
+                           overwrite)
         finally:
             scored.unpersist()
     summary.completed = True

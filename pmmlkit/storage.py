@@ -58,6 +58,49 @@ def open_input(url: str) -> IO[bytes]:
     return open(path, "rb")
 
 
+def same_location(a: str, b: str) -> bool:
+    """Whether two paths or URLs name the same file, however spelled (``./in.csv``,
+    ``in.csv``, ``file:///abs/in.csv``, a symbolic link)."""
+    left, right = local_path(a), local_path(b)
+    if left is not None and right is not None:
+        try:
+            return os.path.samefile(left, right)
+        except OSError:  # one does not exist yet
+            return os.path.realpath(left) == os.path.realpath(right)
+    if (left is None) != (right is None):
+        return False
+    fs_a, path_a = url_to_fs(a)
+    fs_b, path_b = url_to_fs(b)
+    return protocol(fs_a) == protocol(fs_b) and path_a.rstrip("/") == path_b.rstrip("/")
+
+
+def exists(url: str) -> bool:
+    """Whether a file or folder is at ``url``."""
+    path = local_path(url)
+    if path is not None:
+        return os.path.lexists(path)
+    fs, inner = url_to_fs(url)
+    with storage(url, "look for the file"):
+        return bool(fs.exists(inner))
+
+
+def check_outputs(input: str, outputs: list[str | None], *, overwrite: bool) -> None:
+    """Refuse outputs that would replace the input (or each other), and, without
+    ``overwrite``, outputs that exist already: a job never destroys a file it was not told
+    it may."""
+    named = [o for o in outputs if o is not None and o != "-"]
+    for k, out in enumerate(named):
+        if input != "-" and same_location(input, out):
+            raise ConfigurationError(f"{out}: this is the input file; writing the results "
+                                     "there would destroy it. Give another output path")
+        if any(same_location(out, other) for other in named[:k]):
+            raise ConfigurationError(f"{out}: given twice as an output (results and rejects "
+                                     "need files of their own)")
+        if not overwrite and exists(out):
+            raise ConfigurationError(f"{out}: the file exists; pass --overwrite "
+                                     "(overwrite=True) to replace it")
+
+
 def url_to_fs(url: str) -> tuple[Any, str]:
     """The fsspec filesystem and the path inside it for a local path or URL."""
     import fsspec

@@ -108,7 +108,8 @@ def test_cli_exit_codes_and_json_summary(tmp_path, gbm_path, table):
     assert summary["rows_rejected"] == 4 and out.exists()
     good = tmp_path / "good.csv"
     table.to_csv(good, index=False)
-    assert run(app, ["score", str(gbm_path), str(good), "-o", str(out)]) == 0
+    assert run(app, ["score", str(gbm_path), str(good), "-o", str(out)]) == 3  # it exists
+    assert run(app, ["score", str(gbm_path), str(good), "-o", str(out), "--overwrite"]) == 0
 
 
 def test_max_rejects_stops_and_publishes_nothing(tmp_path, gbm_path, table):
@@ -416,3 +417,46 @@ def test_console_command_scores_files_without_pandas(tmp_path, gbm_path, table, 
     native = exported["gbm"].estimator.predict_proba(good[FEATURES])[:, 1]
     assert np.max(np.abs(got["probability(1)"].to_numpy() - native)) < 1e-9
     assert list(got["churn"]) == list(exported["gbm"].estimator.predict(good[FEATURES]))
+
+
+def test_the_input_is_never_written_over_and_an_existing_output_needs_overwrite(
+        tmp_path, gbm_path, table, monkeypatch):
+    source = tmp_path / "in.csv"
+    table.to_csv(source, index=False)
+    before = source.read_bytes()
+    (tmp_path / "link.csv").symlink_to(source)
+    monkeypatch.chdir(tmp_path)
+    # the same file however spelled: the path, ./path, a file:// URL, a symbolic link
+    for spelled in (str(source), "./in.csv", f"file://{source}", "link.csv"):
+        for option in ("-o", "--rejects"):
+            args = ["score", str(gbm_path), "in.csv", option, spelled, "--overwrite"]
+            if option == "--rejects":
+                args += ["-o", "out.csv"]
+            assert run(app, args) == 3, spelled
+    assert source.read_bytes() == before
+    out = tmp_path / "out.csv"
+    out.write_text("precious\n")
+    assert run(app, ["score", str(gbm_path), "in.csv", "-o", "out.csv"]) == 3
+    assert out.read_text() == "precious\n"
+    assert run(app, ["score", str(gbm_path), "in.csv", "-o", "out.csv", "--overwrite"]) == 0
+    assert len(pd.read_csv(out)) == len(table)
+    # the default output (in.scored.csv) follows the same rule
+    assert run(app, ["score", str(gbm_path), "in.csv"]) == 0
+    assert run(app, ["score", str(gbm_path), "in.csv"]) == 3
+
+
+def test_a_misspelled_header_fails_the_job_naming_the_closest_column(tmp_path, gbm_path, table,
+                                                                     capsys):
+    source = tmp_path / "in.csv"
+    table.rename(columns={"x0": "X0", "color": "colour"}).to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    assert run(app, ["score", str(gbm_path), str(source), "-o", str(out)]) == 6
+    err = capsys.readouterr().err
+    assert "['x0', 'color'] are not among the columns" in err
+    assert "'X0' for 'x0'" in err and "'colour' for 'color'" in err
+    assert not out.exists()
+    # the opt-out: absent inputs scored as missing on every row (here: the rows the trees
+    # need x0 or color for get no prediction, and are rejects naming them)
+    assert run(app, ["score", str(gbm_path), str(source), "-o", str(out),
+                     "--allow-missing-columns", "--rejects", str(tmp_path / "bad.csv")]) in (0, 10)
+    assert out.exists()

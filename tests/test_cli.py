@@ -87,3 +87,18 @@ def test_doctor_fails_without_java(tmp_path):
     assert report["ok"] is False
     java = next(c for c in report["checks"] if c["name"] == "java")
     assert java["ok"] is False and "no-java" in java["detail"]
+
+
+def test_json_on_failure_prints_the_error_as_json_on_stdout(tmp_path, capsys):
+    assert run(app, ["inspect", str(tmp_path / "nope.pmml"), "--json"]) == 5
+    out, err = capsys.readouterr()
+    printed = json.loads(out)
+    assert printed["error"] == "ModelLoadError" and printed["exit_code"] == 5
+    assert "nope.pmml" in printed["message"] and "error: " in err
+
+
+def test_the_documented_doctor_call_works():
+    import pmmlkit
+
+    report = pmmlkit.doctor.run_doctor()
+    assert report.checks and all(hasattr(c, "ok") for c in report.checks)

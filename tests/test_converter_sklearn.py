@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 import pmmlkit
 from pmmlkit.cli import app
+from pmmlkit.cli._common import run
 from pmmlkit.datasets import CATEGORICAL, FEATURES, NUMERIC
 from tests.conftest import DATA, jdk
 
@@ -311,3 +312,53 @@ def test_cli_export_sklearn_and_list(tmp_path, dataset):
     assert "churn" in listed.stdout and "scikit-learn" in listed.stdout
     helptext = runner.invoke(app, ["export", "sklearn", "--help"])
     assert "trust" in helptext.stdout
+
+
+def test_what_a_new_user_gets_wrong_is_named_with_the_fix(tmp_path, dataset, capsys):
+    """An unfitted Pipeline, a CSV given as the model file, a model fitted on arrays with its
+    label in the sample, a forgotten --target, a NaN category into a forest."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    repo = str(tmp_path / "repo")
+    unfitted = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    with pytest.raises(pmmlkit.ConversionError, match=r"the Pipeline is not fitted: call \.fit"):
+        pmmlkit.export_sklearn(unfitted, dataset[NUMERIC], dataset["churn"], repo=repo, name="u")
+    csv = tmp_path / "data.csv"
+    dataset[[*NUMERIC, "churn"]].iloc[:200].to_csv(csv, index=False)
+    export = ["export", "sklearn"]
+    assert run(app, [*export, str(csv), "--sample", str(csv), "--repo", repo, "--name", "c",
+                     "--target", "churn"]) == 6
+    assert "not a joblib or pickle file" in capsys.readouterr().err
+    arrays = LogisticRegression().fit(dataset[NUMERIC].to_numpy(), dataset["churn"].to_numpy())
+    joblib.dump(arrays, tmp_path / "arrays.joblib")
+    assert run(app, [*export, str(tmp_path / "arrays.joblib"), "--sample", str(csv),
+                     "--repo", repo, "--name", "a"]) == 9
+    err = capsys.readouterr().err
+    assert "8 unnamed features" in err and "--target" in err
+    named = LogisticRegression().fit(dataset[NUMERIC], dataset["churn"])
+    joblib.dump(named, tmp_path / "named.joblib")
+    assert run(app, [*export, str(tmp_path / "named.joblib"), "--sample", str(csv),
+                     "--repo", repo, "--name", "n"]) == 9
+    err = capsys.readouterr().err
+    assert "'churn' is not one of the model's features" in err and "--target churn" in err
+    assert run(app, [*export, str(tmp_path / "named.joblib"), "--sample", str(csv),
+                     "--repo", repo, "--name", "n", "--target", "churn"]) == 0
+    assert pmmlkit.load(f"{repo}/n").schema.targets[0].name == "churn"
+    frame = dataset.copy()
+    frame.loc[frame.index[::7], "region"] = np.nan
+    forest = Pipeline([("pre", ColumnTransformer([
+        ("num", "passthrough", NUMERIC),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), ["region"])])),
+        ("model", RandomForestClassifier(n_estimators=3, random_state=0))])
+    forest.fit(frame[[*NUMERIC, "region"]], frame["churn"])
+    with pytest.raises(pmmlkit.ConversionError) as info:
+        pmmlkit.export_sklearn(forest, frame[[*NUMERIC, "region"]].iloc[:100],
+                               frame["churn"].iloc[:100], repo=repo, name="rf")
+    message = str(info.value)
+    assert "RandomForestClassifier" in message and "Element Node is not supported" in message
+    assert "impute" in message
+    assert pmmlkit.Repository(repo).names() == ["n"]

@@ -184,3 +184,17 @@ def test_a_version_granted_twice_is_not_overwritten(tmp_path):
     repository = pmmlkit.Repository(str(tmp_path))
     assert repository.read_pmml(repository.get("m", 1)) == b"<PMML>a</PMML>"
     assert repository.read_pmml(repository.get("m", 2)) == b"<PMML>b</PMML>"
+
+
+def test_a_mistyped_model_name_lists_the_models_and_the_closest(tmp_path, exported):
+    repo = pmmlkit.Repository(str(tmp_path))
+    repo.publish(exported["logreg"].path.read_bytes(), {}, name="churn")
+    repo.publish(exported["linreg"].path.read_bytes(), {}, name="spend")
+    with pytest.raises(pmmlkit.ModelNotFoundError) as info:
+        pmmlkit.load(f"{tmp_path}/chrun")
+    message = str(info.value)
+    assert "no model 'chrun'" in message and "churn, spend" in message
+    assert "did you mean 'churn'?" in message
+    # a file of that name is a file, not a reference
+    (tmp_path / "chrun").write_bytes(exported["logreg"].path.read_bytes())
+    assert pmmlkit.load(f"{tmp_path}/chrun").schema.model_element == "RegressionModel"

@@ -231,10 +231,24 @@ def test_a_bad_instance_names_index_field_value_and_reason(base, holdout, rows):
     assert "field 'size' value 'XXL': value 'XXL' is not a valid value" in last
 
 
+def test_a_field_absent_from_every_instance_is_a_400_naming_it(base, holdout):
+    records = _jsonable(_rows(holdout, 3))
+    for record in records:
+        record["Color"] = record.pop("color")
+    r = httpx.post(f"{base}/v1/models/linreg:predict", json={"instances": records})
+    assert r.status_code == 400
+    assert "['color'] are not among the fields" in r.json()["error"]
+    assert "did you mean 'Color' for 'color'" in r.json()["error"]
+    records[1]["color"] = None  # given in one instance: a missing value in the others
+    r = httpx.post(f"{base}/v1/models/linreg:predict", json={"instances": records})
+    assert r.status_code == 200, r.text
+
+
 @pytest.mark.parametrize(("body", "status", "words"), [
     (b"{not json", 400, "not valid JSON"),
     (b"[1, 2]", 400, "JSON object"),
     (b'{"instances": [1.0], "inputs": [1.0]}', 400, "not both"),
+    (b'{"rows": []}', 400, "neither 'instances'"),
     (b'{"instances": [[1, 2, 3]]}', 400, "instances[0]"),
     (b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "JSON"),
     (b'{"instances": [{"x0": {"b64": "AA=="}}]}', 400, "b64"),

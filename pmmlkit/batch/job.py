@@ -29,6 +29,7 @@ from pmmlkit.scorer import matching
 from pmmlkit.scorer.arrow import arrow_array, arrow_inputs, arrow_type
 from pmmlkit.scorer.model import Model
 from pmmlkit.scorer.validation import RowError
+from pmmlkit.storage import check_outputs
 
 DEFAULT_CHUNK_SIZE = 50_000
 
@@ -71,7 +72,7 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
                max_rejects: int | None = None, progress: bool | None = None,
                na_values: Sequence[str] | None = None, key: str | None = None,
                ttl: int | None = None, name: str | None = None,
-               allow_missing_columns: bool = False) -> ScoreSummary:
+               allow_missing_columns: bool = False, overwrite: bool = False) -> ScoreSummary:
     """Score a CSV or Parquet file (local path or fsspec URL; ``-`` = stdin/stdout as CSV).
 
     Writes the kept columns, then the output contract's columns, for every scored row in
@@ -90,7 +91,9 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
     bare PMML file rather than a repository reference. A row without a key is a reject.
 
     Every model input must be a column of the input (:mod:`pmmlkit.scorer.matching`);
-    ``allow_missing_columns`` scores absent ones as missing on every row.
+    ``allow_missing_columns`` scores absent ones as missing on every row. An output or
+    rejects file that is the input is refused; one that exists is replaced only with
+    ``overwrite``.
     """
     from pmmlkit.online import is_redis_url, redacted
     from pmmlkit.scorer.model import load
@@ -108,6 +111,7 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
     for url in (output, rejects):
         if url is not None and url != "-" and not (to_redis and url == output):
             output_format(url)
+    check_outputs(input, [None if to_redis else output, rejects], overwrite=overwrite)
     loaded = model if isinstance(model, Model) else load(model, backend=backend)
     if to_redis and key:
         store = _store_name(loaded, name)

@@ -21,12 +21,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 def run(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the app; print a PmmlkitError as one clean message and return its exit code."""
     interrupted = "interrupted: nothing was published under the output's name"
+    given = sys.argv[1:] if args is None else args
     try:
         code = app(args=args, standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into exit code 130
             print(interrupted, file=sys.stderr)
     except PmmlkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if "--json" in given:  # a script reading stdout gets the error there too
+            print(json.dumps({**exc.to_dict(), "exit_code": exc.exit_code}, default=str))
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         print(interrupted, file=sys.stderr)

@@ -59,8 +59,13 @@ def sklearn(
     json: JsonOption = False,
 ) -> None:
     """Export a scikit-learn model (joblib/pickle; trusted files only) to PMML and publish it."""
+    import warnings
+
     from pmmlkit.converter import export_sklearn_file
 
+    # a model fitted on arrays is given the sample's named columns: scikit-learn says so on
+    # every predict (this process only exports)
+    warnings.filterwarnings("ignore", message="X has feature names, but")
     ref = export_sklearn_file(model_file, sample, name=name, repo=repo, target=target,
                               tolerance=tolerance, verification_rows=verification_rows,
                               parity_budget=parity_budget)

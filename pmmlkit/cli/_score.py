@@ -52,6 +52,9 @@ def score(
     master: Annotated[str | None, typer.Option(
         "--master", help="With --spark: the Spark master URL (spark://HOST:PORT, local[N], "
                          "...). Default: local[*].")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an OUTPUT or --rejects file that exists (never the "
+                            "input).")] = False,
     allow_missing_columns: Annotated[bool, typer.Option(
         "--allow-missing-columns", help="Score model inputs absent from INPUT as missing on "
                                         "every row (default: an absent input is an error "
@@ -76,7 +79,7 @@ def score(
         summary = score_files(model, input, output or default_output(input), keep=columns,
                               rejects=rejects, backend=backend, max_rejects=max_rejects,
                               master=master, na_values=markers,
-                              allow_missing_columns=allow_missing_columns)
+                              allow_missing_columns=allow_missing_columns, overwrite=overwrite)
     elif master is not None:
         raise ConfigurationError("--master applies to --spark only")
     else:
@@ -91,7 +94,7 @@ def score(
         summary = score_file(model, input, output, keep=columns, rejects=rejects,
                              chunk_size=chunk_size, backend=backend, max_rejects=max_rejects,
                              na_values=markers, key=key, ttl=ttl, name=name,
-                             allow_missing_columns=allow_missing_columns)
+                             allow_missing_columns=allow_missing_columns, overwrite=overwrite)
     if json:  # on stderr when the results go to stdout, so the two never mix
         print_json(summary.to_dict(), err=summary.output == "-")
     else:

@@ -248,8 +248,9 @@ def export_sklearn_file(model_file: str, sample: str, *, name: str,
 
     check_name(name)
     with storage(model_file, "read the model file", missing=InvalidInputError), \
-            open(model_file, "rb"):
-        pass
+            open(model_file, "rb") as fh:
+        head = fh.read(512)
+    _check_pickle(model_file, head)
     with converter_boundary(f"{model_file}: loading the model with joblib"):
         estimator = joblib.load(model_file)
     frame = read_table(sample)
@@ -258,15 +259,64 @@ def export_sklearn_file(model_file: str, sample: str, *, name: str,
                                 f"(columns: {list(frame.columns)})", field=target,
                                 reason="missing column")
     y = frame.pop(target) if target else None
+    named = hasattr(estimator, "feature_names_in_")
     features = [str(c) for c in getattr(estimator, "feature_names_in_", frame.columns)]
     absent = [c for c in features if c not in frame.columns]
     if absent:
         raise InvalidInputError(f"{sample}: the model's features {absent} are not in the "
                                 f"sample (columns: {list(frame.columns)})", field=absent[0],
                                 reason="missing column")
+    if target is None:
+        _check_no_label(estimator, sample, [str(c) for c in frame.columns], features, named)
     return export_sklearn(estimator, frame[features], y, repo=repo, name=name,
                           tolerance=tolerance, verification_rows=verification_rows,
                           backends=backends, parity_budget=parity_budget)
+
+
+#: how a pickle (protocol 2 and later) and a joblib file (zlib, gzip, lz4, xz...) start
+_PICKLE_STARTS = (b"\x80", b"x\x9c", b"x\xda", b"x\x01", b"\x1f\x8b", b"\xfd7zXZ", b"\x04\"M",
+                  b"BZh", b"\x93NUMPY")
+
+
+def _check_pickle(model_file: str, head: bytes) -> None:
+    """A model file that is plainly no joblib or pickle file (a CSV given by mistake)."""
+    if not head or head.startswith(_PICKLE_STARTS):
+        return
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        raise InvalidInputError(
+            f"{model_file}: not a joblib or pickle file (it starts with text: "
+            f"{head[:40].decode(errors='replace')!r}). MODEL_FILE is the fitted estimator "
+            "saved with joblib.dump(model, 'model.joblib'); the data goes to --sample")
+
+
+def _check_no_label(estimator: Any, sample: str, columns: list[str], features: list[str],
+                    named: bool) -> None:
+    """Without --target, a supervised model's label would be named ``y`` and, for a model
+    fitted on unnamed arrays, read as a feature: say which column it is, or that it is
+    needed."""
+    from pmmlkit.converter import _sklearn
+
+    if not _sklearn.is_supervised(estimator):
+        return
+    extra = [c for c in columns if c not in features]
+    expected = getattr(estimator, "n_features_in_", None)
+    if named and len(extra) == 1:
+        raise ConversionError(f"{sample}: the column {extra[0]!r} is not one of the model's "
+                              f"features: is it the label? Pass --target {extra[0]} (the "
+                              "target takes its name in the PMML)")
+    if not named and expected is not None and expected == len(columns) - 1:
+        raise ConversionError(f"{sample}: the model was fitted on {expected} unnamed features "
+                              f"and the sample has {len(columns)} columns ({columns}): one of "
+                              "them must be the label. Pass --target NAME")
+    if not named and expected is not None and expected != len(columns):
+        raise ConversionError(f"{sample}: the model was fitted on {expected} unnamed features "
+                              f"and the sample has {len(columns)} columns ({columns}): give "
+                              "the sample with exactly the training columns, in their order, "
+                              "and --target for the label")
+    if named and not extra:
+        raise ConversionError(f"{sample}: a {type(_sklearn.final_step(estimator)).__name__} "
+                              "predicts a label, which the PMML names after the sample's "
+                              "label column: add it to the sample and pass --target NAME")
 
 
 def export_spark_dir(pipeline_dir: str, sample: str, *, name: str,

@@ -84,8 +84,6 @@ def to_pmml_pipeline(estimator: Any, X: pd.DataFrame, y: pd.Series | pd.DataFram
     from sklearn2pmml import make_pmml_pipeline
     from sklearn2pmml.pipeline import PMMLPipeline
 
-    if isinstance(estimator, PMMLPipeline):
-        return estimator
     if not isinstance(estimator, BaseEstimator):
         kind = type(estimator)
         raise ConversionError(
@@ -94,15 +92,38 @@ def to_pmml_pipeline(estimator: Any, X: pd.DataFrame, y: pd.Series | pd.DataFram
             f"scikit-learn Pipelines, estimators and PMMLPipelines; tested: {TESTED_STEPS}. "
             "For a model made elsewhere, write PMML with its own converter and publish it "
             "with pmmlkit.export_pmml")
+    _check_fitted(estimator)
+    if isinstance(estimator, PMMLPipeline):
+        return estimator
     target = None
-    if _is_supervised(estimator):
+    if is_supervised(estimator):
         if isinstance(y, pd.DataFrame):
             target = [str(c) for c in y.columns]  # a multi-output estimator: one per column
+        elif y is not None and y.name is not None:
+            target = [str(y.name)]
         else:
-            target = [str(y.name)] if y is not None and y.name is not None else ["y"]
+            import warnings
+
+            warnings.warn("the model's target is named 'y' in the PMML: pass the labels as "
+                          "a Series named after them (y_sample=frame['churn']) to name it",
+                          UserWarning, stacklevel=4)
+            target = ["y"]
     with converter("sklearn2pmml's make_pmml_pipeline"):
         return make_pmml_pipeline(estimator, active_fields=[str(c) for c in X.columns],
                                   target_fields=target)
+
+
+def _check_fitted(estimator: Any) -> None:
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(final_step(estimator))
+    except NotFittedError as exc:
+        raise ConversionError(f"the {type(estimator).__name__} is not fitted: call .fit(X, y) "
+                              "on it first, then export the fitted model") from exc
+    except TypeError:  # an object scikit-learn cannot tell about: sklearn2pmml decides
+        pass
 
 
 def final_step(estimator: Any) -> Any:
@@ -120,7 +141,7 @@ def _kind(estimator: Any) -> str | None:
     return kind
 
 
-def _is_supervised(estimator: Any) -> bool:
+def is_supervised(estimator: Any) -> bool:
     return _kind(estimator) in ("classifier", "regressor")
 
 

@@ -13,22 +13,12 @@ any column that is not a model input.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 
+from pmmlkit._names import closest
 from pmmlkit.errors import InvalidInputError
 
 _SHOW = 12
-
-
-def closest(name: str, candidates: Sequence[str]) -> str | None:
-    """The candidate most like ``name``: the same name in another case first, else the
-    closest spelling (difflib), else None."""
-    folded = {c.casefold(): c for c in candidates}
-    if name.casefold() in folded:
-        return folded[name.casefold()]
-    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return found[0] if found else None
 
 
 def check_columns(inputs: Sequence[str], given: Iterable[str], *, where: str,

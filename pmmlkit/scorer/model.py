@@ -367,13 +367,16 @@ def _as_frame(data: Any) -> pd.DataFrame:
 
 def _read(name: str) -> tuple[bytes, dict[str, Any] | None, str]:
     """PMML bytes, manifest and display name: a repository reference or a plain file."""
-    from pmmlkit.repository import Repository, resolve
+    from pmmlkit.repository import Repository, resolve, unknown_model
 
     if not name.lower().endswith((".pmml", ".xml")):
         version = resolve(name)
         if version is not None:
             data = Repository(version.root).read_pmml(version)
             return data, version.manifest, version.ref
+        problem = unknown_model(name)  # a repository, but no such model in it
+        if problem is not None:
+            raise problem
     return read_source(name), None, name
 
 

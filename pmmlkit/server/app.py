@@ -314,9 +314,12 @@ async def tf_models(server: Server, request: Request) -> Response:
         return await _csv(server, request, loaded)
     body = await server.json_body(request)
     if verb == "predict":
-        if ("instances" in body) == ("inputs" in body):
+        if "instances" in body and "inputs" in body:
             raise BadRequest("give either 'instances' (row format) or 'inputs' (columnar "
                              "format), not both")
+        if "instances" not in body and "inputs" not in body:
+            raise BadRequest(f"the body has neither 'instances' (row format) nor 'inputs' "
+                             f"(columnar format); it has {sorted(body)[:10]}")
         row_format = "instances" in body
         names = server.request_fields(name, schema)
         parsed = (protocol.instances_to_columns(body["instances"], schema, limit=limit,
