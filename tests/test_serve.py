@@ -533,30 +533,69 @@ def test_serves_a_repository_on_s3(bucket, exported, holdout):
         assert np.max(np.abs(got - exported["linreg"].native(rows)["spend"])) <= 1e-9
 
 
-def test_cli_warns_when_bound_beyond_loopback_without_a_key():
-    from pmmlkit.cli._serve import _is_loopback, _labels
+def test_cli_refuses_beyond_loopback_without_a_key_and_a_repository_or_model_that_is_not_there(
+        tmp_path):
     from pmmlkit.errors import ConfigurationError
+    from pmmlkit.server.serve import is_loopback, parse_labels
 
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
-    assert not _is_loopback("0.0.0.0") and not _is_loopback("10.1.2.3")
-    assert _labels(["churn:stable=3", "churn:canary=4"]) == {"churn": {"stable": 3,
-                                                                       "canary": 4}}
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+    assert parse_labels(["churn:stable=3", "churn:canary=4"]) == {"churn": {"stable": 3,
+                                                                           "canary": 4}}
     with pytest.raises(ConfigurationError, match="NAME:LABEL=VERSION"):
-        _labels(["churn=3"])
+        parse_labels(["churn=3"])
+    env = {k: v for k, v in os.environ.items() if k != "PMMLKIT_API_KEY"}
+
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pmmlkit", "serve", *args, "--port",
+                               str(free_port()), "--poll", "0"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    beyond = serve("models", "--host", "0.0.0.0")
+    assert beyond.returncode == 3 and "needs an API key" in beyond.stderr
+    missing = serve(str(tmp_path / "modles"))
+    assert missing.returncode == 3 and "no repository there" in missing.stderr
+    unknown = serve("models", "--model", "half_plus_tow")
+    assert unknown.returncode == 5
+    assert "no model 'half_plus_tow'" in unknown.stderr
+    assert "did you mean 'half_plus_two'" in unknown.stderr
+    for done in (beyond, missing, unknown):
+        assert "Traceback" not in done.stderr and "Uvicorn running" not in done.stderr
+
+
+def test_the_model_list_the_repository_index_readiness_and_the_access_log(tmp_path, exported):
+    root = tmp_path / "models"
+    pmmlkit.Repository(str(root)).publish(exported["linreg"].path.read_bytes(), {}, name="lin")
+    # readiness waits for what was asked: a model not published yet keeps it at 503
+    with serving(ServerConfig(repo=str(root), poll=0.2, models=["lin", "later"]),
+                 ready=False) as url:
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 503
+        pmmlkit.Repository(str(root)).publish(exported["logreg"].path.read_bytes(), {},
+                                              name="later")
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{url}/v2/health/ready").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        listed = httpx.get(f"{url}/v1/models").json()["models"]
+        assert [(m["name"], m["versions"]) for m in listed] == [("later", ["1"]),
+                                                                 ("lin", ["1"])]
+        index = httpx.post(f"{url}/v2/repository/index").json()
+        assert {(i["name"], i["version"], i["state"]) for i in index} == {
+            ("later", "1", "READY"), ("lin", "1", "READY")}
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", "models", "--model",
-                             "half_plus_two", "--host", "0.0.0.0", "--port", str(port),
-                             "--poll", "0"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", str(root), "--port",
+                             str(port), "--poll", "0", "--access-log"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/live",
+                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready",
                              timeout=2).status_code == 200:
                     break
             time.sleep(0.1)
+        httpx.get(f"http://127.0.0.1:{port}/v1/models/lin")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-    assert "warning: serving on 0.0.0.0 without --api-key" in err
+    assert '"GET /v1/models/lin HTTP/1.1" 200' in err

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-import os
 from typing import Annotated
 
 import typer
 
 from pmmlkit.cli._common import BackendOption
-from pmmlkit.errors import ConfigurationError
 
 LOOPBACK = "127.0.0.1"
-
-
-def _labels(items: list[str]) -> dict[str, dict[str, int]]:
-    labels: dict[str, dict[str, int]] = {}
-    for item in items:
-        name, _, rest = item.partition(":")
-        label, _, version = rest.partition("=")
-        if not (name and label and version.isascii() and version.isdigit()):
-            raise ConfigurationError(f"--label {item!r}: use NAME:LABEL=VERSION, e.g. "
-                                     "churn:stable=3")
-        labels.setdefault(name, {})[label] = int(version)
-    return labels
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(
@@ -42,8 +18,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535,
                                       help="TCP port (TF Serving's REST port).")] = 8501,
     host: Annotated[str, typer.Option(
-        "--host", help="Address to bind. Anything but loopback needs --api-key (a warning "
-                       "otherwise).")] = LOOPBACK,
+        "--host", help="Address to bind. Anything but loopback needs --api-key.")] = LOOPBACK,
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Serve only this model (repeat); default: every model.")] = None,
     poll: Annotated[float, typer.Option(
@@ -58,7 +33,7 @@ def serve(
     api_key: Annotated[str | None, typer.Option(
         "--api-key", envvar="PMMLKIT_API_KEY",
         help="Require this key (Authorization: Bearer KEY or X-API-Key) on every endpoint "
-             "but /v2/health/*; env PMMLKIT_API_KEY.")] = None,
+             "but /v2/health/*; needed beyond loopback.")] = None,
     max_body_mb: Annotated[float, typer.Option(
         "--max-body-mb", min=0.001, help="Largest request body (after gunzip), MiB; 413 "
                                          "beyond.")] = 16.0,
@@ -88,53 +63,22 @@ def serve(
     allow_missing_columns: Annotated[bool, typer.Option(
         "--allow-missing-columns", help="Score a model input that a request does not give "
                                         "as missing (default: 400 naming it).")] = False,
+    access_log: Annotated[bool, typer.Option(
+        "--access-log", help="Log every request on stderr, in uvicorn's format.")] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")
                          ] = "info",
 ) -> None:
     """Serve a repository's models over HTTP: TF Serving REST API, Open Inference Protocol,
     CSV; new versions are loaded and swapped in without downtime."""
-    import uvicorn
+    from pmmlkit.server.serve import serve as run_server
 
-    from pmmlkit.server import ServerConfig, VersionPolicy, create_app
-
-    try:
-        policy = VersionPolicy.parse(versions)
-    except ValueError as exc:
-        raise ConfigurationError(f"--versions: {exc}") from exc
-    config = ServerConfig(
-        repo=repo or os.environ.get("PMMLKIT_REPO") or "models", models=model or None,
-        poll=poll, policy=policy, labels=_labels(label or []), backend=backend,
-        api_key=api_key or None, max_body_bytes=int(max_body_mb * 1024 * 1024),
-        batch_wait_ms=batch_wait_ms, max_batch_rows=max_batch_rows, queue_rows=queue_rows,
-        timeout=timeout, redis=redis or os.environ.get("PMMLKIT_REDIS") or None,
-        allow_missing_columns=allow_missing_columns)
-    if lookups:
-        from pmmlkit.server.lookups import read_config
-
-        config.lookups = read_config(lookups)
-        config.lookup_cache = lookup_cache
-    if workers:
-        config.workers = workers
-    if not _is_loopback(host) and not config.api_key:
-        typer.echo(f"warning: serving on {host} without --api-key: anyone who can reach "
-                   "this address can use the models", err=True)
-    _log_to_stderr(log_level)
-    app = create_app(config=config)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=30)
-
-
-def _log_to_stderr(level: str) -> None:
-    """Model loads, swaps and failures on stderr, in uvicorn's format."""
-    import logging
-
-    logger = logging.getLogger("pmmlkit.server")
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping()
-                    else "INFO")
-    logger.propagate = False
+    run_server(repo, host=host, port=port, model=model, poll=poll, versions=versions,
+               label=label or (), api_key=api_key, max_body_mb=max_body_mb,
+               batch_wait_ms=batch_wait_ms, max_batch_rows=max_batch_rows,
+               queue_rows=queue_rows, timeout=timeout, workers=workers, backend=backend,
+               redis=redis, lookups=lookups, lookup_cache=lookup_cache,
+               allow_missing_columns=allow_missing_columns, access_log=access_log,
+               log_level=log_level)
 
 
 def register(app: typer.Typer) -> None:

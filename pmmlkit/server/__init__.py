@@ -7,5 +7,6 @@ Inference Protocol, CSV), with hot reload of new model versions. Needs ``pmmlkit
 
 from pmmlkit.server.app import ServerConfig, create_app
 from pmmlkit.server.registry import VersionPolicy
+from pmmlkit.server.serve import serve
 
-__all__ = ["ServerConfig", "VersionPolicy", "create_app"]
+__all__ = ["ServerConfig", "VersionPolicy", "create_app", "serve"]

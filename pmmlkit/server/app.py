@@ -532,6 +532,25 @@ async def results(server: Server, request: Request) -> Response:
                   "run": frame.attrs.get("run"), "results": rows})
 
 
+async def tf_model_list(server: Server, request: Request) -> Response:
+    """The served models and their versions (TF Serving has no listing; this is pmmlkit's,
+    in the shape of its model status)."""
+    models = []
+    for name in sorted(server.registry.models):
+        served = server.registry.models[name]
+        models.append({"name": name, "versions": [str(v) for v in sorted(served.versions)],
+                       "model_version_status": [served.status[v].to_dict(v)
+                                                for v in sorted(served.status)]})
+    return _json({"models": models})
+
+
+async def v2_repository_index(server: Server, request: Request) -> Response:
+    """KServe's repository index: every model version and its state."""
+    states = {"AVAILABLE": "READY", "LOADING": "LOADING", "START": "LOADING", "END": "UNAVAILABLE"}
+    return _json([{**row, "state": states.get(row["state"], row["state"])}
+                  for row in server.registry.index()])
+
+
 async def v2_live(server: Server, request: Request) -> Response:
     return _json({"live": True})
 
@@ -579,6 +598,8 @@ def create_app(repo: str | None = None, *, config: ServerConfig | None = None,
         return Route(path, _endpoint(server, handler, name), methods=methods)
 
     app = Starlette(routes=[
+        route("/v1/models", tf_model_list, "tfserving", ["GET"]),
+        route("/v2/repository/index", v2_repository_index, "v2", ["POST"]),
         route("/v1/models/{rest:path}", tf_models, "tfserving", ["GET", "POST"]),
         route("/v2/health/live", v2_live, "v2", ["GET"]),
         route("/v2/health/ready", v2_ready, "v2", ["GET"]),

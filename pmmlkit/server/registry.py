@@ -141,10 +141,24 @@ class Registry:
 
     # -- what is served --------------------------------------------------------------------
     def ready(self) -> bool:
-        """Every served model has a version available (and the first listing happened)."""
-        if not self.first_sync.is_set():
+        """What was asked for is served: the first listing happened, every model named
+        (``--model``) is there, at least one model is, and each has a version available."""
+        if not self.first_sync.is_set() or not self.models:
+            return False
+        if self._names is not None and any(n not in self.models for n in self._names):
             return False
         return all(served.versions for served in self.models.values())
+
+    def index(self) -> list[dict[str, Any]]:
+        """Every model and version known, with its state (KServe's repository index)."""
+        out = []
+        for name in sorted(self.models):
+            served = self.models[name]
+            for version in sorted(served.status):
+                status = served.status[version]
+                out.append({"name": name, "version": str(version), "state": status.state,
+                            "reason": status.error_message})
+        return out
 
     def resolve(self, name: str, version: int | None = None,
                 label: str | None = None) -> LoadedVersion | None:
