@@ -61,6 +61,7 @@ class _Job:
     na_values: tuple[str, ...] = ()
     #: the input is a text file: its cells are read by the file rules (NA markers, booleans)
     file_rules: bool = False
+    decimal: str = "."
     detail: bool = False
     compiled: tuple[str, Any] | None = None  # (jar file name, Broadcast or bytes)
 
@@ -133,7 +134,7 @@ def _partition(batches: Iterator[pa.RecordBatch], job: _Job) -> Iterator[pa.Reco
     for batch in batches:
         yield score_arrow(model, batch, job.keep, names=job.names, na_values=job.na_values,
                           file_rules=job.file_rules, detail=job.detail,
-                          parallelism=parallelism)
+                          parallelism=parallelism, decimal=job.decimal)
 
 
 def _task_cpus() -> int:
@@ -152,7 +153,7 @@ def _task_cpus() -> int:
 def score_arrow(model: Model, batch: pa.RecordBatch, keep: Sequence[str], *,
                 names: Sequence[str] | None = None, na_values: Sequence[str] = (),
                 file_rules: bool = False, detail: bool = False,
-                parallelism: int | None = None) -> pa.RecordBatch:
+                parallelism: int | None = None, decimal: str = ".") -> pa.RecordBatch:
     """Score one Arrow batch: the kept columns (as they are), the output contract's columns
     and ``error``; with ``detail``, the failing field, value and reason of each bad row.
     ``na_values`` or ``file_rules`` read text cells by the file rules
@@ -165,7 +166,7 @@ def score_arrow(model: Model, batch: pa.RecordBatch, keep: Sequence[str], *,
 
     table = pa.Table.from_batches([batch])
     if na_values or file_rules:
-        table = apply_file_rules(table, model.schema, na_values)
+        table = apply_file_rules(table, model.schema, na_values, decimal=decimal)
     n = batch.num_rows
     out, errors = model.score_columns(arrow_inputs(model.schema, table), n,
                                       parallelism=parallelism)
@@ -259,7 +260,7 @@ def score(df: Any, model: Model | str, *, keep: Sequence[str] | None = None,
 def _plan(df: Any, model: Model | str, *, keep: Sequence[str] | None, backend: str | None,
           transpile: bool | None, verify: bool, java_opts: str | None,
           na_values: Sequence[str], detail: bool = False, file_rules: bool = False,
-          allow_missing_columns: bool = False) -> Any:
+          allow_missing_columns: bool = False, decimal: str = ".") -> Any:
     from functools import partial
 
     from pyspark.sql import types as T
@@ -289,7 +290,8 @@ def _plan(df: Any, model: Model | str, *, keep: Sequence[str] | None, backend: s
                backend=None if backend is None else resolve_name(backend),
                transpile=transpile, verify=verify, keep=tuple(kept),
                names=tuple(kept + outputs), java_opts=java_opts,
-               na_values=tuple(na_values), file_rules=file_rules, detail=detail,
+               na_values=tuple(na_values), file_rules=file_rules, decimal=decimal,
+               detail=detail,
                compiled=_compiled_payload(spark, sha256))
     wanted = list(dict.fromkeys([*kept, *(i for i in schema.input_names if i in columns)]))
     return df.select(*wanted).mapInArrow(partial(_partition, job=job), T.StructType(fields))
@@ -322,7 +324,7 @@ def session(master: str | None = None, *, app_name: str = "pmmlkit-score",
     return spark
 
 
-def _read(spark: Any, url: str) -> Any:
+def _read(spark: Any, url: str, delimiter: str | None = None) -> Any:
     from pmmlkit.batch.formats import file_format
 
     fmt = file_format(url)
@@ -331,8 +333,9 @@ def _read(spark: Any, url: str) -> Any:
     # every column as text (no inferSchema pass): the scorer reads numbers and names each
     # value it cannot read, as local scoring does
     reader = spark.read.option("header", "true").option("inferSchema", "false")
-    if fmt.delimiter:  # (a .txt file's delimiter is sniffed locally; Spark assumes commas)
-        reader = reader.option("sep", fmt.delimiter)
+    sep = delimiter or fmt.delimiter
+    if sep:  # (a .txt file's delimiter is sniffed locally; Spark assumes commas)
+        reader = reader.option("sep", sep)
     return reader.option("mode", "PERMISSIVE").csv(url)
 
 
@@ -394,7 +397,8 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
                 max_rejects: int | None = None, master: str | None = None,
                 na_values: Sequence[str] | None = None, progress: bool | None = None,
                 spark: Any = None, allow_missing_columns: bool = False,
-                overwrite: bool = False) -> ScoreSummary:
+                overwrite: bool = False, delimiter: str | None = None,
+                decimal: str = ".") -> ScoreSummary:
     """``pmmlkit score --spark``: read ``input`` (CSV or Parquet, any path Spark reads) with
     Spark, score it on the executors, write the scored rows to ``output`` and the rejected
     ones (file, field, value, reason, kept columns) to ``rejects``.
@@ -430,7 +434,7 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
     start = time.perf_counter()
     summary = ScoreSummary(model, resolve_name(backend), input, output, rejects)
     with _spark_errors(f"{input} -> {output}"):
-        frame = _read(spark, input)
+        frame = _read(spark, input, delimiter)
         if rejects is not None:
             frame = frame.withColumn(_FILE_COLUMN, F.input_file_name())
         text = file_format(input).kind != "parquet"
@@ -438,7 +442,7 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
         scored = _plan(frame, model, keep=[*keep, *([_FILE_COLUMN] if rejects else [])],
                        backend=backend, transpile=None, verify=True, java_opts=None,
                        na_values=markers, detail=True, file_rules=text,
-                       allow_missing_columns=allow_missing_columns)
+                       allow_missing_columns=allow_missing_columns, decimal=decimal)
         scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             with _Progress(spark, want_progress(progress)):

@@ -460,3 +460,42 @@ def test_a_misspelled_header_fails_the_job_naming_the_closest_column(tmp_path, g
     assert run(app, ["score", str(gbm_path), str(source), "-o", str(out),
                      "--allow-missing-columns", "--rejects", str(tmp_path / "bad.csv")]) in (0, 10)
     assert out.exists()
+
+
+def test_a_european_csv_with_semicolons_and_decimal_commas(tmp_path, gbm_path, table, exported,
+                                                            capsys):
+    source, out = tmp_path / "eu.csv", tmp_path / "out.csv"
+    table.to_csv(source, index=False, sep=";", decimal=",")
+    assert "," in source.read_text().splitlines()[1]  # decimal commas, really
+    assert run(app, ["score", str(gbm_path), str(source), "-o", str(out)]) == 6
+    assert "looks semicolon-separated; pass --delimiter ';'" in capsys.readouterr().err
+    assert run(app, ["score", str(gbm_path), str(source), "-o", str(out), "--delimiter", ";",
+                     "--decimal", ","]) == 0
+    scored = pd.read_csv(out)
+    native = exported["gbm"].estimator.predict_proba(table[FEATURES])[:, 1]
+    assert np.max(np.abs(scored["probability(1)"].to_numpy() - native)) < 1e-9
+
+
+def test_all_rows_lines_the_output_up_with_the_input(tmp_path, gbm_path, table, exported):
+    source = tmp_path / "bad.csv"
+    expected = _write_bad_csv(table.drop(columns=["id"]), source)  # no id column at all
+    out = tmp_path / "out.csv"
+    assert run(app, ["score", str(gbm_path), str(source), "-o", str(out), "--all-rows"]) == 10
+    scored = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert len(scored) == len(table)  # every record, the unparseable line included
+    assert list(scored.columns) == ["churn", "probability(0)", "probability(1)", "error"]
+    bad = {i for i, e in enumerate(scored["error"]) if isinstance(e, str)}
+    assert bad == {r - 1 for r in expected}  # record n is line n of the output
+    assert "unparseable line" in scored["error"][4] and "'purple'" in scored["error"][6]
+    good = [i for i in range(len(table)) if i not in bad]
+    native = exported["gbm"].estimator.predict_proba(table[FEATURES].iloc[good])[:, 1]
+    assert np.max(np.abs(scored["probability(1)"].iloc[good].to_numpy() - native)) < 1e-9
+    assert scored.loc[list(bad), "probability(1)"].isna().all()
+
+
+def test_score_batch_keeps_the_columns_asked_for(table, exported):
+    model = pmmlkit.load(exported["gbm"].path)
+    out = model.score_batch(table.iloc[:20], keep=["id", "note"])
+    assert list(out.columns)[:2] == ["id", "note"] and list(out["id"]) == list(table["id"][:20])
+    with pytest.raises(pmmlkit.InvalidInputError, match=r"kept columns \['nope'\]"):
+        model.score_batch(table.iloc[:5], keep=["nope"])

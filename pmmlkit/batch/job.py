@@ -27,7 +27,7 @@ from pmmlkit.errors import ConfigurationError, InvalidInputError, TooManyRejects
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer import matching
 from pmmlkit.scorer.arrow import arrow_array, arrow_inputs, arrow_type
-from pmmlkit.scorer.model import Model
+from pmmlkit.scorer.model import ERROR_COLUMN, Model
 from pmmlkit.scorer.validation import RowError
 from pmmlkit.storage import check_outputs
 
@@ -72,7 +72,9 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
                max_rejects: int | None = None, progress: bool | None = None,
                na_values: Sequence[str] | None = None, key: str | None = None,
                ttl: int | None = None, name: str | None = None,
-               allow_missing_columns: bool = False, overwrite: bool = False) -> ScoreSummary:
+               allow_missing_columns: bool = False, overwrite: bool = False,
+               delimiter: str | None = None, decimal: str = ".",
+               all_rows: bool = False) -> ScoreSummary:
     """Score a CSV or Parquet file (local path or fsspec URL; ``-`` = stdin/stdout as CSV).
 
     Writes the kept columns, then the output contract's columns, for every scored row in
@@ -93,13 +95,24 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
     Every model input must be a column of the input (:mod:`pmmlkit.scorer.matching`);
     ``allow_missing_columns`` scores absent ones as missing on every row. An output or
     rejects file that is the input is refused; one that exists is replaced only with
-    ``overwrite``.
+    ``overwrite``. ``delimiter`` overrides the one the extension implies (``";"`` for
+    European CSV files), ``decimal=","`` reads decimal commas in numeric inputs.
+
+    ``all_rows`` lines the output up with the input: every record, in order, with an
+    ``error`` column (None where scored; the outputs are empty where it is not), so no id
+    column is needed to match results to records. Rejects still go to ``rejects``.
     """
     from pmmlkit.online import is_redis_url, redacted
     from pmmlkit.scorer.model import load
 
     if chunk_size < 1:
         raise ConfigurationError("chunk_size must be at least 1")
+    if decimal not in (".", ","):
+        raise ConfigurationError(f"decimal {decimal!r}: use '.' or ','")
+    if delimiter is not None and (len(delimiter) != 1 or delimiter == decimal
+                                  or delimiter in "\"\r\n"):
+        raise ConfigurationError(f"delimiter {delimiter!r}: give one character other than "
+                                 "the decimal separator, a quote or a line end")
     file_format(input)  # an unknown file type fails before the model loads
     output = output or default_output(input)
     to_redis = is_redis_url(output)
@@ -108,6 +121,9 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
                                  "input column whose value each result is stored under")
     if key and not to_redis:
         raise ConfigurationError("--key applies to a redis:// output only")
+    if all_rows and to_redis:
+        raise ConfigurationError("--all-rows applies to a file output: a Redis output "
+                                 "stores scored rows by key")
     for url in (output, rejects):
         if url is not None and url != "-" and not (to_redis and url == output):
             output_format(url)
@@ -118,10 +134,18 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
         keep = [key, *[k for k in keep if k != key]]
     wanted = list(dict.fromkeys([*keep, *loaded.schema.input_names]))
     source = open_source(input, wanted, schema=loaded.schema,
-                         na_values=DEFAULT_NA_VALUES if na_values is None else na_values)
+                         na_values=DEFAULT_NA_VALUES if na_values is None else na_values,
+                         delimiter=delimiter, decimal=decimal)
     try:
-        check_columns(loaded.schema, list(source.columns), keep, source.url,
-                      allow_missing_columns=allow_missing_columns)
+        try:
+            check_columns(loaded.schema, list(source.columns), keep, source.url,
+                          allow_missing_columns=allow_missing_columns)
+        except InvalidInputError as exc:
+            hint = getattr(source, "hint", None)
+            if hint is None:
+                raise
+            raise InvalidInputError(f"{exc}. Note: {hint}", field=exc.field,
+                                    reason=exc.reason, problems=exc.problems) from exc
         summary = ScoreSummary(loaded.source, loaded.backend, input,
                                redacted(output) if to_redis else output, rejects)
         if to_redis:
@@ -137,7 +161,8 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
         else:
             writer = None
         _run(loaded, source, summary, keep=keep, chunk_size=chunk_size,
-             max_rejects=max_rejects, show=want_progress(progress), store=writer, key=key)
+             max_rejects=max_rejects, show=want_progress(progress), store=writer, key=key,
+             all_rows=all_rows)
     finally:
         source.close()
     return summary
@@ -218,7 +243,7 @@ def _progress() -> Any:
 
 def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str],
          chunk_size: int, max_rejects: int | None, show: bool, store: Any = None,
-         key: str | None = None) -> None:
+         key: str | None = None, all_rows: bool = False) -> None:
     start = time.perf_counter()
     out_schema: pa.Schema | None = None
     progress = _progress() if show else _NoProgress()
@@ -227,14 +252,15 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
             RejectSink(summary.rejects) as rej:
         task = progress.add_task(summary.input.rsplit("/", 1)[-1], total=None)
         for chunk, inputs in chunks:
-            scored_table, located = _score_chunk(model, chunk, inputs, keep, key)
+            scored_table, located, scored = _score_chunk(model, chunk, inputs, keep, key,
+                                                         all_rows)
             errors = [e for e, _ in located]
             out_schema = scored_table.schema
             writer.write(scored_table)
             if store is not None:
                 summary.rows_written = store.rows_written
             summary.rows_read += chunk.table.num_rows + len(chunk.malformed)
-            summary.rows_scored += scored_table.num_rows
+            summary.rows_scored += scored
             summary.rows_rejected += len(errors)
             rej.write(located, chunk, keep)
             room = 10 - len(summary.first_rejects)
@@ -248,7 +274,7 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
                     f"{summary.input}: {summary.rows_rejected} rows rejected, more than "
                     f"--max-rejects {max_rejects}; stopped after {summary.rows_read} rows and "
                     "published no output", summary=summary.to_dict())
-        writer.close(out_schema or _empty_schema(model, keep))
+        writer.close(out_schema or _empty_schema(model, keep, all_rows))
     summary.completed = True
     summary.finish(start)
 
@@ -259,11 +285,22 @@ def _describe(error: RowError) -> dict[str, Any]:
 
 
 def _score_chunk(model: Model, chunk: Chunk, inputs: dict[str, Any], keep: Sequence[str],
-                 key: str | None = None) -> tuple[pa.Table, list[tuple[RowError, int]]]:
+                 key: str | None = None, all_rows: bool = False
+                 ) -> tuple[pa.Table, list[tuple[RowError, int]], int]:
+    """The chunk's output table, its rejects (each with its table position, -1 for an
+    unparseable line) and how many rows were scored. With ``all_rows`` the table has every
+    record, in the input's order, and an ``error`` column."""
     n = chunk.table.num_rows
     out, errors = model.score_columns(inputs, n)
     if key is not None:
         errors = _keyless(chunk.table.column(key), errors, key)
+    numbers = chunk.record_numbers([e.row for e in errors])
+    located = [(e.at(n), e.row) for n, e in zip(numbers, errors, strict=True)]
+    located += [(e, -1) for e in chunk.malformed]
+    located.sort(key=lambda item: item[0].row)
+    scored = n - len(errors)
+    if all_rows:
+        return _every_row(model, chunk, out, errors, keep), located, scored
     good = np.ones(n, dtype=bool)
     if errors:
         good[[e.row for e in errors]] = False
@@ -273,12 +310,30 @@ def _score_chunk(model: Model, chunk: Chunk, inputs: dict[str, Any], keep: Seque
             chunk.table.column(name)
     for column, values in zip(model.schema.columns, out, strict=True):
         columns[column.name] = arrow_array(column, values[good] if errors else values)
-    numbers = chunk.record_numbers([e.row for e in errors])
-    # (error with its record number, its table position; -1 for an unparseable line)
-    located = [(e.at(n), e.row) for n, e in zip(numbers, errors, strict=True)]
-    located += [(e, -1) for e in chunk.malformed]
-    located.sort(key=lambda item: item[0].row)
-    return pa.table(columns), located
+    return pa.table(columns), located, scored
+
+
+def _every_row(model: Model, chunk: Chunk, out: list[np.ndarray], errors: list[RowError],
+               keep: Sequence[str]) -> pa.Table:
+    """Every record of the chunk in the input's order: kept columns, outputs (null where
+    rejected), ``error``; an unparseable line has its place too, with only its error."""
+    n = chunk.table.num_rows
+    messages = np.full(n, None, dtype=object)
+    for e in errors:
+        messages[e.row] = e.message
+    columns: dict[str, Any] = {name: chunk.table.column(name) for name in keep}
+    for column, values in zip(model.schema.columns, out, strict=True):
+        columns[column.name] = arrow_array(column, values)
+    columns[ERROR_COLUMN] = pa.array(messages, pa.string())
+    table = pa.table(columns)
+    if not chunk.malformed:
+        return table
+    lines = pa.table({name: pa.nulls(len(chunk.malformed), table.schema.field(name).type)
+                      for name in table.column_names if name != ERROR_COLUMN}
+                     | {ERROR_COLUMN: pa.array([e.message for e in chunk.malformed], pa.string())})
+    records = [*chunk.record_numbers(list(range(n))), *(e.row for e in chunk.malformed)]
+    order = pa.array(np.argsort(np.asarray(records), kind="stable"))
+    return pa.concat_tables([table, lines.select(table.column_names)]).take(order)
 
 
 def _keyless(column: pa.ChunkedArray, errors: list[RowError], key: str) -> list[RowError]:
@@ -293,9 +348,11 @@ def _keyless(column: pa.ChunkedArray, errors: list[RowError], key: str) -> list[
     return sorted([*errors, *extra], key=lambda e: e.row)
 
 
-def _empty_schema(model: Model, keep: Sequence[str]) -> pa.Schema:
+def _empty_schema(model: Model, keep: Sequence[str], all_rows: bool = False) -> pa.Schema:
     fields = [pa.field(k, pa.string()) for k in keep]
     fields += [pa.field(c.name, arrow_type(c.data_type)) for c in model.schema.columns]
+    if all_rows:
+        fields.append(pa.field(ERROR_COLUMN, pa.string()))
     return pa.schema(fields)
 
 

@@ -26,6 +26,8 @@ from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer.arrow import apply_file_rules
 from pmmlkit.scorer.validation import RowError
 
+_NAMES = {";": "semicolon", "\t": "tab", "|": "bar", ",": "comma"}
+
 #: CSV read block. Measured: 16 MiB blocks held ~600 MB of parser memory, 1 MiB ~120 MB, at
 #: the same speed.
 CSV_BLOCK_BYTES = 1 << 20
@@ -73,19 +75,29 @@ class CsvSource:
 
     def __init__(self, url: str, wanted: Sequence[str], *, schema: ModelSchema | None = None,
                  na_values: Sequence[str] = DEFAULT_NA_VALUES,
-                 chunk_bytes: int = CSV_BLOCK_BYTES, stream: IO[bytes] | None = None):
+                 chunk_bytes: int = CSV_BLOCK_BYTES, stream: IO[bytes] | None = None,
+                 delimiter: str | None = None, decimal: str = "."):
         self.url = url
         self._na_values = tuple(na_values)
         self._schema = schema
+        self._decimal = decimal
         self._stream = self._open(url) if stream is None else stream
         with storage(url, "read the header line", corrupt=InvalidInputError):
             header = self._stream.readline().decode("utf-8-sig")
         if not header.strip():
             self.close()
             raise InvalidInputError(f"{url}: the file is empty (no header line)")
-        self.delimiter = (file_format(url).delimiter if stream is None else ",") or \
-            sniff_delimiter(header)
+        self.delimiter = delimiter or (file_format(url).delimiter if stream is None else ",") \
+            or sniff_delimiter(header)
         self.columns = next(csv.reader([header], delimiter=self.delimiter))
+        #: why the header may have been split wrong (one column holding other delimiters)
+        self.hint: str | None = None
+        if len(self.columns) == 1:
+            other = sniff_delimiter(header)
+            if other != self.delimiter:
+                self.hint = (f"the header is one column {header.strip()[:60]!r}: the file "
+                             f"looks {_NAMES.get(other, repr(other))}-separated; pass "
+                             f"--delimiter {other!r}")
         self._wanted = [c for c in self.columns if c in set(wanted)]
         self._chunk_bytes = chunk_bytes
         self._malformed: list[RowError] = []
@@ -135,7 +147,8 @@ class CsvSource:
             table = self._text(pa.Table.from_batches([batch]), first)
             malformed, self._malformed = self._malformed, []
             if self._schema is not None:
-                table = apply_file_rules(table, self._schema, self._na_values)
+                table = apply_file_rules(table, self._schema, self._na_values,
+                                         decimal=self._decimal)
             yield Chunk(table, first, malformed, tuple(self._skipped))
             parsed += table.num_rows
         if self._malformed:
@@ -218,10 +231,12 @@ class ParquetSource:
 
 
 def open_source(url: str, wanted: Sequence[str], *, schema: ModelSchema,
-                na_values: Sequence[str]) -> CsvSource | ParquetSource:
+                na_values: Sequence[str], delimiter: str | None = None,
+                decimal: str = ".") -> CsvSource | ParquetSource:
     if file_format(url).kind == "parquet":
         return ParquetSource(url, wanted)
-    return CsvSource(url, wanted, schema=schema, na_values=na_values)
+    return CsvSource(url, wanted, schema=schema, na_values=na_values, delimiter=delimiter,
+                     decimal=decimal)
 
 
 def rebatch(reader: Any, rows: int) -> Iterator[pa.RecordBatch]:

@@ -52,6 +52,17 @@ def score(
     master: Annotated[str | None, typer.Option(
         "--master", help="With --spark: the Spark master URL (spark://HOST:PORT, local[N], "
                          "...). Default: local[*].")] = None,
+    delimiter: Annotated[str | None, typer.Option(
+        "--delimiter", metavar="CHAR", help="The CSV delimiter, in place of the one the "
+                                            "extension implies (';' for European files).")
+    ] = None,
+    decimal: Annotated[str, typer.Option(
+        "--decimal", metavar="CHAR", help="The decimal separator of numbers in the CSV: '.' "
+                                          "or ',' (no thousands separators).")] = ".",
+    all_rows: Annotated[bool, typer.Option(
+        "--all-rows", help="Write every input row, in order, with an 'error' column (outputs "
+                           "empty where rejected): results line up with the input without "
+                           "an id column.")] = False,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace an OUTPUT or --rejects file that exists (never the "
                             "input).")] = False,
@@ -69,6 +80,9 @@ def score(
     columns = [c.strip() for item in keep or [] for c in item.split(",") if c.strip()]
     markers = (None if na_values is None else
                 [m.strip() for item in na_values for m in item.split(",") if m.strip()])
+    if spark and all_rows:
+        raise ConfigurationError("--all-rows is not supported with --spark (part files have no "
+                                 "order): keep an id column with --keep")
     if spark and (key or ttl or name):
         raise ConfigurationError("--key, --ttl and --name (a Redis output) are not supported "
                                  "with --spark: score to Redis without --spark")
@@ -79,7 +93,8 @@ def score(
         summary = score_files(model, input, output or default_output(input), keep=columns,
                               rejects=rejects, backend=backend, max_rejects=max_rejects,
                               master=master, na_values=markers,
-                              allow_missing_columns=allow_missing_columns, overwrite=overwrite)
+                              allow_missing_columns=allow_missing_columns, overwrite=overwrite,
+                              delimiter=delimiter, decimal=decimal)
     elif master is not None:
         raise ConfigurationError("--master applies to --spark only")
     else:
@@ -94,7 +109,8 @@ def score(
         summary = score_file(model, input, output, keep=columns, rejects=rejects,
                              chunk_size=chunk_size, backend=backend, max_rejects=max_rejects,
                              na_values=markers, key=key, ttl=ttl, name=name,
-                             allow_missing_columns=allow_missing_columns, overwrite=overwrite)
+                             allow_missing_columns=allow_missing_columns, overwrite=overwrite,
+                             delimiter=delimiter, decimal=decimal, all_rows=all_rows)
     if json:  # on stderr when the results go to stdout, so the two never mix
         print_json(summary.to_dict(), err=summary.output == "-")
     else:

@@ -6,10 +6,11 @@ evaluator reads it (:func:`numeric_text`). Out: an output column as Arrow, typed
 output contract (:func:`arrow_array`).
 
 The file rules (:func:`apply_file_rules`) are how pmmlkit reads a text file's cells before
-any evaluator sees them: the NA markers are missing values, and where a field's declared
-values are the spellings of a boolean (``true``/``false`` in one case or another), a cell
-spelling a boolean in any case (``True``, ``TRUE``, ``false``...) reads as the declared
-spelling.
+any evaluator sees them: the NA markers are missing values; where a field's declared values
+are the spellings of a boolean (``true``/``false`` in one case or another), a cell spelling
+a boolean in any case (``True``, ``TRUE``, ``false``...) reads as the declared spelling; and
+in a file with decimal commas (``decimal=","``) a numeric field's comma is its decimal
+point (no thousands separators).
 """
 
 from __future__ import annotations
@@ -118,10 +119,11 @@ def _float_midpoint(numbers: np.ndarray) -> np.ndarray:
     return (numbers != back) & (numbers == middle)
 
 
-def apply_file_rules(table: pa.Table, schema: ModelSchema, na_values: Sequence[str]
-                     ) -> pa.Table:
+def apply_file_rules(table: pa.Table, schema: ModelSchema, na_values: Sequence[str], *,
+                     decimal: str = ".") -> pa.Table:
     """``table``'s model input columns read by the file rules (see the module): the NA
-    markers ``na_values`` become missing and boolean spellings take the field's."""
+    markers ``na_values`` become missing and boolean spellings take the field's; with
+    ``decimal=","`` (European files) a numeric field's decimal comma is a point."""
     markers = pa.array(sorted(set(na_values) - {""}), pa.string())
     for f in schema.inputs:
         if f.name not in table.column_names:
@@ -134,6 +136,8 @@ def apply_file_rules(table: pa.Table, schema: ModelSchema, na_values: Sequence[s
             marked = pc.is_in(column, value_set=markers.cast(column.type))
             if pc.any(marked).as_py():
                 column = pc.if_else(marked, pa.scalar(None, column.type), column)
+        if decimal != "." and f.is_numeric:
+            column = pc.replace_substring(column, decimal, ".")
         spelling = boolean_spelling(f)
         if spelling is not None:
             lowered = pc.utf8_lower(column)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -161,20 +161,26 @@ class Model:
                                    else allow_missing_columns))
 
     # -- many records --------------------------------------------------------------------
-    def score_batch(self, data: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                    strict: bool | None = None,
+    def score_batch(self, data: Any, *, keep: Sequence[str] = (),
+                    chunk_size: int = DEFAULT_CHUNK_SIZE, strict: bool | None = None,
                     allow_missing_columns: bool | None = None) -> pd.DataFrame:
         """Score a DataFrame, a pyarrow Table, a dict of columns or an iterable of records.
 
-        Returns one row per input row, in order: the output contract's columns and an
-        ``error`` column (None where the row was scored). A bad row never raises; an absent
-        input column does (:mod:`pmmlkit.scorer.matching`).
+        Returns one row per input row, in order: the ``keep`` columns of ``data`` (as they
+        are), the output contract's columns and an ``error`` column (None where the row was
+        scored). A bad row never raises; an absent input column does
+        (:mod:`pmmlkit.scorer.matching`).
         """
         import pandas as pd
 
         frame = _as_frame(data)
         self.check_columns([str(c) for c in frame.columns], strict=strict,
                            allow_missing_columns=allow_missing_columns)
+        absent = [k for k in keep if k not in frame.columns]
+        if absent:
+            raise InvalidInputError(f"{self.source}: the kept columns {absent} are not in "
+                                    f"the data (columns: {list(frame.columns)[:20]})",
+                                    field=absent[0], reason="missing column")
         parts = []
         for start in range(0, max(len(frame), 1), chunk_size):
             out, errors = self.score_chunk(frame.iloc[start:start + chunk_size])
@@ -185,9 +191,16 @@ class Model:
             # whose missing value is NaN)
             out[ERROR_COLUMN] = pd.Series(messages, dtype=object, index=out.index)
             parts.append(out)
-        if len(parts) == 1:
-            return parts[0]
-        return pd.concat(parts, ignore_index=True)
+        scored = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        if keep:
+            kept = frame[list(keep)].reset_index(drop=True)
+            clash = [k for k in keep if k in scored.columns]
+            if clash:
+                raise InvalidInputError(f"{self.source}: the kept columns {clash} have the "
+                                        "names of output columns", field=clash[0],
+                                        reason="duplicate column")
+            scored = pd.concat([kept, scored], axis=1)
+        return scored
 
     def score_chunk(self, frame: pd.DataFrame, *, parallelism: int | None = None
                     ) -> tuple[pd.DataFrame, list[RowError]]:
