@@ -35,6 +35,11 @@ VERSION_PATTERN = re.compile(r"^[1-9][0-9]{0,17}$")
 PMML_FILE = "model.pmml"
 MANIFEST_FILE = "manifest.json"
 CLAIM_FILE = ".claim"
+#: a version's markers, beside its (never modified) files: deprecated, or deleted
+DEPRECATED_FILE = "deprecated"
+#: a model's labels (``stable`` -> 3): the one file of the repository that changes
+LABELS_FILE = "labels.json"
+LABEL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 DEFAULT_ROOT = "models"
 _MAX_CLAIM_ATTEMPTS = 1000
 
@@ -103,12 +108,20 @@ class Repository:
         found = (parse_version(v) for v in self._children(self._p(name)))
         return sorted(v for v in found if v is not None)
 
-    def versions(self, name: str) -> list[int]:
-        """Published versions of ``name`` (manifest present), ascending."""
+    def versions(self, name: str, *, deprecated: bool = True) -> list[int]:
+        """Published versions of ``name`` (manifest present), ascending; without the
+        deprecated ones when ``deprecated`` is False."""
         check_name(name)
         with storage(self._uri(name), "list the versions"):
-            return [v for v in self._claimed(name)
-                    if self._fs.exists(self._p(name, v, MANIFEST_FILE))]
+            found = [v for v in self._claimed(name)
+                     if self._fs.exists(self._p(name, v, MANIFEST_FILE))]
+            if not deprecated:
+                found = [v for v in found if not self.is_deprecated(name, v)]
+            return found
+
+    def is_deprecated(self, name: str, version: int) -> bool:
+        with storage(self._uri(name, version), "look for the deprecation mark"):
+            return bool(self._fs.exists(self._p(name, version, DEPRECATED_FILE)))
 
     def get(self, name: str, version: int | None = None) -> ModelVersion:
         """A published version (the latest when ``version`` is None), checksum verified."""
@@ -134,8 +147,8 @@ class Repository:
                             manifest)
 
     def latest(self, name: str) -> ModelVersion:
-        """The highest published version of ``name``."""
-        published = self.versions(name)
+        """The highest published version of ``name`` that is not deprecated."""
+        published = self.versions(name, deprecated=False)
         if not published:
             raise ModelNotFoundError(f"{self._uri(name)}: no published version of {name!r} "
                                      f"(models here: {self.names() or 'none'})")
@@ -156,12 +169,17 @@ class Repository:
         """One summary per published version: name, version, created, source, parity."""
         rows = []
         for name in self.names():
+            labels = self.labels(name)
             for v in self.versions(name):
                 manifest = self.get(name, v).manifest
                 parity = manifest.get("parity", {})
                 backends = parity.get("backends", {})
                 rows.append({
                     "name": name, "version": v, "created_at": manifest.get("created_at"),
+                    "labels": [k for k, lv in labels.items() if lv == v],
+                    "deprecated": self.is_deprecated(name, v),
+                    "description": manifest.get("description"),
+                    "tags": manifest.get("tags") or {},
                     "framework": manifest.get("source", {}).get("framework"),
                     "estimator": manifest.get("source", {}).get("estimator"),
                     "parity": "pass" if parity.get("passed") else "FAIL",
@@ -170,6 +188,90 @@ class Repository:
                                  for b, r in backends.items()},
                 })
         return rows
+
+    # -- the registry: labels, deprecation, deletion ---------------------------------------
+    def labels(self, name: str) -> dict[str, int]:
+        """The model's labels (``{"stable": 3}``), as :meth:`set_label` stored them."""
+        check_name(name)
+        path = self._p(name, LABELS_FILE)
+        with storage(self._uri(name, LABELS_FILE), "read the labels"):
+            try:
+                with self._fs.open(path, "rb") as fh:
+                    data = json.loads(fh.read())
+            except FileNotFoundError:
+                return {}
+            except ValueError as exc:
+                raise ModelLoadError(f"{self._uri(name, LABELS_FILE)}: unreadable labels: "
+                                     f"{exc}") from exc
+        if not isinstance(data, dict):
+            raise ModelLoadError(f"{self._uri(name, LABELS_FILE)}: labels must be an object "
+                                 "of label -> version")
+        return {str(k): int(v) for k, v in data.items() if isinstance(v, int)}
+
+    def set_label(self, name: str, label: str, version: int) -> dict[str, int]:
+        """Point ``label`` at a published, not deprecated ``version`` of ``name``; returns
+        the labels. The file is replaced atomically; two writers at once: the last wins."""
+        if not LABEL_PATTERN.match(label) or parse_version(label) is not None:
+            raise ConfigurationError(f"label {label!r}: use a letter, then letters, digits, "
+                                     "'_' or '-' (up to 64)")
+        if version not in self.versions(name):
+            raise ModelNotFoundError(f"{self._uri(name, version)}: no such version to label "
+                                     f"(published: {self.versions(name) or 'none'})")
+        if self.is_deprecated(name, version):
+            raise ConfigurationError(f"{self._uri(name, version)} is deprecated: undo that "
+                                     "first (pmmlkit deprecate --undo) to label it")
+        return self._write_labels(name, {**self.labels(name), label: int(version)})
+
+    def remove_label(self, name: str, label: str) -> dict[str, int]:
+        labels = self.labels(name)
+        if label not in labels:
+            raise ModelNotFoundError(f"{self._uri(name)}: no label {label!r} (labels: "
+                                     f"{sorted(labels) or 'none'})")
+        del labels[label]
+        return self._write_labels(name, labels)
+
+    def _write_labels(self, name: str, labels: dict[str, int]) -> dict[str, int]:
+        from pmmlkit.storage import atomic_write
+
+        with atomic_write(self._uri(name, LABELS_FILE)) as fh:
+            fh.write(json.dumps(labels, indent=2, sort_keys=True).encode())
+        return labels
+
+    def deprecate(self, name: str, version: int, *, undo: bool = False) -> None:
+        """Mark a version deprecated (``undo``: unmark it): neither ``latest`` nor the
+        server's latest-versions policy takes it; it still loads by its number, and a label
+        pointing at it is refused until undone."""
+        if version not in self.versions(name):
+            raise ModelNotFoundError(f"{self._uri(name, version)}: no such version "
+                                     f"(published: {self.versions(name) or 'none'})")
+        held = [k for k, v in self.labels(name).items() if v == version]
+        if held and not undo:
+            raise ConfigurationError(f"{self._uri(name, version)} has the labels {held}: move "
+                                     "or remove them first")
+        path = self._p(name, version, DEPRECATED_FILE)
+        with storage(self._uri(name, version), "mark the version"):
+            if undo:
+                if self._fs.exists(path):
+                    self._fs.rm(path)
+            else:
+                self._fs.pipe_file(path, b"")
+
+    def delete(self, name: str, version: int) -> None:
+        """Delete a version's PMML and manifest (its number is never claimed again: the
+        claim stays). Refused while a label points at it."""
+        if version not in self.versions(name):
+            raise ModelNotFoundError(f"{self._uri(name, version)}: no such version "
+                                     f"(published: {self.versions(name) or 'none'})")
+        held = [k for k, v in self.labels(name).items() if v == version]
+        if held:
+            raise ConfigurationError(f"{self._uri(name, version)} has the labels {held}: move "
+                                     "or remove them first")
+        with storage(self._uri(name, version), "delete the version"):
+            # the manifest first: from then on the version does not exist for readers
+            self._fs.rm(self._p(name, version, MANIFEST_FILE))
+            self._fs.rm(self._p(name, version, PMML_FILE))
+            if self._fs.exists(self._p(name, version, DEPRECATED_FILE)):
+                self._fs.rm(self._p(name, version, DEPRECATED_FILE))
 
     # -- writing ---------------------------------------------------------------------------
     def publish(self, pmml: bytes, manifest: dict[str, Any], *, name: str) -> ModelVersion:
@@ -217,18 +319,26 @@ class _Exists(PmmlkitError):
     """A file to create exclusively exists already (internal: claims retry on it)."""
 
 
-def parse_ref(ref: str) -> tuple[str, str, int | None] | None:
-    """Split ``root/name``, ``root/name/3`` or ``root/name@latest`` into its parts."""
+def parse_ref(ref: str) -> tuple[str, str, int | str | None] | None:
+    """Split ``root/name``, ``root/name/3``, ``root/name@latest`` or ``root/name@stable`` (a
+    stored label) into root, name and the version number or label (None: the latest)."""
     text = ref.rstrip("/")
-    if text.endswith("@latest"):
-        text = text[: -len("@latest")]
     head, _, last = text.rpartition("/")
+    label: str | None = None
+    if "@" in last:
+        last, _, label = last.partition("@")
+        if label == "latest":
+            label = None
+        elif not LABEL_PATTERN.match(label):
+            return None
     version = parse_version(last)
     if version is not None:
+        if label is not None:
+            return None
         head, _, last = head.rpartition("/")
     if not head or not NAME_PATTERN.match(last):
         return None
-    return head, last, version
+    return head, last, label if label is not None else version
 
 
 def unknown_model(ref: str) -> ModelNotFoundError | None:
@@ -263,8 +373,14 @@ def resolve(ref: str) -> ModelVersion | None:
     parts = parse_ref(ref)
     if parts is None:
         return None
-    root, name, version = parts
+    root, name, wanted = parts
     repo = Repository(root)
     if not repo._claimed(name):
         return None
-    return repo.get(name, version)
+    if isinstance(wanted, str):
+        labels = repo.labels(name)
+        if wanted not in labels:
+            raise ModelNotFoundError(f"{ref}: {name!r} has no label {wanted!r} (labels: "
+                                     f"{', '.join(sorted(labels)) or 'none'})")
+        wanted = labels[wanted]
+    return repo.get(name, wanted)

@@ -198,3 +198,58 @@ def test_a_mistyped_model_name_lists_the_models_and_the_closest(tmp_path, export
     # a file of that name is a file, not a reference
     (tmp_path / "chrun").write_bytes(exported["logreg"].path.read_bytes())
     assert pmmlkit.load(f"{tmp_path}/chrun").schema.model_element == "RegressionModel"
+
+
+def test_the_repository_as_a_registry_labels_deprecation_and_deletion(tmp_path, exported, capsys):
+    from pmmlkit.cli import app
+    from pmmlkit.cli._common import run
+
+    repo = pmmlkit.Repository(str(tmp_path))
+    for _ in range(3):
+        repo.publish(exported["logreg"].path.read_bytes(), {}, name="churn")
+    ref = f"{tmp_path}/churn"
+    assert run(app, ["label", f"{ref}/2", "stable"]) == 0
+    assert repo.labels("churn") == {"stable": 2}
+    assert pmmlkit.load(f"{ref}@stable").manifest["version"] == 2
+    with pytest.raises(pmmlkit.ModelNotFoundError, match="no label 'canary'"):
+        pmmlkit.load(f"{ref}@canary")
+    # a labelled version can be neither deprecated nor deleted
+    assert run(app, ["deprecate", f"{ref}/2"]) == 3
+    assert "labels ['stable']" in capsys.readouterr().err
+    assert run(app, ["deprecate", f"{ref}/3"]) == 0
+    assert repo.latest("churn").version == 2  # latest passes over the deprecated 3
+    assert pmmlkit.load(f"{ref}/3").manifest["version"] == 3  # still loads by number
+    assert run(app, ["label", f"{ref}/3", "canary"]) == 3  # a deprecated version: no label
+    assert run(app, ["delete", f"{ref}/1"]) == 3  # without --yes
+    assert run(app, ["delete", f"{ref}/1", "--yes"]) == 0
+    assert repo.versions("churn") == [2, 3]
+    # the number of a deleted version is never published again
+    again = repo.publish(exported["logreg"].path.read_bytes(), {}, name="churn")
+    assert again.version == 4
+    listed = {r["version"]: r for r in repo.describe()}
+    assert listed[2]["labels"] == ["stable"] and listed[3]["deprecated"]
+    assert run(app, ["label", f"{ref}/2", "stable", "--remove"]) == 0
+    assert repo.labels("churn") == {}
+
+
+def test_export_records_description_tags_metrics_and_conversion_options(tmp_path, dataset):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from pmmlkit.datasets import NUMERIC
+
+    model = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0)
+    model.fit(dataset[NUMERIC], dataset["churn"])
+    ref = pmmlkit.export_sklearn(model, dataset[NUMERIC].iloc[:100], dataset["churn"].iloc[:100],
+                                 repo=str(tmp_path), name="rf", options={"compact": False},
+                                 description="the first forest", tags={"team": "growth"},
+                                 metrics={"auc": 0.91})
+    manifest = ref.manifest
+    assert manifest["description"] == "the first forest" and manifest["tags"] == {"team": "growth"}
+    assert manifest["metrics"] == {"auc": 0.91}
+    assert manifest["converter"]["options"] == {"compact": False}
+    # compact=False keeps sklearn2pmml's full split predicates: the document is not compacted
+    compact = pmmlkit.export_sklearn(model, dataset[NUMERIC].iloc[:100],
+                                     dataset["churn"].iloc[:100], repo=str(tmp_path), name="rf2")
+    full_text = pmmlkit.Repository(str(tmp_path)).read_pmml(ref)
+    compact_text = pmmlkit.Repository(str(tmp_path)).read_pmml(compact)
+    assert full_text != compact_text and manifest["parity"]["passed"]

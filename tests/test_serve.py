@@ -497,6 +497,36 @@ def test_version_policy_and_labels(tmp_path, exported, holdout):
         VersionPolicy.parse("newest")
 
 
+def test_stored_labels_and_deprecation_are_followed_while_serving(tmp_path, exported, holdout):
+    """A label moved in the repository (pmmlkit label) is followed at the next poll; a
+    deprecated latest version is not served as the latest."""
+    root = tmp_path / "models"
+    repository = pmmlkit.Repository(str(root))
+    for name in ("linreg", "gbm"):  # version 1 is a regression, 2 a classifier
+        repository.publish(exported[name].path.read_bytes(), {}, name="m")
+    repository.set_label("m", "stable", 1)
+    body = {"instances": _jsonable(_rows(holdout, 2))}
+    with serving(ServerConfig(repo=str(root), poll=0.2)) as url:
+        def stable() -> dict:
+            return httpx.post(f"{url}/v1/models/m/labels/stable:predict", json=body).json()
+
+        assert isinstance(stable()["predictions"][0], float)  # version 1: a regression
+        latest = httpx.post(f"{url}/v1/models/m:predict", json=body).json()
+        assert "churn" in latest["predictions"][0]  # version 2
+        repository.set_label("m", "stable", 2)
+        deadline = time.monotonic() + 30
+        while not isinstance(stable()["predictions"][0], dict):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        repository.remove_label("m", "stable")
+        repository.deprecate("m", 2)
+        deadline = time.monotonic() + 30
+        while not isinstance(httpx.post(f"{url}/v1/models/m:predict", json=body).json().get(
+                "predictions", [{}])[0], float):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
 def test_a_request_arriving_after_its_version_was_swapped_out_is_still_answered(exported,
                                                                                  holdout):
     """The race of a hot reload: a request resolved version 1, then version 1's queue was

@@ -19,10 +19,55 @@ ToleranceOption = Annotated[float, typer.Option(
     "--tolerance", help="Max |difference| allowed between the PMML and the native model.")]
 RowsOption = Annotated[int, typer.Option(
     "--verification-rows", help="Sample rows embedded as PMML verification records.")]
+DescriptionOption = Annotated[str | None, typer.Option(
+    "--description", help="What this version is, recorded in its manifest.")]
+TagOption = Annotated[list[str] | None, typer.Option(
+    "--tag", metavar="KEY=VALUE", help="A tag recorded in the manifest (repeat).")]
+MetricOption = Annotated[list[str] | None, typer.Option(
+    "--metric", metavar="NAME=NUMBER", help="A metric recorded in the manifest, e.g. auc=0.91 "
+                                            "(repeat).")]
 BudgetOption = Annotated[float, typer.Option(
     "--parity-budget", min=0, help="Seconds the parity check may spend on each evaluator "
                                    "but the default (a slower one is reported 'not checked "
                                    "(budget)'); the default evaluator is always checked.")]
+
+
+def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    from pmmlkit.errors import ConfigurationError
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"{what} {item!r}: use KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _metrics(items: list[str] | None) -> dict[str, float]:
+    from pmmlkit.errors import ConfigurationError
+
+    out = {}
+    for key, value in _pairs(items, "--metric").items():
+        try:
+            out[key] = float(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"--metric {key}={value}: the value must be a number"
+                                     ) from exc
+    return out
+
+
+def _options(items: list[str] | None) -> dict[str, Any]:
+    """``--option KEY=VALUE``: the value read as JSON (true, 3, "x"), else as text."""
+    import json as json_module
+
+    out: dict[str, Any] = {}
+    for key, value in _pairs(items, "--option").items():
+        try:
+            out[key] = json_module.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
 
 
 def _print_version(ref: Any, json: bool) -> None:
@@ -56,6 +101,13 @@ def sklearn(
     tolerance: ToleranceOption = 1e-6,
     verification_rows: RowsOption = 100,
     parity_budget: BudgetOption = 60.0,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", metavar="KEY=VALUE", help="An sklearn2pmml conversion option "
+                                              "(PMMLPipeline.configure), e.g. compact=false "
+                                              "(repeat).")] = None,
+    description: DescriptionOption = None,
+    tag: TagOption = None,
+    metric: MetricOption = None,
     json: JsonOption = False,
 ) -> None:
     """Export a scikit-learn model (joblib/pickle; trusted files only) to PMML and publish it."""
@@ -68,7 +120,9 @@ def sklearn(
     warnings.filterwarnings("ignore", message="X has feature names, but")
     ref = export_sklearn_file(model_file, sample, name=name, repo=repo, target=target,
                               tolerance=tolerance, verification_rows=verification_rows,
-                              parity_budget=parity_budget)
+                              parity_budget=parity_budget, options=_options(option),
+                              description=description, tags=_pairs(tag, "--tag"),
+                              metrics=_metrics(metric))
     _print_version(ref, json)
 
 
@@ -83,6 +137,9 @@ def spark(
     tolerance: ToleranceOption = 1e-6,
     verification_rows: RowsOption = 100,
     parity_budget: BudgetOption = 60.0,
+    description: DescriptionOption = None,
+    tag: TagOption = None,
+    metric: MetricOption = None,
     json: JsonOption = False,
 ) -> None:
     """Export a saved Spark ML PipelineModel to PMML and publish it."""
@@ -90,7 +147,8 @@ def spark(
 
     ref = export_spark_dir(pipeline_model_dir, sample, name=name, repo=repo,
                            tolerance=tolerance, verification_rows=verification_rows,
-                           parity_budget=parity_budget)
+                           parity_budget=parity_budget, description=description,
+                           tags=_pairs(tag, "--tag"), metrics=_metrics(metric))
     _print_version(ref, json)
 
 
@@ -108,11 +166,14 @@ def list_models(
     if json:
         print_json(rows)
         return
-    table = Table("name", "version", "created", "framework", "estimator", "parity", "backends")
+    table = Table("name", "version", "labels", "created", "framework", "estimator", "parity",
+                  "backends", "description")
     for r in rows:
-        table.add_row(r["name"], str(r["version"]), r["created_at"] or "", r["framework"] or "",
-                      r["estimator"] or "", r["parity"],
-                      ", ".join(f"{b} {s}" for b, s in r["backends"].items()))
+        version = str(r["version"]) + (" (deprecated)" if r["deprecated"] else "")
+        table.add_row(r["name"], version, ", ".join(r["labels"]), r["created_at"] or "",
+                      r["framework"] or "", r["estimator"] or "", r["parity"],
+                      ", ".join(f"{b} {s}" for b, s in r["backends"].items()),
+                      r["description"] or "")
     console().print(table)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from pmmlkit.converter._parity import (
 )
 from pmmlkit.converter._sklearn import SKLEARN2PMML_MAX_SKLEARN
 from pmmlkit.converter._sklearn import version_problem as sklearn_version_problem
-from pmmlkit.errors import ConversionError, InvalidInputError
+from pmmlkit.errors import ConfigurationError, ConversionError, InvalidInputError
 from pmmlkit.repository import ModelVersion, Repository, check_name
 from pmmlkit.schema import read_schema
 from pmmlkit.scorer.verification import record_precision, unmeetable_records
@@ -36,9 +37,11 @@ BACKENDS = ("jpmml", "pypmml")
 
 
 def _manifest(*, schema: Any, source: dict[str, Any], converter: dict[str, Any],
-              parity: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
+              parity: dict[str, Any], timings: dict[str, float],
+              about: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **(about or {}),
         "source": source,
         "converter": converter,
         "pmmlkit_version": __version__,
@@ -46,6 +49,23 @@ def _manifest(*, schema: Any, source: dict[str, Any], converter: dict[str, Any],
         "parity": parity,
         "timings_seconds": timings,
     }
+
+
+def _about(description: str | None, tags: Mapping[str, str] | None,
+           metrics: Mapping[str, float] | None) -> dict[str, Any]:
+    """What a version says of itself in its manifest (MLflow's registry description, tags
+    and metrics): checked to be JSON text and numbers."""
+    out: dict[str, Any] = {}
+    if description is not None:
+        out["description"] = str(description)
+    if tags:
+        out["tags"] = {str(k): str(v) for k, v in tags.items()}
+    if metrics:
+        try:
+            out["metrics"] = {str(k): float(v) for k, v in metrics.items()}
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"metrics must be numbers: {exc}") from exc
+    return out
 
 
 def _records(schema: Any) -> int:
@@ -102,7 +122,10 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
                    verification_rows: int = DEFAULT_VERIFICATION_ROWS,
                    tolerance: float = DEFAULT_TOLERANCE,
                    backends: tuple[str, ...] = BACKENDS,
-                   parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
+                   parity_budget: float = SECONDARY_BUDGET,
+                   options: Mapping[str, Any] | None = None,
+                   description: str | None = None, tags: Mapping[str, str] | None = None,
+                   metrics: Mapping[str, float] | None = None) -> ModelVersion:
     """Export a fitted scikit-learn Pipeline, bare estimator or PMMLPipeline; publish it.
 
     ``X_sample`` (a DataFrame with the training column names) is used for the verification
@@ -111,10 +134,16 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
     default backend differs from scikit-learn by more than ``tolerance`` (float outputs: at
     least 1e-5), or does not reproduce the verification records. Every other backend gets
     ``parity_budget`` seconds; a slower one is recorded "not checked (budget)".
+
+    ``options`` are sklearn2pmml's conversion options (``PMMLPipeline.configure``: e.g.
+    ``{"compact": False}`` for a tree ensemble, ``{"numeric": True}``), recorded in the
+    manifest; ``description``, ``tags`` (text) and ``metrics`` (numbers, e.g. the model's
+    test AUC) are recorded there too.
     """
     from pmmlkit.converter import _sklearn
 
     check_name(name)
+    about = _about(description, tags, metrics)
     if not isinstance(X_sample, pd.DataFrame):
         raise ConversionError("X_sample must be a pandas DataFrame with the feature names")
     _sklearn.check_installed()
@@ -122,6 +151,8 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
     started = time.perf_counter()
     y = _as_target(y_sample)
     pipeline = _sklearn.to_pmml_pipeline(estimator, X_sample, y)
+    if options:
+        _sklearn.configure(pipeline, options)
     pmml = sklearn_to_pmml(pipeline, _sample(X_sample, verification_rows),
                            with_verification=verification_rows > 0, backend=backends[0])
     schema = read_schema(pmml, source=name)
@@ -138,9 +169,9 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
                 "estimator": f"{type(final).__module__}.{type(final).__name__}",
                 "pipeline": _sklearn.step_names(estimator)},
         converter={"library": "sklearn2pmml", "version": installed("sklearn2pmml"),
-                   "verification_rows": _records(schema)},
+                   "verification_rows": _records(schema), "options": dict(options or {})},
         parity=parity,
-        timings={"convert": converted - started, "parity": checked - converted})
+        timings={"convert": converted - started, "parity": checked - converted}, about=about)
     repository = repo if isinstance(repo, Repository) else Repository(repo)
     return repository.publish(pmml, manifest, name=name)
 
@@ -149,7 +180,9 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
                  name: str, verification_rows: int = DEFAULT_VERIFICATION_ROWS,
                  tolerance: float = DEFAULT_TOLERANCE,
                  backends: tuple[str, ...] = BACKENDS,
-                   parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
+                 parity_budget: float = SECONDARY_BUDGET,
+                 description: str | None = None, tags: Mapping[str, str] | None = None,
+                 metrics: Mapping[str, float] | None = None) -> ModelVersion:
     """Export a fitted Spark ML PipelineModel (or bare fitted model) and publish it.
 
     ``sample_df`` (Spark or pandas DataFrame with the input columns) feeds the verification
@@ -159,6 +192,7 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
     from pmmlkit.converter import _spark
 
     check_name(name)
+    about = _about(description, tags, metrics)
     started = time.perf_counter()
     spark = _spark.spark_session()
     with converter_boundary("caching the Spark sample"):
@@ -185,7 +219,7 @@ def export_spark(pipeline_model: Any, sample_df: Any, *, repo: str | Repository 
         converter={"library": "pyspark2pmml", "version": installed("pyspark2pmml"),
                    "verification_rows": _records(schema)},
         parity=parity,
-        timings={"convert": converted - started, "parity": checked - converted})
+        timings={"convert": converted - started, "parity": checked - converted}, about=about)
     sample.unpersist()
     repository = repo if isinstance(repo, Repository) else Repository(repo)
     return repository.publish(pmml, manifest, name=name)
@@ -195,7 +229,9 @@ def export_pmml(pmml: bytes, features: pd.DataFrame, expected: pd.DataFrame, *,
                 repo: str | Repository | None = None, name: str,
                 tolerance: float = DEFAULT_TOLERANCE, backends: tuple[str, ...] = BACKENDS,
                 source: dict[str, Any] | None = None,
-                parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
+                parity_budget: float = SECONDARY_BUDGET,
+                description: str | None = None, tags: Mapping[str, str] | None = None,
+                metrics: Mapping[str, float] | None = None) -> ModelVersion:
     """Publish a PMML produced elsewhere (hand-written, R, another converter) behind the same
     parity gate: ``expected`` holds the reference outputs for ``features``, under the output
     contract's column names (numeric columns compared by value, others as labels)."""
@@ -215,7 +251,8 @@ def export_pmml(pmml: bytes, features: pd.DataFrame, expected: pd.DataFrame, *,
         schema=schema, source=source or {"framework": "pmml", "version": schema.pmml_version,
                                          "estimator": schema.model_element, "pipeline": []},
         converter={"library": schema.application or "unknown", "version": None},
-        parity=parity, timings={"parity": time.perf_counter() - started})
+        parity=parity, timings={"parity": time.perf_counter() - started},
+        about=_about(description, tags, metrics))
     repository = repo if isinstance(repo, Repository) else Repository(repo)
     return repository.publish(pmml, manifest, name=name)
 
@@ -236,7 +273,10 @@ def export_sklearn_file(model_file: str, sample: str, *, name: str,
                         verification_rows: int = DEFAULT_VERIFICATION_ROWS,
                         tolerance: float = DEFAULT_TOLERANCE,
                         backends: tuple[str, ...] = BACKENDS,
-                   parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
+                        parity_budget: float = SECONDARY_BUDGET,
+                        options: Mapping[str, Any] | None = None,
+                        description: str | None = None, tags: Mapping[str, str] | None = None,
+                        metrics: Mapping[str, float] | None = None) -> ModelVersion:
     """Export a scikit-learn model saved with joblib or pickle (``model_file``) with a CSV or
     Parquet ``sample`` of its training data: what ``pmmlkit export sklearn`` does.
 
@@ -270,7 +310,8 @@ def export_sklearn_file(model_file: str, sample: str, *, name: str,
         _check_no_label(estimator, sample, [str(c) for c in frame.columns], features, named)
     return export_sklearn(estimator, frame[features], y, repo=repo, name=name,
                           tolerance=tolerance, verification_rows=verification_rows,
-                          backends=backends, parity_budget=parity_budget)
+                          backends=backends, parity_budget=parity_budget, options=options,
+                          description=description, tags=tags, metrics=metrics)
 
 
 #: how a pickle (protocol 2 and later) and a joblib file (zlib, gzip, lz4, xz...) start
@@ -324,7 +365,9 @@ def export_spark_dir(pipeline_dir: str, sample: str, *, name: str,
                      verification_rows: int = DEFAULT_VERIFICATION_ROWS,
                      tolerance: float = DEFAULT_TOLERANCE,
                      backends: tuple[str, ...] = BACKENDS,
-                   parity_budget: float = SECONDARY_BUDGET) -> ModelVersion:
+                     parity_budget: float = SECONDARY_BUDGET,
+                     description: str | None = None, tags: Mapping[str, str] | None = None,
+                     metrics: Mapping[str, float] | None = None) -> ModelVersion:
     """Export a Spark ML PipelineModel saved with ``model.save(pipeline_dir)`` with a CSV
     (header, types inferred) or Parquet ``sample``: what ``pmmlkit export spark`` does."""
     from pmmlkit.converter import _spark
@@ -338,7 +381,8 @@ def export_spark_dir(pipeline_dir: str, sample: str, *, name: str,
                  else reader.csv(sample, header=True, inferSchema=True))
     return export_spark(model, frame, repo=repo, name=name, tolerance=tolerance,
                         verification_rows=verification_rows, backends=backends,
-                        parity_budget=parity_budget)
+                        parity_budget=parity_budget, description=description, tags=tags,
+                        metrics=metrics)
 
 
 def spark_session() -> Any:

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,12 @@ def _check_fitted(estimator: Any) -> None:
                               "on it first, then export the fitted model") from exc
     except TypeError:  # an object scikit-learn cannot tell about: sklearn2pmml decides
         pass
+
+
+def configure(pipeline: Any, options: Mapping[str, Any]) -> None:
+    """sklearn2pmml's conversion options on the pipeline's final estimator."""
+    with converter(f"sklearn2pmml's PMMLPipeline.configure({dict(options)})"):
+        pipeline.configure(**options)
 
 
 def final_step(estimator: Any) -> Any:

@@ -104,7 +104,9 @@ class Registry:
         self.repository = Repository(repo)
         self._names = names
         self._policy = policy
-        self.labels = labels
+        #: the labels given (--label) win over the repository's stored ones
+        self._given_labels = labels
+        self.labels: dict[str, dict[str, int]] = {k: dict(v) for k, v in labels.items()}
         self._backend = backend
         self._make_batcher = make_batcher
         self._on_load = on_load
@@ -192,11 +194,16 @@ class Registry:
     def _sync_model(self, name: str) -> None:
         try:
             published = self.repository.versions(name)
+            active = self.repository.versions(name, deprecated=False)
+            stored = self.repository.labels(name)
         except PmmlkitError as exc:
             log.warning("listing %s failed: %s", name, exc)
             return
-        wanted = set(self._policy.choose(published))
-        wanted |= {v for v in self.labels.get(name, {}).values() if v in published}
+        self.labels[name] = {**stored, **self._given_labels.get(name, {})}
+        # the latest-versions policy passes over deprecated versions; a version named
+        # (--versions 3,4) or labelled is served as asked
+        wanted = set(self._policy.choose(published if self._policy.specific else active))
+        wanted |= {v for v in self.labels[name].values() if v in published}
         served = self.models.setdefault(name, ServedModel(name))
         for version in sorted(wanted - set(served.versions)):
             status = served.status.get(version)
