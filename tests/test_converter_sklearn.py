@@ -362,3 +362,80 @@ def test_what_a_new_user_gets_wrong_is_named_with_the_fix(tmp_path, dataset, cap
     assert "RandomForestClassifier" in message and "Element Node is not supported" in message
     assert "impute" in message
     assert pmmlkit.Repository(repo).names() == ["n"]
+
+
+def _frame_with_rare_region(n: int = 500) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.normal(40, 10, n),
+                          "region": rng.choice(["n", "s", "e", "w", "x"], n,
+                                               p=[0.4, 0.3, 0.2, 0.07, 0.03]),
+                          "is_active": rng.random(n) > 0.5})
+    y = ((frame["age"] > 40) ^ (frame["region"] == "n")).astype(int).rename("churned")
+    return frame, y
+
+
+def test_probes_refuse_a_pmml_that_gives_another_number_where_the_sample_has_no_case(tmp_path):
+    """OneHotEncoder(handle_unknown='infrequent_if_exist') maps a missing category to its
+    infrequent column; the PMML does not. The sample holds no missing region, so only the
+    probes see it: nothing is published."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame, y = _frame_with_rare_region()
+    model = Pipeline([("pre", ColumnTransformer([
+        ("num", "passthrough", ["age"]),
+        ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=30),
+         ["region"])])), ("model", LogisticRegression())]).fit(frame[["age", "region"]], y)
+    with pytest.raises(pmmlkit.ParityError) as info:
+        pmmlkit.export_sklearn(model, frame[["age", "region"]], y, repo=str(tmp_path), name="m")
+    assert "on rows the sample lacks" in str(info.value) and "region missing" in str(info.value)
+    probes = info.value.report["probes"]
+    differ = [p for p in probes if p["outcome"] == "differ"]
+    # the oracle: scikit-learn's own prediction for that row
+    row = frame[["age", "region"]].iloc[[0]].astype({"region": object})
+    row.loc[0, "region"] = None
+    assert differ[0]["native"]["probability(1)"] == pytest.approx(
+        model.predict_proba(row)[0, 1], abs=1e-12)
+    assert not pmmlkit.Repository(str(tmp_path)).names()
+    ref = pmmlkit.export_sklearn(model, frame[["age", "region"]], y, repo=str(tmp_path),
+                                 name="m", probe=False)  # the opt-out
+    assert "probes" not in ref.manifest["parity"]
+
+
+def test_probes_report_what_the_pmml_refuses_or_scores_that_the_native_model_does_not(
+        tmp_path, capsys):
+    """The issue's case: OneHotEncoder(handle_unknown='ignore') over region and is_active,
+    a sample without missing values: scikit-learn scores a missing category (all zeros), and
+    so does the PMML now (the evaluator decides). A tree scores a missing number natively
+    (scikit-learn routes NaN), where its PMML gives no prediction: reported, and printed."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    frame, y = _frame_with_rare_region()
+    for estimator in (LogisticRegression(), DecisionTreeClassifier(max_depth=3, random_state=0)):
+        model = Pipeline([("pre", ColumnTransformer([
+            ("num", StandardScaler(), ["age"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["region", "is_active"])])),
+            ("model", estimator)]).fit(frame, y)
+        joblib.dump(model, tmp_path / "model.joblib")
+        frame.assign(churned=y).to_csv(tmp_path / "sample.csv", index=False)
+        assert run(app, ["export", "sklearn", str(tmp_path / "model.joblib"), "--sample",
+                         str(tmp_path / "sample.csv"), "--target", "churned", "--repo",
+                         str(tmp_path / "repo"), "--name", type(estimator).__name__]) == 0
+        out = capsys.readouterr().out
+        ref = pmmlkit.Repository(str(tmp_path / "repo")).latest(type(estimator).__name__)
+        probes = {(p["column"], p["case"]): p for p in ref.manifest["parity"]["probes"]}
+        assert {p["outcome"] for p in probes.values()} <= {"agree", "pmml refuses"}
+        if isinstance(estimator, DecisionTreeClassifier):
+            assert probes[("age", "missing")]["outcome"] == "pmml refuses"
+            assert "the PMML refuses what the native model scores: age missing" in out
+        else:
+            assert probes[("age", "missing")]["outcome"] == "agree"  # both refuse NaN
+            for column in ("region", "is_active"):  # both score it, with the same numbers
+                assert probes[(column, "missing")]["outcome"] == "agree"
+                assert isinstance(probes[(column, "missing")]["pmml"], dict)

@@ -175,3 +175,62 @@ def test_a_csv_of_booleans_as_pandas_r_or_anyone_writes_them(flagged, tmp_path, 
     assert summary.rows_rejected == 0
     got = pd.read_csv(tmp_path / "out.csv")["probability(1)"]
     assert np.max(np.abs(got - pipeline.predict_proba(rows)[:, 1])) < 1e-12
+
+
+def test_pandas_csv_of_every_dtype_round_trips(tmp_path, dataset):
+    """A pandas frame with a nullable integer (NA), a categorical, a bool and a datetime
+    column, written by DataFrame.to_csv and scored by `pmmlkit score`, gives the fitted
+    pipelines' own predictions."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.preprocessing import OneHotEncoder
+    from sklearn2pmml.decoration import DateTimeDomain
+    from sklearn2pmml.pipeline import PMMLPipeline
+    from sklearn2pmml.preprocessing import SecondsSinceYearTransformer
+
+    from pmmlkit.cli import app
+    from pmmlkit.cli._common import run
+
+    rng = np.random.default_rng(3)
+    n = 300
+    frame = pd.DataFrame({
+        "visits": pd.array(rng.integers(0, 20, n), dtype="Int64"),
+        "plan": pd.Categorical(rng.choice(["basic", "pro", "team"], n)),
+        "active": rng.random(n) < 0.5,
+        "seen": pd.to_datetime("2021-03-01") + pd.to_timedelta(rng.integers(0, 10**7, n),
+                                                                unit="s"),
+    })
+    frame.loc[frame.index[::9], "visits"] = pd.NA
+    y = (frame["visits"].fillna(5).astype(float) + (frame["plan"] == "pro") * 4
+         + frame["active"] * 3 > 11).astype(int)
+    tabular = PMMLPipeline([("pre", ColumnTransformer([
+        ("num", SimpleImputer(), ["visits"]),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan", "active"])])),
+        ("model", LogisticRegression())])
+    columns = ["visits", "plan", "active"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tabular.fit(frame[columns], y)
+    dated = PMMLPipeline([("domain", DateTimeDomain()),
+                          ("seconds", SecondsSinceYearTransformer(year=2021)),
+                          ("model", LinearRegression())])
+    target = (frame["seen"] - pd.Timestamp("2021-01-01")).dt.total_seconds() * 1e-6 + 3
+    dated.fit(frame[["seen"]], target.rename("t"))
+    for name, pipeline, used, column in (("tabular", tabular, columns, "probability(1)"),
+                                         ("dated", dated, ["seen"], "t")):
+        ref = pmmlkit.export_sklearn(pipeline, frame[used].iloc[:200],
+                                     y.iloc[:200] if name == "tabular" else target.iloc[:200],
+                                     repo=str(tmp_path / "repo"), name=name)
+        source, out = tmp_path / f"{name}.csv", tmp_path / f"{name}.out.csv"
+        frame[used].to_csv(source, index=False)  # Int64 NA as "", bools as True/False,
+        # datetimes as "2021-03-05 10:11:12"
+        assert run(app, ["score", ref.ref, str(source), "-o", str(out)]) == 0
+        got = pd.read_csv(out)[column].to_numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            native = (pipeline.predict_proba(frame[used])[:, 1] if name == "tabular"
+                      else pipeline.predict(frame[used]))
+        assert np.max(np.abs(got - native)) < 1e-9, name
+    text = (tmp_path / "dated.csv").read_text().splitlines()[1]
+    assert " " in text  # pandas' own spelling, with the space

@@ -77,6 +77,13 @@ def _print_version(ref: Any, json: bool) -> None:
         return
     parity = ref.manifest["parity"]
     typer.echo(f"published {ref.name} version {ref.version}: {ref.uri}")
+    probes = parity.get("probes") or []
+    for outcome, say in (("pmml refuses", "the PMML refuses what the native model scores"),
+                         ("pmml scores", "the PMML scores what the native model refuses")):
+        found = [f"{p['column']} {p['case']}" for p in probes if p["outcome"] == outcome]
+        if found:
+            typer.echo(f"  note: {say}: {', '.join(found[:6])}"
+                       + (f" (and {len(found) - 6} more)" if len(found) > 6 else ""))
     for backend, report in parity["backends"].items():
         if report.get("checked") is False:
             typer.echo(f"  parity {backend}: {report.get('reason', 'not checked')}")
@@ -108,6 +115,9 @@ def sklearn(
     description: DescriptionOption = None,
     tag: TagOption = None,
     metric: MetricOption = None,
+    probe: Annotated[bool, typer.Option(
+        "--probe/--no-probe", help="Also compare rows the sample lacks (each input missing, "
+                                   "each category unseen, numbers beyond its range).")] = True,
     json: JsonOption = False,
 ) -> None:
     """Export a scikit-learn model (joblib/pickle; trusted files only) to PMML and publish it."""
@@ -122,7 +132,7 @@ def sklearn(
                               tolerance=tolerance, verification_rows=verification_rows,
                               parity_budget=parity_budget, options=_options(option),
                               description=description, tags=_pairs(tag, "--tag"),
-                              metrics=_metrics(metric))
+                              metrics=_metrics(metric), probe=probe)
     _print_version(ref, json)
 
 

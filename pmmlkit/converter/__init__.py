@@ -24,6 +24,7 @@ from pmmlkit.converter._parity import (
     SECONDARY_BUDGET,
     NativeOutputs,
     compare,
+    probe_rows,
 )
 from pmmlkit.converter._sklearn import SKLEARN2PMML_MAX_SKLEARN
 from pmmlkit.converter._sklearn import version_problem as sklearn_version_problem
@@ -125,7 +126,8 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
                    parity_budget: float = SECONDARY_BUDGET,
                    options: Mapping[str, Any] | None = None,
                    description: str | None = None, tags: Mapping[str, str] | None = None,
-                   metrics: Mapping[str, float] | None = None) -> ModelVersion:
+                   metrics: Mapping[str, float] | None = None,
+                   probe: bool = True) -> ModelVersion:
     """Export a fitted scikit-learn Pipeline, bare estimator or PMMLPipeline; publish it.
 
     ``X_sample`` (a DataFrame with the training column names) is used for the verification
@@ -134,6 +136,12 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
     default backend differs from scikit-learn by more than ``tolerance`` (float outputs: at
     least 1e-5), or does not reproduce the verification records. Every other backend gets
     ``parity_budget`` seconds; a slower one is recorded "not checked (budget)".
+
+    ``probe`` (default) also scores rows the sample may lack, through the native model and
+    the PMML: each input missing, each category unseen, each number beyond the sample's
+    range. A probe both score with different numbers refuses the export; the rest are
+    reported in the manifest (``parity.probes``: where the PMML refuses what the native
+    model scores, or scores what it refuses).
 
     ``options`` are sklearn2pmml's conversion options (``PMMLPipeline.configure``: e.g.
     ``{"compact": False}`` for a tree ensemble, ``{"numeric": True}``), recorded in the
@@ -157,10 +165,15 @@ def export_sklearn(estimator: Any, X_sample: pd.DataFrame, y_sample: Any = None,
                            with_verification=verification_rows > 0, backend=backends[0])
     schema = read_schema(pmml, source=name)
     converted = time.perf_counter()
-    native = _sklearn.native_outputs(pipeline, X_sample, schema.column_names,
-                                     [c.name for c in schema.columns if c.kind == "target"])
-    parity = compare(pmml, X_sample, native, backends=backends, tolerance=tolerance, budget=parity_budget,
-                     source=name)
+    targets = [c.name for c in schema.columns if c.kind == "target"]
+    native = _sklearn.native_outputs(pipeline, X_sample, schema.column_names, targets)
+    probes = None
+    if probe:
+        rows = probe_rows(X_sample)
+        probes = (rows, _sklearn.native_rows(pipeline, [r for _, _, r in rows],
+                                             schema.column_names, targets))
+    parity = compare(pmml, X_sample, native, backends=backends, tolerance=tolerance,
+                     budget=parity_budget, source=name, probes=probes)
     checked = time.perf_counter()
     final = _sklearn.final_step(estimator)
     manifest = _manifest(
@@ -276,7 +289,8 @@ def export_sklearn_file(model_file: str, sample: str, *, name: str,
                         parity_budget: float = SECONDARY_BUDGET,
                         options: Mapping[str, Any] | None = None,
                         description: str | None = None, tags: Mapping[str, str] | None = None,
-                        metrics: Mapping[str, float] | None = None) -> ModelVersion:
+                        metrics: Mapping[str, float] | None = None,
+                        probe: bool = True) -> ModelVersion:
     """Export a scikit-learn model saved with joblib or pickle (``model_file``) with a CSV or
     Parquet ``sample`` of its training data: what ``pmmlkit export sklearn`` does.
 
@@ -311,7 +325,7 @@ def export_sklearn_file(model_file: str, sample: str, *, name: str,
     return export_sklearn(estimator, frame[features], y, repo=repo, name=name,
                           tolerance=tolerance, verification_rows=verification_rows,
                           backends=backends, parity_budget=parity_budget, options=options,
-                          description=description, tags=tags, metrics=metrics)
+                          description=description, tags=tags, metrics=metrics, probe=probe)
 
 
 #: how a pickle (protocol 2 and later) and a joblib file (zlib, gzip, lz4, xz...) start

@@ -38,14 +38,20 @@ class NativeOutputs:
 
 def compare(pmml: bytes, features: pd.DataFrame, native: NativeOutputs, *,
             backends: tuple[str, ...], tolerance: float, source: str,
-            budget: float = SECONDARY_BUDGET) -> dict[str, Any]:
+            budget: float = SECONDARY_BUDGET,
+            probes: tuple[list[tuple[str, str, pd.DataFrame]], list[dict[str, Any] | str]]
+            | None = None) -> dict[str, Any]:
     """Score ``features`` through each backend; report differences per output column.
 
     The default backend (the first) is checked on every row and must also reproduce the
     document's own verification records, as every later load will check: a version that
     would not load is never published. Another backend gets ``budget`` seconds; one slower
     than that is reported "not checked" (PMML4S normalizes text term by term: a text
-    pipeline's thousand rows took it over 15 minutes)."""
+    pipeline's thousand rows took it over 15 minutes).
+
+    ``probes`` (rows and the native model's outcome on each, see :func:`probe_rows`) are
+    scored through the default backend too: one where both give a number but not the same
+    refuses the export; the others are reported (``report["probes"]``)."""
     from pmmlkit.scorer.model import load
 
     if not native.values:
@@ -70,6 +76,16 @@ def compare(pmml: bytes, features: pd.DataFrame, native: NativeOutputs, *,
         limits = {c.name: tolerance_for(c.data_type, tolerance) for c in model.schema.columns}
         report["tolerance_per_output"] = {k: v for k, v in limits.items() if k in native.values}
         report["backends"][backend] = result = _compare_one(scored, native, limits)
+        if backend == backends[0] and probes is not None:
+            numeric = {c.name: limits[c.name] for c in model.schema.columns
+                       if c.data_type in ("double", "float")}
+            report["probes"] = compare_probes(model, probes[0], probes[1], numeric)
+            differ = [p for p in report["probes"] if p["outcome"] == "differ"]
+            if differ:
+                result["passed"] = False
+                result["error"] = "on rows the sample lacks, the PMML gives other numbers: " \
+                    + "; ".join(f"{p['column']} {p['case']}: native {p['native']}, PMML "
+                                f"{p['pmml']}" for p in differ[:5])
         if backend == backends[0]:
             verification = model.verify()
             result["verification"] = {"records": verification.records,
@@ -148,3 +164,77 @@ def _failure_message(source: str, backend: str, result: dict[str, Any], toleranc
             lines.append(f"  row {row['row']}, {row['column']}: native {row['native']!r}, "
                          f"PMML {row['pmml']!r}")
     return "\n".join(lines)
+
+
+# -- probes: what a sample lacks -----------------------------------------------------------------
+#: a category no training sample holds
+UNSEEN = "__pmmlkit_unseen__"
+
+
+def probe_rows(X: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """Rows the parity sample may lack, each the sample's first row with one change: every
+    column missing, every categorical column an unseen category, every numeric column beyond
+    the sample's range on either side. As (column, case, one-row frame)."""
+    base = X.iloc[[0]].reset_index(drop=True)
+    out: list[tuple[str, str, pd.DataFrame]] = []
+    for name in X.columns:
+        column = X[name]
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        changed = base.astype({name: object}) if not numeric else base.copy()
+        changed.loc[0, name] = np.nan if numeric else None
+        out.append((str(name), "missing", changed))
+        if numeric:
+            low, high = float(column.min()), float(column.max())
+            span = (high - low) or 1.0
+            for case, value in (("below the range", low - span), ("above the range", high + span)):
+                row = base.copy()
+                row.loc[0, name] = value
+                out.append((str(name), case, row))
+        elif not pd.api.types.is_bool_dtype(column):
+            row = base.astype({name: object})
+            row.loc[0, name] = UNSEEN
+            out.append((str(name), "an unseen category", row))
+    return out
+
+
+def compare_probes(model: Any, probes: list[tuple[str, str, pd.DataFrame]],
+                   native: list[dict[str, Any] | str], limits: dict[str, float]
+                   ) -> list[dict[str, Any]]:
+    """Each probe's outcome through ``model`` next to the native model's (a dict of outputs,
+    or the reason it refused): ``agree``, ``differ`` (both scored, beyond the tolerance: the
+    PMML would give another number in production), ``pmml refuses`` or ``pmml scores`` (what
+    the native model refuses)."""
+    frame = pd.concat([row for _, _, row in probes], ignore_index=True)
+    scored = model.score_batch(frame, allow_missing_columns=True)
+    out = []
+    for i, ((column, case, _), expected) in enumerate(zip(probes, native, strict=True)):
+        error = scored["error"].iloc[i]
+        if isinstance(expected, str):
+            outcome = "agree" if error is not None else "pmml scores"
+        elif error is not None:
+            outcome = "pmml refuses"
+        else:
+            outcome = "agree"
+            for name, want in expected.items():
+                if name not in scored.columns:
+                    continue
+                got = scored[name].iloc[i]
+                if name in limits:
+                    if not abs(float(got) - float(want)) <= limits[name]:
+                        outcome = "differ"
+                elif str(got) != str(want) and _number(got) != _number(want):
+                    outcome = "differ"
+        out.append({"column": column, "case": case, "outcome": outcome,
+                    "native": expected if isinstance(expected, str) else
+                    {k: plain(v) for k, v in expected.items()},
+                    "pmml": error if error is not None else
+                    {k: plain(scored[k].iloc[i]) for k in (expected if isinstance(expected, dict)
+                                                          else {}) if k in scored.columns}})
+    return out
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -229,6 +229,22 @@ def _probabilities(pipeline: Any, X: pd.DataFrame) -> Any:
         return None
 
 
+def native_rows(pipeline: Any, rows: list[pd.DataFrame], columns: list[str],
+                targets: list[str]) -> list[dict[str, Any] | str]:
+    """The native model on each one-row frame: its outputs under pmmlkit's column names, or
+    why it refused the row."""
+    out: list[dict[str, Any] | str] = []
+    for row in rows:
+        try:
+            found = _native_outputs(pipeline, row, columns, targets)
+        except Exception as exc:  # the native model refuses the row: that is the answer
+            out.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
+                       if str(exc).strip() else type(exc).__name__)
+            continue
+        out.append({name: values[0] for name, values in found.values.items()})
+    return out
+
+
 def _label(value: Any) -> str:
     """A class label as sklearn2pmml writes it: integral numbers without ``.0``; booleans as
     Python prints them."""

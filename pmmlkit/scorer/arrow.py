@@ -8,9 +8,11 @@ output contract (:func:`arrow_array`).
 The file rules (:func:`apply_file_rules`) are how pmmlkit reads a text file's cells before
 any evaluator sees them: the NA markers are missing values; where a field's declared values
 are the spellings of a boolean (``true``/``false`` in one case or another), a cell spelling
-a boolean in any case (``True``, ``TRUE``, ``false``...) reads as the declared spelling; and
-in a file with decimal commas (``decimal=","``) a numeric field's comma is its decimal
-point (no thousands separators).
+a boolean in any case (``True``, ``TRUE``, ``false``...) reads as the declared spelling;
+dates are read as pandas writes them (``2020-01-05 10:00:00`` for a ``dateTime`` field is
+``2020-01-05T10:00:00``, a date alone its midnight; a midnight timestamp for a ``date`` field
+is its date); and in a file with decimal commas (``decimal=","``) a numeric field's comma is
+its decimal point (no thousands separators).
 """
 
 from __future__ import annotations
@@ -57,9 +59,8 @@ def _input(field: InputField, column: pa.ChunkedArray) -> Any:
         if field.is_numeric:
             return column.cast(pa.float64()).to_numpy()
         return column.to_numpy(zero_copy_only=False)
-    if pa.types.is_temporal(kind):
-        return _encoded(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
-                        if pa.types.is_timestamp(kind) else column.cast(pa.string()))
+    if pa.types.is_temporal(kind):  # as Python dates and times, read by the field's type
+        return encode(column.to_pylist())
     return encode(column.to_pylist())  # the encoder names each value it cannot take
 
 
@@ -138,6 +139,8 @@ def apply_file_rules(table: pa.Table, schema: ModelSchema, na_values: Sequence[s
                 column = pc.if_else(marked, pa.scalar(None, column.type), column)
         if decimal != "." and f.is_numeric:
             column = pc.replace_substring(column, decimal, ".")
+        if f.data_type in ("date", "dateTime"):
+            column = _iso_text(column, f.data_type)
         spelling = boolean_spelling(f)
         if spelling is not None:
             lowered = pc.utf8_lower(column)
@@ -146,6 +149,22 @@ def apply_file_rules(table: pa.Table, schema: ModelSchema, na_values: Sequence[s
                                     pa.scalar(declared, column.type), column)
         table = table.set_column(at, f.name, column)
     return table
+
+
+#: a date, or a date and time with a space or "T" between (pandas writes the space)
+_DATE = r"^(\d{4}-\d{2}-\d{2})$"
+_DATE_TIME = r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$"
+_MIDNIGHT = r"^(\d{4}-\d{2}-\d{2})[ T]00:00(?::00(?:\.0+)?)?$"
+
+
+def _iso_text(column: Any, data_type: str) -> Any:
+    """Date text as pandas and spreadsheets write it, as the evaluator reads it: for a
+    ``dateTime`` field the space between date and time is a "T" and a date alone is its
+    midnight; for a ``date`` field a midnight timestamp is its date."""
+    if data_type == "dateTime":
+        column = pc.replace_substring_regex(column, _DATE_TIME, r"\1T\2")
+        return pc.replace_substring_regex(column, _DATE, r"\1T00:00:00")
+    return pc.replace_substring_regex(column, _MIDNIGHT, r"\1")
 
 
 def arrow_type(data_type: str) -> pa.DataType:

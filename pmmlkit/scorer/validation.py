@@ -202,7 +202,7 @@ class InputEncoder:
                 return int(x)
             return x
         if isinstance(value, (dt.datetime, dt.date, dt.time)):
-            return value.isoformat()
+            return _iso(value, self.field.data_type)
         raise _Refused(f"expected {_TYPE_WORDS.get(self.field.data_type, 'a value')}, got "
                        f"{type(value).__name__} {value!r}")
 
@@ -277,6 +277,19 @@ class InputEncoder:
                                for iv in self.field.intervals)
             return f"is outside the valid range {ranges}"
         return "is not a valid value of this field"
+
+
+def _iso(value: dt.datetime | dt.date | dt.time, data_type: str) -> str:
+    """A date or time as the ISO text the evaluator reads for ``data_type``: a midnight
+    timestamp for a ``date`` field is its date, a date for a ``dateTime`` field its
+    midnight."""
+    if isinstance(value, dt.datetime):
+        if data_type == "date" and value.time() == dt.time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date) and data_type == "dateTime":
+        return dt.datetime.combine(value, dt.time(0)).isoformat()
+    return value.isoformat()
 
 
 def boolean_spelling(field: InputField) -> dict[str, str] | None:
