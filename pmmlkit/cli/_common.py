@@ -12,7 +12,8 @@ from pmmlkit.errors import PmmlkitError
 
 BackendOption = Annotated[
     str | None,
-    typer.Option("--backend", help="Evaluator: auto (default: jpmml, or pypmml for a document "
+    typer.Option("--backend", metavar="auto|jpmml|pypmml",
+    help="Evaluator: auto (default: jpmml, or pypmml for a document "
                                    "jpmml refuses), jpmml or pypmml; env PMMLKIT_BACKEND."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

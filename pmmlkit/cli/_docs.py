@@ -20,7 +20,28 @@ _BLOCK = re.compile(r"<!-- options: (?P<name>pmmlkit[^>]*?) -->\n.*?<!-- /option
 
 
 def _block(name: str, command: Any) -> str:
-    return f"<!-- options: {name} -->\n\n{table(command)}\n<!-- /options -->\n"
+    return (f"<!-- options: {name} -->\n```\n{usage(name, command)}\n```\n\n{table(command)}"
+            "\n<!-- /options -->\n")
+
+
+def usage(name: str, command: Any) -> str:
+    """The command's usage line, as its ``--help`` prints it."""
+    import typer
+
+    context = typer.main.get_command(_app()).make_context(
+        "pmmlkit", ["--help"], resilient_parsing=True)
+    for part in name.split()[1:]:
+        group = context.command
+        sub = group.get_command(context, part)  # type: ignore[attr-defined]
+        context = sub.make_context(part, ["--help"], parent=context, resilient_parsing=True)
+    return f"Usage: {' '.join(str(p) for p in command.collect_usage_pieces(context))}" \
+        .replace("Usage: ", f"Usage: {name} ", 1)
+
+
+def _app() -> Any:
+    from pmmlkit.cli import app
+
+    return app
 
 
 def commands(app: typer.Typer) -> dict[str, Any]:
@@ -55,6 +76,8 @@ def table(command: Any) -> str:
             if param.hidden or "--help" in param.opts:
                 continue
             name = ", ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
+            if not param.is_flag and param.metavar:
+                name += f" `{_cell(param.metavar)}`"
             help_text = getattr(param, "help", None) or ""
             default = "required" if param.required else _default(param)
         rows.append(f"| {name} | {_cell(help_text)} | {_cell(default)} |")
@@ -82,13 +105,12 @@ def render(text: str, app: typer.Typer) -> str:
     for name, command in found.items():
         if f"<!-- options: {name} -->" in text:
             continue
-        heading = re.search(rf"^## `{re.escape(name)}`\n", text, re.M)
+        heading = re.search(rf"^## `{re.escape(name)}`\n\n?", text, re.M)
         if heading is None:
             continue  # the test suite reports an undocumented command
-        synopsis = re.compile(r"```\n.*?```\n", re.S).search(text, heading.end())
-        at = synopsis.end() if synopsis else heading.end()
-        text = text[:at] + _block(name, command) + text[at:]
-    return text
+        text = text[:heading.end()] + _block(name, command) + text[heading.end():]
+    # a hand-written synopsis before a block is replaced by the generated usage line
+    return re.sub(r"```\npmmlkit [^`]*?```\n(<!-- options: )", r"\1", text)
 
 
 def main(argv: list[str]) -> int:

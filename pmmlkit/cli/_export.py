@@ -12,24 +12,32 @@ export_app = typer.Typer(help="Export a trained model to PMML in a repository, p
                          no_args_is_help=True)
 
 RepoOption = Annotated[str | None, typer.Option(
-    "--repo", help="Repository root: local path or fsspec URL (default: PMMLKIT_REPO or "
-                   "./models).")]
-NameOption = Annotated[str, typer.Option("--name", help="Model name (letters, digits, . _ -).")]
+    "--repo", metavar="ROOT",
+    help="Repository root: local path or fsspec URL (default: PMMLKIT_REPO or "
+         "./models).")]
+NameOption = Annotated[str, typer.Option("--name", metavar="NAME",
+help="Model name (letters, digits, . _ -).")]
 ToleranceOption = Annotated[float, typer.Option(
-    "--tolerance", help="Max |difference| allowed between the PMML and the native model.")]
+    "--tolerance", metavar="X",
+    help="Max |difference| allowed between the PMML and the native model.")]
 RowsOption = Annotated[int, typer.Option(
-    "--verification-rows", help="Sample rows embedded as PMML verification records.")]
+    "--verification-rows", metavar="N",
+    help="Sample rows embedded as PMML verification records.")]
 DescriptionOption = Annotated[str | None, typer.Option(
-    "--description", help="What this version is, recorded in its manifest.")]
+    "--description", metavar="TEXT",
+    help="What this version is, recorded in its manifest.")]
 TagOption = Annotated[list[str] | None, typer.Option(
-    "--tag", metavar="KEY=VALUE", help="A tag recorded in the manifest (repeat).")]
+    "--tag", metavar="KEY=VALUE",
+    help="A tag recorded in the manifest (repeat).")]
 MetricOption = Annotated[list[str] | None, typer.Option(
-    "--metric", metavar="NAME=NUMBER", help="A metric recorded in the manifest, e.g. auc=0.91 "
-                                            "(repeat).")]
+    "--metric", metavar="NAME=NUMBER",
+    help="A metric recorded in the manifest, e.g. auc=0.91 "
+         "(repeat).")]
 BudgetOption = Annotated[float, typer.Option(
-    "--parity-budget", min=0, help="Seconds the parity check may spend on each evaluator "
-                                   "but the default (a slower one is reported 'not checked "
-                                   "(budget)'); the default evaluator is always checked.")]
+    "--parity-budget", min=0, metavar="SECONDS",
+    help="Seconds the parity check may spend on each evaluator "
+         "but the default (a slower one is reported 'not checked "
+         "(budget)'); the default evaluator is always checked.")]
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -97,21 +105,25 @@ def _print_version(ref: Any, json: bool) -> None:
 @export_app.command("sklearn")
 def sklearn(
     model_file: Annotated[str, typer.Argument(
+        metavar="MODEL_FILE",
         help="Fitted estimator saved with joblib or pickle. These formats run code when "
              "loaded: load only files you trust.")],
-    sample: Annotated[str, typer.Option("--sample", help="CSV or Parquet sample of the "
-                                                         "training data.")],
+    sample: Annotated[str, typer.Option("--sample", metavar="PATH",
+    help="CSV or Parquet sample of the "
+         "training data.")],
     name: NameOption,
     repo: RepoOption = None,
     target: Annotated[str | None, typer.Option(
-        "--target", help="Label column of the sample (dropped from the features).")] = None,
+        "--target", metavar="COLUMN",
+        help="Label column of the sample (dropped from the features).")] = None,
     tolerance: ToleranceOption = 1e-6,
     verification_rows: RowsOption = 100,
     parity_budget: BudgetOption = 60.0,
     option: Annotated[list[str] | None, typer.Option(
-        "--option", metavar="KEY=VALUE", help="An sklearn2pmml conversion option "
-                                              "(PMMLPipeline.configure), e.g. compact=false "
-                                              "(repeat).")] = None,
+        "--option", metavar="KEY=VALUE",
+        help="An sklearn2pmml conversion option "
+             "(PMMLPipeline.configure), e.g. compact=false "
+             "(repeat).")] = None,
     description: DescriptionOption = None,
     tag: TagOption = None,
     metric: MetricOption = None,
@@ -139,9 +151,11 @@ def sklearn(
 @export_app.command("spark")
 def spark(
     pipeline_model_dir: Annotated[str, typer.Argument(
+        metavar="PIPELINE_DIR",
         help="A fitted PipelineModel saved with model.save(path).")],
-    sample: Annotated[str, typer.Option("--sample", help="CSV or Parquet sample with the "
-                                                         "input columns.")],
+    sample: Annotated[str, typer.Option("--sample", metavar="PATH",
+    help="CSV or Parquet sample with the "
+         "input columns.")],
     name: NameOption,
     repo: RepoOption = None,
     tolerance: ToleranceOption = 1e-6,
@@ -164,6 +178,7 @@ def spark(
 
 def list_models(
     root: Annotated[str | None, typer.Argument(
+        metavar="ROOT",
         help="Repository root (default: PMMLKIT_REPO or ./models).")] = None,
     json: JsonOption = False,
 ) -> None:
@@ -188,5 +203,5 @@ def list_models(
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(export_app, name="export")
-    app.command("list")(list_models)
+    app.add_typer(export_app, name="export", short_help="Export a trained model to PMML, parity-checked.")
+    app.command("list", short_help="List the repository's models and versions.")(list_models)

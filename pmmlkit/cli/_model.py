@@ -10,6 +10,7 @@ from pmmlkit.cli._common import BackendOption, JsonOption, console, print_json
 from pmmlkit.errors import PmmlkitError, VerificationError
 
 ModelArg = Annotated[str, typer.Argument(
+    metavar="MODEL",
     help="PMML file (local path or fsspec URL) or repository reference ROOT/NAME[/VERSION].")]
 
 
@@ -52,6 +53,8 @@ def verify(model: ModelArg, backend: BackendOption = None, json: JsonOption = Fa
     report = loaded.verify()
     if json:
         print_json(report.to_dict())
+        if not report.passed:  # the JSON above is the answer: nothing more on stdout
+            raise typer.Exit(VerificationError.exit_code)
     else:
         typer.echo(f"{loaded.source} ({loaded.evaluator}): {report.summary()}")
     if not report.passed:
@@ -65,6 +68,8 @@ def doctor(json: JsonOption = False) -> None:
     report = run_doctor()
     if json:
         print_json(report.to_dict())
+        if not report.ok:  # the JSON above is the answer: nothing more on stdout
+            raise typer.Exit(PmmlkitError.exit_code)
     else:
         for check in report.checks:
             mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
@@ -74,6 +79,6 @@ def doctor(json: JsonOption = False) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(inspect)
-    app.command()(verify)
-    app.command()(doctor)
+    app.command(short_help="Show a model's inputs, outputs and input treatments.")(inspect)
+    app.command(short_help="Replay the PMML's verification records.")(verify)
+    app.command(short_help="Check Java, the evaluators and the converters.")(doctor)

@@ -11,22 +11,26 @@ from pmmlkit.cli._common import JsonOption, print_json
 embeddings = typer.Typer(help="Embedding sets in Redis, looked up by served models.",
                          no_args_is_help=True)
 
-UrlArg = Annotated[str, typer.Argument(help="Redis URL: redis://[:PASSWORD@]HOST:PORT/DB.")]
+UrlArg = Annotated[str, typer.Argument(metavar="URL", help="Redis URL: redis://[:PASSWORD@]HOST:PORT/DB.")]
 
 
 @embeddings.command("put")
 def put(
     url: UrlArg,
-    name: Annotated[str, typer.Argument(help="The embedding set's name (e.g. users).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The embedding set's name (e.g. users).")],
     file: Annotated[str, typer.Argument(
+        metavar="FILE",
         help="Parquet (the key column and one list column, or numeric columns) or NumPy .npz "
              "(the key array and one 2-D array); one row per entity.")],
-    key: Annotated[str, typer.Option("--key", help="The column (or .npz array) of ids.")] = "id",
+    key: Annotated[str, typer.Option("--key", metavar="COLUMN",
+    help="The column (or .npz array) of ids.")] = "id",
     grace: Annotated[int, typer.Option(
-        "--grace", min=0, help="Seconds the previous version stays readable after the "
-                               "switch.")] = 300,
+        "--grace", min=0, metavar="SECONDS",
+        help="Seconds the previous version stays readable after the "
+             "switch.")] = 300,
     ttl: Annotated[int | None, typer.Option(
-        "--ttl", min=1, help="Seconds each vector lives. Default: until replaced.")] = None,
+        "--ttl", min=1, metavar="SECONDS",
+        help="Seconds each vector lives. Default: until replaced.")] = None,
     json: JsonOption = False,
 ) -> None:
     """Write vectors as packed float32 into a new version of the set; readers switch to it
@@ -45,9 +49,10 @@ def put(
 
 def lookup(
     url: UrlArg,
-    model: Annotated[str, typer.Argument(help="The model's name (its repository name, or the "
-                                              "--name given to `pmmlkit score --to`).")],
-    keys: Annotated[list[str], typer.Argument(help="Keys to read.")],
+    model: Annotated[str, typer.Argument(
+        metavar="MODEL", help="The model's name (its repository name, or the --name given to "
+                              "`pmmlkit score --to`).")],
+    keys: Annotated[list[str], typer.Argument(metavar="KEY...", help="Keys to read.")],
     json: JsonOption = False,
 ) -> None:
     """Read pre-computed results by key (written by `pmmlkit score ... --to redis://`);
@@ -69,4 +74,4 @@ def lookup(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(embeddings, name="embeddings")
-    app.command()(lookup)
+    app.command(short_help="Read pre-computed results from Redis by key.")(lookup)

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from pmmlkit.repository import Repository
 
 VersionRef = Annotated[str, typer.Argument(
-    metavar="ROOT/NAME/VERSION", help="A published version, e.g. models/churn/3.")]
+    metavar="ROOT/NAME/VERSION",
+    help="A published version, e.g. models/churn/3.")]
 
 
 def _version(ref: str) -> tuple[Repository, str, int]:
@@ -31,7 +32,8 @@ def _version(ref: str) -> tuple[Repository, str, int]:
 
 def label(
     ref: VersionRef,
-    name: Annotated[str, typer.Argument(metavar="LABEL", help="The label, e.g. stable.")],
+    name: Annotated[str, typer.Argument(metavar="LABEL",
+    help="The label, e.g. stable.")],
     remove: Annotated[bool, typer.Option(
         "--remove", help="Remove the label instead (the version is not changed).")] = False,
     json: JsonOption = False,
@@ -73,6 +75,6 @@ def delete(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(label)
-    app.command()(deprecate)
-    app.command()(delete)
+    app.command(short_help="Point a label (stable, canary) at a version.")(label)
+    app.command(short_help="Deprecate a version: latest passes over it.")(deprecate)
+    app.command(short_help="Delete a version; its number is never reused.")(delete)

@@ -12,53 +12,67 @@ from pmmlkit.cli._common import BackendOption, JsonOption, print_json
 
 def score(
     model: Annotated[str, typer.Argument(
+        metavar="MODEL",
         help="PMML file (local path or fsspec URL) or repository reference ROOT/NAME[/VERSION].")],
     input: Annotated[str, typer.Argument(
-        help="CSV (.csv, .csv.gz) or Parquet file, local or fsspec URL; '-' reads CSV from "
-             "stdin.")],
+        metavar="INPUT",
+        help="CSV (.csv, .tsv, .txt with its delimiter read from the header; each may be .gz) "
+             "or Parquet (.parquet, .pq) file, local or fsspec URL; '-' reads CSV from stdin.")],
     output: Annotated[str | None, typer.Option(
         "--output", "-o", "--to",
+        metavar="PATH",
         help="Where to write results: CSV or Parquet by extension, '-' = stdout, or "
              "redis://HOST:PORT/DB (with --key). Default: INPUT with .scored before the "
              "extension.")] = None,
     keep: Annotated[list[str] | None, typer.Option(
-        "--keep", help="Input column to copy to the output (repeat, or comma-separate).")] = None,
+        "--keep", metavar="COLUMN",
+        help="Input column to copy to the output (repeat, or comma-separate).")] = None,
     rejects: Annotated[str | None, typer.Option(
-        "--rejects", help="Write rejected rows (row, field, value, reason, kept columns) "
-                          "here.")] = None,
+        "--rejects", metavar="PATH",
+        help="Write rejected rows (row, field, value, reason, kept columns) "
+             "here.")] = None,
     chunk_size: Annotated[int, typer.Option(
-        "--chunk-size", min=1, help="Rows per chunk; bounds memory.")] = 50_000,
+        "--chunk-size", min=1, metavar="ROWS",
+        help="Rows per chunk; bounds memory.")] = 50_000,
     backend: BackendOption = None,
     max_rejects: Annotated[int | None, typer.Option(
-        "--max-rejects", min=0, help="Stop with exit 11, publishing nothing, once more rows "
-                                     "than this are rejected. Default: no limit.")] = None,
+        "--max-rejects", min=0, metavar="N",
+        help="Stop with exit 11, publishing nothing, once more rows "
+             "than this are rejected. Default: no limit.")] = None,
     na_values: Annotated[list[str] | None, typer.Option(
-        "--na-values", help="CSV cells read as missing in model inputs (repeat, or "
-                            "comma-separate). Default: NA, N/A, NULL, NaN, null, None, #N/A "
-                            "and the other pandas/pyarrow markers; --na-values '' keeps only "
-                            "the empty cell.")] = None,
+        "--na-values", metavar="MARKER",
+        help="CSV cells read as missing in model inputs (repeat, or "
+             "comma-separate). Default: NA, N/A, NULL, NaN, null, None, #N/A "
+             "and the other pandas/pyarrow markers; --na-values '' keeps only "
+             "the empty cell.")] = None,
     key: Annotated[str | None, typer.Option(
-        "--key", help="With a redis:// output: the input column each result is stored "
-                      "under.")] = None,
+        "--key", metavar="COLUMN",
+        help="With a redis:// output: the input column each result is stored "
+             "under.")] = None,
     ttl: Annotated[int | None, typer.Option(
-        "--ttl", min=1, help="With a redis:// output: seconds each result lives.")] = None,
+        "--ttl", min=1, metavar="SECONDS",
+        help="With a redis:// output: seconds each result lives.")] = None,
     name: Annotated[str | None, typer.Option(
-        "--name", help="With a redis:// output: the model name to store results under "
-                       "(default: the repository model's name; needed for a PMML file).")
+        "--name", metavar="NAME",
+        help="With a redis:// output: the model name to store results under "
+             "(default: the repository model's name; needed for a PMML file).")
     ] = None,
     spark: Annotated[bool, typer.Option(
         "--spark", help="Score on Spark: INPUT is any path Spark reads (a file or a folder); "
                         "OUTPUT and --rejects are written as folders of part files.")] = False,
     master: Annotated[str | None, typer.Option(
-        "--master", help="With --spark: the Spark master URL (spark://HOST:PORT, local[N], "
-                         "...). Default: local[*].")] = None,
+        "--master", metavar="URL",
+        help="With --spark: the Spark master URL (spark://HOST:PORT, local[N], "
+             "...). Default: local[*].")] = None,
     delimiter: Annotated[str | None, typer.Option(
-        "--delimiter", metavar="CHAR", help="The CSV delimiter, in place of the one the "
-                                            "extension implies (';' for European files).")
+        "--delimiter", metavar="CHAR",
+        help="The CSV delimiter, in place of the one the "
+             "extension implies (';' for European files).")
     ] = None,
     decimal: Annotated[str, typer.Option(
-        "--decimal", metavar="CHAR", help="The decimal separator of numbers in the CSV: '.' "
-                                          "or ',' (no thousands separators).")] = ".",
+        "--decimal", metavar="CHAR",
+        help="The decimal separator of numbers in the CSV: '.' "
+             "or ',' (no thousands separators).")] = ".",
     all_rows: Annotated[bool, typer.Option(
         "--all-rows", help="Write every input row, in order, with an 'error' column (outputs "
                            "empty where rejected): results line up with the input without "
@@ -149,4 +163,4 @@ def _is_small(input: str) -> bool:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(score)
+    app.command(short_help="Score a CSV or Parquet file into results and rejects.")(score)

@@ -13,59 +13,77 @@ LOOPBACK = "127.0.0.1"
 
 def serve(
     repo: Annotated[str | None, typer.Argument(
+        metavar="REPO",
         help="Repository to serve: local path or s3:// URL (default: PMMLKIT_REPO or "
              "./models).")] = None,
     port: Annotated[int, typer.Option("--port", min=0, max=65535,
+                                      metavar="PORT",
                                       help="TCP port (TF Serving's REST port).")] = 8501,
     host: Annotated[str, typer.Option(
-        "--host", help="Address to bind. Anything but loopback needs --api-key.")] = LOOPBACK,
+        "--host", metavar="ADDRESS",
+        help="Address to bind. Anything but loopback needs --api-key.")] = LOOPBACK,
     model: Annotated[list[str] | None, typer.Option(
-        "--model", help="Serve only this model (repeat); default: every model.")] = None,
+        "--model", metavar="NAME",
+        help="Serve only this model (repeat); default: every model.")] = None,
     poll: Annotated[float, typer.Option(
-        "--poll", min=0, help="Seconds between repository polls for new versions (0: load "
-                              "once).")] = 10.0,
+        "--poll", min=0, metavar="SECONDS",
+        help="Seconds between repository polls for new versions (0: load "
+             "once).")] = 10.0,
     versions: Annotated[str, typer.Option(
-        "--versions", help="Version policy: latest, latest:N, all, or a list like 3,4.")
+        "--versions", metavar="POLICY",
+        help="Version policy: latest, latest:N, all, or a list like 3,4.")
     ] = "latest",
     label: Annotated[list[str] | None, typer.Option(
-        "--label", help="NAME:LABEL=VERSION, e.g. churn:stable=3 (repeat); the version is "
+        "--label", metavar="NAME:LABEL=VERSION",
+        help="NAME:LABEL=VERSION, e.g. churn:stable=3 (repeat); the version is "
                         "served too.")] = None,
     api_key: Annotated[str | None, typer.Option(
         "--api-key", envvar="PMMLKIT_API_KEY",
+        metavar="KEY",
         help="Require this key (Authorization: Bearer KEY or X-API-Key) on every endpoint "
              "but /v2/health/*; needed beyond loopback.")] = None,
     max_body_mb: Annotated[float, typer.Option(
-        "--max-body-mb", min=0.001, help="Largest request body (after gunzip), MiB; 413 "
-                                         "beyond.")] = 16.0,
+        "--max-body-mb", min=0.001, metavar="MIB",
+        help="Largest request body (after gunzip), MiB; 413 "
+             "beyond.")] = 16.0,
     batch_wait_ms: Annotated[float, typer.Option(
-        "--batch-wait-ms", min=0, help="Under load, how long a request may wait for others "
-                                       "to share its JVM call.")] = 1.0,
+        "--batch-wait-ms", min=0, metavar="MS",
+        help="Under load, how long a request may wait for others "
+             "to share its JVM call.")] = 1.0,
     max_batch_rows: Annotated[int, typer.Option(
-        "--max-batch-rows", min=1, help="Most rows in one coalesced JVM call.")] = 256,
+        "--max-batch-rows", min=1, metavar="ROWS",
+        help="Most rows in one coalesced JVM call.")] = 256,
     queue_rows: Annotated[int, typer.Option(
-        "--queue-rows", min=1, help="Most rows waiting per model version; 429 beyond.")] = 8192,
+        "--queue-rows", min=1, metavar="ROWS",
+        help="Most rows waiting per model version; 429 beyond.")] = 8192,
     timeout: Annotated[float, typer.Option(
-        "--timeout", min=0.001, help="Seconds a request may take; 504 beyond.")] = 30.0,
+        "--timeout", min=0.001, metavar="SECONDS",
+        help="Seconds a request may take; 504 beyond.")] = 30.0,
     workers: Annotated[int | None, typer.Option(
-        "--workers", min=1, help="Scoring threads (default: usable cores).")] = None,
+        "--workers", min=1, metavar="N",
+        help="Scoring threads (default: usable cores).")] = None,
     backend: BackendOption = None,
     redis: Annotated[str | None, typer.Option(
-        "--redis", help="Redis URL for pre-computed results (POST /v1/results/MODEL:lookup) "
-                        "and embedding lookups; env PMMLKIT_REDIS.")] = None,
+        "--redis", metavar="URL",
+        help="Redis URL for pre-computed results (POST /v1/results/MODEL:lookup) "
+             "and embedding lookups; env PMMLKIT_REDIS.")] = None,
     lookups: Annotated[str | None, typer.Option(
-        "--lookups", help="TOML file declaring each model's embedding lookups (request "
-                          "field, embedding set, input prefix, default); see "
-                          "docs/online.md.")] = None,
+        "--lookups", metavar="PATH",
+        help="TOML file declaring each model's embedding lookups (request "
+             "field, embedding set, input prefix, default); see "
+             "docs/online.md.")] = None,
     lookup_cache: Annotated[int, typer.Option(
-        "--lookup-cache", min=0, help="Embedding vectors kept in memory (exact: a run's "
-                                      "vectors never change); 0 reads every id from Redis.")
+        "--lookup-cache", min=0, metavar="VECTORS",
+        help="Embedding vectors kept in memory (exact: a run's "
+             "vectors never change); 0 reads every id from Redis.")
     ] = 100_000,
     allow_missing_columns: Annotated[bool, typer.Option(
         "--allow-missing-columns", help="Score a model input that a request does not give "
                                         "as missing (default: 400 naming it).")] = False,
     access_log: Annotated[bool, typer.Option(
         "--access-log", help="Log every request on stderr, in uvicorn's format.")] = False,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")
+    log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
+    help="uvicorn's log level.")
                          ] = "info",
 ) -> None:
     """Serve a repository's models over HTTP: TF Serving REST API, Open Inference Protocol,
@@ -82,4 +100,4 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(serve)
+    app.command(short_help="Serve the repository's models over HTTP (TF Serving, KServe V2).")(serve)
