@@ -7,6 +7,7 @@ with both models from the repository ``models/``, and the results land in ``demo
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 import time
 import warnings
@@ -62,7 +63,10 @@ def train_spark(train: Any) -> tuple[Any, Any]:
 
 
 def main() -> int:
-    OUT.mkdir(exist_ok=True)
+    # demo-output/ is the demo's own scratch folder, remade on every run; the repository
+    # models/ keeps every version (a second run publishes version 2 of each model)
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir()
     _step("generating data")
     train = make_churn(5000, seed=1)
     customers = make_churn(20_000, seed=2)[FEATURES]
@@ -111,7 +115,6 @@ def main() -> int:
 
 def score_on_spark(spark: Any, name: str) -> None:
     """`pmmlkit score --spark`: the same file, scored by Spark's executors."""
-    import shutil
 
     import pmmlkit.spark
 

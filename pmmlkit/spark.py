@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import os
 import re
-import sys
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pmmlkit import _sparkstart
 from pmmlkit.errors import ConfigurationError, InvalidInputError, PmmlkitError
 
 if TYPE_CHECKING:
@@ -311,17 +311,8 @@ def session(master: str | None = None, *, app_name: str = "pmmlkit-score",
             raise ConfigurationError(f"a Spark session on {running} is already running in this "
                                      f"process; it cannot move to --master {master}")
         return active
-    # pyspark takes the workers' interpreter from PYSPARK_PYTHON (default: python3 on PATH,
-    # which may lack pmmlkit); the setting travels with each task, to cluster executors too
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (SparkSession.builder.master(master or "local[*]").appName(app_name)
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(BATCH_ROWS)))
-    for key, value in (conf or {}).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return _sparkstart.start(master or "local[*]", app_name, {
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(BATCH_ROWS), **(conf or {})})
 
 
 def _read(spark: Any, url: str, delimiter: str | None = None) -> Any:

@@ -268,6 +268,7 @@ def test_cli_score_spark_on_a_standalone_cluster(spark_cluster, job_files, expor
          spark_cluster.url, "--json"],
         capture_output=True, text=True, timeout=300, env=env, check=False)
     assert proc.returncode == 10, proc.stderr[-3000:]
+    assert proc.stderr == "", proc.stderr[-3000:]  # the summary is the output, and no Spark noise
     summary = __import__("json").loads(proc.stdout)
     assert summary["rows_read"] == len(files["data"]) and summary["rows_rejected"] == 4
     _check_job(files, out, rejects, exported)

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pmmlkit import _sparkstart
 from pmmlkit._boundary import converter
 from pmmlkit.converter._parity import NativeOutputs
 from pmmlkit.errors import ConversionError
-
-# pyspark 4.2 warns that it "does not yet fully support pandas >= 3" on every toPandas; the
-# conversions pmmlkit does (numbers and strings) are exact, and tested. One filter, added once
-# (a catch_warnings block would swap the process-wide filters under other threads).
-warnings.filterwarnings("ignore", message=".*does not yet fully support pandas.*")
 
 TESTED_STAGES = (
     "StringIndexer, OneHotEncoder, VectorAssembler, StandardScaler, MinMaxScaler, Bucketizer; "
@@ -40,13 +33,9 @@ def spark_session() -> Any:
         if active is not None:
             _check_jars(active, pyspark2pmml.spark_jars())
             return active
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers import pmmlkit
-        return (SparkSession.builder.master("local[2]").appName("pmmlkit-export")
-                .config("spark.jars", pyspark2pmml.spark_jars())
-                .config("spark.ui.enabled", "false")
-                .config("spark.sql.shuffle.partitions", "4")
-                .config("spark.driver.memory", "2g")
-                .getOrCreate())
+        return _sparkstart.start("local[2]", "pmmlkit-export", {
+            "spark.jars": pyspark2pmml.spark_jars(), "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "4", "spark.driver.memory": "2g"})
 
 
 def _check_jars(spark: Any, jars: str) -> None:
