@@ -14,6 +14,7 @@ cells it refuses, and give exactly its numbers for the others.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -113,8 +114,9 @@ def _oracle(xml: str, records: list[dict[str, Any]]) -> list[float | None]:
 
 def _file_cells(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What pmmlkit's documented file rules make of a CSV's cells before any evaluator sees
-    them: the NA markers are missing, and in a field whose values spell booleans (``sb``) a
-    cell spelling a boolean in any case takes the field's spelling."""
+    them: the NA markers are missing; in a field whose values spell booleans (``sb``) a
+    cell spelling a boolean in any case takes the field's spelling; in a ``date`` field
+    (``t``) a midnight timestamp, as pandas writes one, is its date."""
     markers = set(DEFAULT_NA_VALUES)
     out = []
     for record in records:
@@ -124,6 +126,8 @@ def _file_cells(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 cells[name] = None
             elif name == "sb" and cell.lower() in ("true", "false"):
                 cells[name] = cell.lower().capitalize()
+            elif name == "t" and re.fullmatch(r"\d{4}-\d\d-\d\d[ T]00:00(:00(\.0+)?)?", cell):
+                cells[name] = cell[:10]
             else:
                 cells[name] = cell
         out.append(cells)
