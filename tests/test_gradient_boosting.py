@@ -31,20 +31,30 @@ def _pipeline(model):
                          ("model", model)])
 
 
+def _with_missing(frame, share=0.05):
+    out = frame.copy()
+    rng = np.random.default_rng(0)
+    for column in NUMERIC:
+        out.loc[rng.random(len(out)) < share, column] = np.nan
+    return out
+
+
 @pytest.fixture(scope="module")
 def boosted(tmp_path_factory, dataset):
-    """XGBoost and LightGBM classifiers exported to one repository."""
+    """XGBoost and LightGBM classifiers exported to one repository, trained (as on real data)
+    on numbers with missing values, so each library learns where a missing value goes."""
     from lightgbm import LGBMClassifier
     from xgboost import XGBClassifier
 
     repo = tmp_path_factory.mktemp("boosted") / "models"
+    train = _with_missing(dataset)
     out = {}
     for name, model in (("xgb", XGBClassifier(n_estimators=50, max_depth=3, random_state=0)),
                         ("lgbm", LGBMClassifier(n_estimators=50, random_state=0, verbose=-1))):
         pipeline = _pipeline(model)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pipeline.fit(dataset[FEATURES], dataset["churn"])
+            pipeline.fit(train[FEATURES], train["churn"])
         ref = pmmlkit.export_sklearn(pipeline, dataset[FEATURES].iloc[:1000],
                                      dataset["churn"].iloc[:1000], repo=str(repo), name=name)
         out[name] = (pipeline, ref)
@@ -115,3 +125,34 @@ def test_a_document_with_unmeetable_records_says_so_and_how_to_proceed(boosted, 
     assert "Re-export" in message and "verify=False" in message
     model = pmmlkit.load(path, verify=False)
     assert model.score_batch(dataset[FEATURES].iloc[:5])["error"].isna().all()
+
+
+def test_lightgbm_trained_without_missing_values_is_refused_with_the_cases(dataset, tmp_path):
+    """LightGBM fitted on complete data sends a missing number down the zero side (its
+    ``missing_type`` is None); the PMML JPMML-LightGBM writes for it decides otherwise. The
+    sample has no missing value, so only the export's probes can see it: the export is
+    refused and names each input whose missing value the two score differently."""
+    from lightgbm import LGBMClassifier
+
+    pipeline = _pipeline(LGBMClassifier(n_estimators=10, random_state=0, verbose=-1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline.fit(dataset[FEATURES], dataset["churn"])
+    sample = dataset[FEATURES].iloc[:300]
+    # the oracle: LightGBM itself, on a row with x0 missing, against the same row through JPMML
+    probe = sample.iloc[:1].copy()
+    probe[NUMERIC[0]] = np.nan
+    native = pipeline.predict_proba(probe)[0, 1]
+    with pytest.raises(pmmlkit.ParityError) as info:
+        pmmlkit.export_sklearn(pipeline, sample, dataset["churn"].iloc[:300],
+                               repo=str(tmp_path / "models"), name="lgbm")
+    message = str(info.value)
+    assert "on rows the sample lacks" in message and f"{NUMERIC[0]} missing" in message
+    assert "nothing was published" in message
+    assert not (tmp_path / "models" / "lgbm").exists()
+    from sklearn2pmml import sklearn2pmml
+
+    path = tmp_path / "lgbm.pmml"
+    sklearn2pmml(pipeline, str(path))
+    pmml = pmmlkit.load(path, verify=False).score_batch(probe)["probability(1)"].iloc[0]
+    assert abs(pmml - native) > 1e-3  # the difference the probe reported is real
