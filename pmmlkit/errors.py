@@ -11,6 +11,7 @@ are translated where they enter pmmlkit, with the original chained as ``__cause_
     ├── ModelLoadError                exit 5, HTTP 422   file missing, empty, malformed, unsafe, unsupported
     │   └── UnsafeDocumentError       exit 5, HTTP 422   DOCTYPE / external entity refused (XXE)
     ├── ModelNotFoundError            exit 5, HTTP 404   no such model or version
+    │   └── DataNotFoundError         exit 5, HTTP 404   no results or no embedding set in Redis
     ├── InvalidInputError             exit 6, HTTP 400   a record cannot be scored (field, value, reason)
     ├── ScoringError                  exit 7, HTTP 500   the evaluator failed on a valid record
     ├── VerificationError             exit 8, HTTP 422   the PMML's ModelVerification records disagree
@@ -73,6 +74,12 @@ class ModelNotFoundError(PmmlkitError):
 
     exit_code = 5
     http_status = 404
+
+
+class DataNotFoundError(ModelNotFoundError):
+    """The online store has no pre-computed results for a model, or no embedding set of
+    that name: the same class, status and exit code in the library, the results endpoint
+    and a request whose lookups need the set."""
 
 
 class InvalidInputError(PmmlkitError):

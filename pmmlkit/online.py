@@ -30,8 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pmmlkit.errors import (
     ConfigurationError,
+    DataNotFoundError,
     InvalidInputError,
-    ModelNotFoundError,
     StorageError,
 )
 
@@ -311,7 +311,7 @@ def lookup(url: str, model: str, keys: Sequence[Any], *, client: Any = None) -> 
     with redis_errors(url, f"read the results of {model}"):
         run = _text(client.get(results_pointer(model)))
         if run is None:
-            raise ModelNotFoundError(f"{redacted(url)}: no results for model {model!r}; write "
+            raise DataNotFoundError(f"{redacted(url)}: no results for model {model!r}; write "
                                      f"them with `pmmlkit score MODEL INPUT --to {redacted(url)}"
                                      " --key COLUMN`")
         namespace = results_namespace(model, run)
@@ -512,8 +512,8 @@ class EmbeddingSet:
         with redis_errors(self.url, f"read embeddings {self.name}"):
             run = _text(self.client.get(embeddings_pointer(self.name)))
             if run is None:
-                raise ModelNotFoundError(f"{redacted(self.url)}: no embedding set "
-                                         f"{self.name!r}; put it with `pmmlkit embeddings put`")
+                raise DataNotFoundError(f"{redacted(self.url)}: no embedding set "
+                                        f"{self.name!r}; put it with `pmmlkit embeddings put`")
             raw = self.client.hgetall(f"{embeddings_namespace(self.name, run)}:_meta")
         return run, {_text(k) or "": _text(v) or "" for k, v in raw.items()}
 

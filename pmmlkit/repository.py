@@ -25,7 +25,13 @@ from typing import Any
 
 from pmmlkit._boundary import storage
 from pmmlkit._names import closest
-from pmmlkit.errors import ConfigurationError, ModelLoadError, ModelNotFoundError, PmmlkitError
+from pmmlkit.errors import (
+    ConfigurationError,
+    ModelLoadError,
+    ModelNotFoundError,
+    PmmlkitError,
+    StorageError,
+)
 from pmmlkit.storage import check_repository_protocol, create_exclusive, url_to_fs
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -56,6 +62,53 @@ def check_name(name: str) -> str:
 def parse_version(text: str) -> int | None:
     """The version a folder name stands for, or None when it is not a version folder."""
     return int(text) if VERSION_PATTERN.match(text) else None
+
+
+#: the manifest's fields pmmlkit reads, and the JSON type each must have when present
+_MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
+    "sha256": (str,), "parity": (dict,), "source": (dict,), "converter": (dict,),
+    "schema": (dict,), "tags": (dict,), "metrics": (dict,), "description": (str,),
+    "created_at": (str,), "name": (str,), "version": (int,),
+}
+
+
+def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
+    """A manifest is a JSON object whose known fields have their types, and whose parity
+    report (when present) has per-evaluator objects; anything else is a
+    :class:`ModelLoadError` naming the field, never an error deeper in a reader."""
+    if not isinstance(manifest, dict):
+        raise ModelLoadError(f"{where}: the manifest must be a JSON object, not "
+                             f"{_json_kind(manifest)}")
+    if not isinstance(manifest.get("sha256"), str):
+        raise ModelLoadError(f"{where}: the manifest has no 'sha256' string (it has "
+                             f"{_json_kind(manifest.get('sha256'))})")
+    for key, kinds in _MANIFEST_TYPES.items():
+        value = manifest.get(key)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ModelLoadError(f"{where}: the manifest's {key!r} must be "
+                                 f"{' or '.join(_KIND_NAMES[k] for k in kinds)}, not "
+                                 f"{_json_kind(value)}")
+    backends = (manifest.get("parity") or {}).get("backends")
+    if backends is not None and (not isinstance(backends, dict) or not all(
+            isinstance(r, dict) for r in backends.values())):
+        raise ModelLoadError(f"{where}: the manifest's parity 'backends' must be an object "
+                             "of evaluator -> report object")
+    return manifest
+
+
+_KIND_NAMES: dict[type, str] = {dict: "an object", list: "a list", str: "a string",
+                                int: "an integer"}
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    for kind, text in _KIND_NAMES.items():
+        if isinstance(value, kind):
+            return text
+    return "a number" if isinstance(value, float) else type(value).__name__
 
 
 @dataclass(frozen=True)
@@ -91,6 +144,22 @@ class Repository:
         return "/".join([self.root, *(str(p) for p in parts)])
 
     # -- reading ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Forget the file system's cached listings (s3fs, gcsfs and others cache directory
+        listings for the life of the instance): the next read sees the store as it is now.
+        A poller calls this before every listing."""
+        with storage(self.root, "refresh the listing cache"):
+            self._fs.invalidate_cache()
+
+    def check_present(self) -> None:
+        """Raise :class:`StorageError` when the repository's root is not there (a bucket or
+        folder that vanished), which a listing alone reports as an empty repository."""
+        with storage(self.root, "look for the repository"):
+            present = self._fs.exists(self._p()) or self._fs.isdir(self._p())
+        if not present:
+            raise StorageError(f"{self.root}: the repository is not there (a folder or bucket "
+                               "that was removed, renamed or never created)")
+
     def names(self) -> list[str]:
         """Names that have at least one published version."""
         return sorted(n for n in self._children(self._p()) if NAME_PATTERN.match(n)
@@ -143,6 +212,7 @@ class Repository:
         except ValueError as exc:
             raise ModelLoadError(f"{self._uri(name, version, MANIFEST_FILE)}: unreadable "
                                  f"manifest: {exc}") from exc
+        check_manifest(manifest, self._uri(name, version, MANIFEST_FILE))
         return ModelVersion(self.root, name, int(version), self._uri(name, version, PMML_FILE),
                             manifest)
 
@@ -171,7 +241,14 @@ class Repository:
         for name in self.names():
             labels = self.labels(name)
             for v in self.versions(name):
-                manifest = self.get(name, v).manifest
+                try:
+                    manifest = self.get(name, v).manifest
+                except ModelLoadError as exc:  # one broken version is listed, as broken
+                    rows.append({"name": name, "version": v, "created_at": None,
+                                 "labels": [], "deprecated": False, "description": str(exc),
+                                 "tags": {}, "framework": None, "estimator": None,
+                                 "parity": "BROKEN", "backends": {}, "error": str(exc)})
+                    continue
                 parity = manifest.get("parity", {})
                 backends = parity.get("backends", {})
                 rows.append({

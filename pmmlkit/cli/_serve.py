@@ -80,6 +80,21 @@ def serve(
     allow_missing_columns: Annotated[bool, typer.Option(
         "--allow-missing-columns", help="Score a model input that a request does not give "
                                         "as missing (default: 400 naming it).")] = False,
+    redis_timeout: Annotated[float, typer.Option(
+        "--redis-timeout", min=0.001, metavar="SECONDS",
+        help="Seconds a Redis call may take before it fails (503); five failures in a row "
+             "fail Redis calls at once for 5 s.")] = 1.0,
+    load_workers: Annotated[int | None, typer.Option(
+        "--load-workers", min=1, metavar="N",
+        help="Model versions loaded at once (default: cores, 2 to 8).")] = None,
+    header_timeout: Annotated[float, typer.Option(
+        "--header-timeout", min=0.001, metavar="SECONDS",
+        help="Seconds a request's headers may take to arrive; 408 and close "
+             "beyond.")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(
+        "--body-timeout", min=0.001, metavar="SECONDS",
+        help="Seconds a request's body may take to arrive after its headers; 408 and "
+             "close beyond.")] = 60.0,
     access_log: Annotated[bool, typer.Option(
         "--access-log", help="Log every request on stderr, in uvicorn's format.")] = False,
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
@@ -95,8 +110,9 @@ def serve(
                batch_wait_ms=batch_wait_ms, max_batch_rows=max_batch_rows,
                queue_rows=queue_rows, timeout=timeout, workers=workers, backend=backend,
                redis=redis, lookups=lookups, lookup_cache=lookup_cache,
-               allow_missing_columns=allow_missing_columns, access_log=access_log,
-               log_level=log_level)
+               allow_missing_columns=allow_missing_columns, redis_timeout=redis_timeout,
+               load_workers=load_workers, header_timeout=header_timeout,
+               body_timeout=body_timeout, access_log=access_log, log_level=log_level)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,12 +29,13 @@ from starlette.routing import Route
 
 from pmmlkit._values import json_value
 from pmmlkit._version import __version__
-from pmmlkit.errors import ConfigurationError, PmmlkitError
+from pmmlkit.errors import ConfigurationError, PmmlkitError, StorageError
 from pmmlkit.repository import NAME_PATTERN, parse_version
 from pmmlkit.scorer.matching import check_columns
 from pmmlkit.scorer.model import Model
 from pmmlkit.server import protocol
 from pmmlkit.server.batching import Batcher, QueueFull, Result
+from pmmlkit.server.breaker import DEFAULT_FAILURES, DEFAULT_RESET, CircuitBreaker
 from pmmlkit.server.lookups import LookupStore
 from pmmlkit.server.metrics import Metrics
 from pmmlkit.server.protocol import BadRequest
@@ -75,6 +76,13 @@ class ServerConfig:
     lookup_cache: int = 100_000
     #: score a model input absent from a request as missing (default: a 400 naming it)
     allow_missing_columns: bool = False
+    #: versions loaded at once (None: pmmlkit.server.registry.default_load_workers())
+    load_workers: int | None = None
+    #: seconds a Redis call may take (connect or answer) before it counts as a failure
+    redis_timeout: float = 1.0
+    #: Redis failures in a row that open the circuit breaker, and seconds it stays open
+    redis_breaker_failures: int = DEFAULT_FAILURES
+    redis_breaker_reset: float = DEFAULT_RESET
 
 
 class HTTPError(Exception):
@@ -103,21 +111,34 @@ class Server:
         self.registry = Registry(
             config.repo, names=config.models, policy=config.policy, labels=config.labels,
             backend=config.backend, make_batcher=self._batcher,
-            on_load=self.metrics.loaded)
+            on_load=self.metrics.loaded, on_storage=self.metrics.storage,
+            load_workers=config.load_workers)
+        #: Redis calls of the results endpoint wait here, never on the scoring threads
+        self.io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pmmlkit-io")
         self.lookups: LookupStore | None = None
         self._results_client: Any = None
+        self.redis_breaker: CircuitBreaker | None = None
+        if config.redis:
+            from pmmlkit.online import redacted
+
+            self.redis_breaker = CircuitBreaker(
+                f"Redis {redacted(config.redis)}", failures=config.redis_breaker_failures,
+                reset=config.redis_breaker_reset)
         if config.lookups:
-            if not config.redis:
+            if not config.redis or self.redis_breaker is None:
                 raise ConfigurationError("embedding lookups need Redis: give --redis URL")
             self.lookups = LookupStore(config.redis, config.lookups,
-                                       cache_size=config.lookup_cache)
+                                       cache_size=config.lookup_cache,
+                                       timeout=config.redis_timeout,
+                                       breaker=self.redis_breaker)
 
     def results_client(self) -> Any:
         """One redis-py client (a connection pool) for the results endpoint."""
         if self._results_client is None:
             from pmmlkit.online import connect
 
-            self._results_client = connect(str(self.config.redis))
+            self._results_client = connect(str(self.config.redis),
+                                           timeout=self.config.redis_timeout)
         return self._results_client
 
     def request_fields(self, name: str, schema: Any) -> list[str] | None:
@@ -361,7 +382,20 @@ def _tf_status(server: Server, name: str, version: str | None, label: str | None
                                                         or wanted not in served.status):
         raise HTTPError(404, f"Could not find version {version or label} of model {name}")
     versions = [wanted] if wanted is not None else sorted(served.status, reverse=True)
-    return _json({"model_version_status": [served.status[v].to_dict(v) for v in versions]})
+    return _json({"model_version_status": [_status(server, served.status[v], v)
+                                           for v in versions]})
+
+
+def _status(server: Server, status: Any, version: int) -> dict[str, Any]:
+    """A version's status; while the repository cannot be read, an available version says
+    so (it serves from memory, and no newer version can arrive)."""
+    out: dict[str, Any] = status.to_dict(version)
+    health = server.registry.storage
+    if not health.ok and status.state == "AVAILABLE":
+        out["status"] = {"error_code": "UNAVAILABLE", "error_message": (
+            f"serving the loaded version; the repository cannot be read since "
+            f"{health.to_dict()['since']}: {health.error}")}
+    return out
 
 
 async def _csv(server: Server, request: Request, loaded: LoadedVersion) -> Response:
@@ -516,12 +550,22 @@ async def results(server: Server, request: Request) -> Response:
         raise BadRequest("'keys' must be a list of strings or integers")
     if len(keys) > server.config.max_instances:
         raise BadRequest(f"{len(keys)} keys; at most {server.config.max_instances} per request")
+    breaker = server.redis_breaker
+    assert breaker is not None
     try:
-        frame = await asyncio.get_running_loop().run_in_executor(
-            server.executor, lambda: lookup(str(server.config.redis), name,
-                                            [str(k) for k in keys],
-                                            client=server.results_client()))
+        breaker.before()
+        try:
+            frame = await asyncio.get_running_loop().run_in_executor(
+                server.io_executor, lambda: lookup(str(server.config.redis), name,
+                                                   [str(k) for k in keys],
+                                                   client=server.results_client()))
+        except StorageError as exc:
+            breaker.failure(exc)
+            raise
+        breaker.success()  # Redis answered, with results or with "none"
     except PmmlkitError as exc:
+        if not isinstance(exc, StorageError):
+            breaker.success()
         raise HTTPError(exc.http_status, str(exc)) from exc
     rows = []
     for record in frame.to_dict("records"):
@@ -539,7 +583,7 @@ async def tf_model_list(server: Server, request: Request) -> Response:
     for name in sorted(server.registry.models):
         served = server.registry.models[name]
         models.append({"name": name, "versions": [str(v) for v in sorted(served.versions)],
-                       "model_version_status": [served.status[v].to_dict(v)
+                       "model_version_status": [_status(server, served.status[v], v)
                                                 for v in sorted(served.status)]})
     return _json({"models": models})
 
@@ -547,8 +591,11 @@ async def tf_model_list(server: Server, request: Request) -> Response:
 async def v2_repository_index(server: Server, request: Request) -> Response:
     """KServe's repository index: every model version and its state."""
     states = {"AVAILABLE": "READY", "LOADING": "LOADING", "START": "LOADING", "END": "UNAVAILABLE"}
-    return _json([{**row, "state": states.get(row["state"], row["state"])}
-                  for row in server.registry.index()])
+    health = server.registry.storage
+    stale = None if health.ok else f"the repository cannot be read: {health.error}"
+    return _json([{**row, "state": states.get(row["state"], row["state"]),
+                   "reason": row["reason"] or (stale if row["state"] == "AVAILABLE" else "")
+                   or ""} for row in server.registry.index()])
 
 
 async def v2_live(server: Server, request: Request) -> Response:
@@ -556,8 +603,17 @@ async def v2_live(server: Server, request: Request) -> Response:
 
 
 async def v2_ready(server: Server, request: Request) -> Response:
-    ready = server.registry.ready()
-    return _json({"ready": ready}, 200 if ready else 503)
+    """Ready while what was asked is served. A repository that cannot be read does not make
+    a serving server unready (every replica would leave the load balancer at once over one
+    storage outage); the answer says so, as do the model status and the metrics."""
+    registry = server.registry
+    ready = registry.ready()
+    body: dict[str, Any] = {"ready": ready}
+    if not registry.storage.ok:
+        body["storage"] = registry.storage.to_dict()
+    if not registry.loader_alive():
+        body["loader"] = registry.loader_error
+    return _json(body, 200 if ready else 503)
 
 
 async def v2_server(server: Server, request: Request) -> Response:
@@ -565,7 +621,7 @@ async def v2_server(server: Server, request: Request) -> Response:
 
 
 async def metrics(server: Server, request: Request) -> Response:
-    data, content_type = server.metrics.render(server.registry)
+    data, content_type = server.metrics.render(server.registry, server.redis_breaker)
     return Response(data, media_type=content_type)
 
 
@@ -593,6 +649,7 @@ def create_app(repo: str | None = None, *, config: ServerConfig | None = None,
             if server.lookups is not None:
                 await server.lookups.close()
             server.executor.shutdown(wait=True, cancel_futures=False)
+            server.io_executor.shutdown(wait=False, cancel_futures=True)
 
     def route(path: str, handler: Handler, name: str, methods: list[str]) -> Route:
         return Route(path, _endpoint(server, handler, name), methods=methods)

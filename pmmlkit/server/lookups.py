@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from pmmlkit.errors import ConfigurationError
+from pmmlkit.errors import ConfigurationError, DataNotFoundError, PmmlkitError, StorageError
 from pmmlkit.online import (
     decode_vectors,
     embeddings_namespace,
@@ -28,6 +28,7 @@ from pmmlkit.online import (
 )
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer.validation import RowError
+from pmmlkit.server.breaker import CircuitBreaker
 
 #: seconds a set's live run (its pointer) is cached before it is read again
 POINTER_TTL = 1.0
@@ -84,13 +85,15 @@ class LookupStore:
     """Reads vectors for requests, asynchronously (redis.asyncio), one pipeline per request."""
 
     def __init__(self, url: str, lookups: dict[str, list[Lookup]], *,
-                 cache_size: int = DEFAULT_CACHE):
+                 cache_size: int = DEFAULT_CACHE, timeout: float = 1.0,
+                 breaker: CircuitBreaker | None = None):
         import redis.asyncio
 
         self.url = url
         self.lookups = lookups
-        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=5.0,
-                                                   socket_connect_timeout=5.0)
+        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=timeout,
+                                                   socket_connect_timeout=timeout)
+        self.breaker = breaker or CircuitBreaker(f"Redis {redacted(url)}")
         self._live: dict[str, tuple[float, str, int]] = {}  # set -> (read at, run, dim)
         self._names: dict[tuple[Any, ...], list[str]] = {}
         self.cache_size = cache_size
@@ -121,8 +124,8 @@ class LookupStore:
             return cached[1], cached[2]
         raw = await self.client.get(embeddings_pointer(name))
         if raw is None:
-            raise ConfigurationError(f"{redacted(self.url)}: no embedding set {name!r}; put it "
-                                     "with `pmmlkit embeddings put`")
+            raise DataNotFoundError(f"{redacted(self.url)}: no embedding set {name!r}; put it "
+                                    "with `pmmlkit embeddings put`")
         run = raw.decode() if isinstance(raw, bytes) else str(raw)
         dim = await self.client.hget(f"{embeddings_namespace(name, run)}:_meta", "dim")
         if dim is None:
@@ -140,15 +143,24 @@ class LookupStore:
         lookups = self.lookups.get(model)
         if not lookups:
             return columns, []
-        with redis_errors(self.url, "read embeddings"):
-            metas = [await self._meta(lk.embeddings) for lk in lookups]
-            keys, redis_keys = [], []
-            for lk, (run, _dim) in zip(lookups, metas, strict=True):
-                ids = columns.get(lk.key) or [None] * n
-                keys.append(ids)
-                prefix = f"{embeddings_namespace(lk.embeddings, run)}:k:"
-                redis_keys.append([prefix + _id_text(i) for i in ids])
-            answers = await self._cached_read(redis_keys) if n else [[] for _ in lookups]
+        self.breaker.before()
+        try:
+            with redis_errors(self.url, "read embeddings"):
+                metas = [await self._meta(lk.embeddings) for lk in lookups]
+                keys, redis_keys = [], []
+                for lk, (run, _dim) in zip(lookups, metas, strict=True):
+                    ids = columns.get(lk.key) or [None] * n
+                    keys.append(ids)
+                    prefix = f"{embeddings_namespace(lk.embeddings, run)}:k:"
+                    redis_keys.append([prefix + _id_text(i) for i in ids])
+                answers = await self._cached_read(redis_keys) if n else [[] for _ in lookups]
+        except StorageError as exc:
+            self.breaker.failure(exc)
+            raise
+        except PmmlkitError:
+            self.breaker.success()  # Redis answered ("no such set")
+            raise
+        self.breaker.success()
         errors: dict[int, RowError] = {}
         out = {k: v for k, v in columns.items() if k not in {lk.key for lk in lookups}}
         for lk, (run, dim), ids, values in zip(lookups, metas, keys, answers, strict=True):

@@ -32,6 +32,16 @@ class Metrics:
                              ["model", "outcome"], registry=r)
         self.versions = Gauge("pmmlkit_model_versions_loaded", "Versions being served",
                               ["model"], registry=r)
+        self.storage_up = Gauge("pmmlkit_storage_up", "1 if the last listing of the "
+                                "repository succeeded, else 0", registry=r)
+        self.storage_failures = Counter("pmmlkit_storage_failures", "Listings of the "
+                                        "repository that failed", registry=r)
+        self.loader_up = Gauge("pmmlkit_model_loader_up", "1 while the model loader runs "
+                               "(0: no new version loads until a restart)", registry=r)
+        self.redis_open = Gauge("pmmlkit_redis_circuit_open", "1 while the Redis circuit "
+                                "breaker fails calls at once, else 0", registry=r)
+        self.storage_up.set(1)
+        self.loader_up.set(1)
 
     def request(self, model: str, protocol: str, code: int, seconds: float) -> None:
         self.requests.labels(model, protocol, str(code)).inc()
@@ -50,7 +60,15 @@ class Metrics:
     def loaded(self, model: str, version: int, ok: bool) -> None:
         self.loads.labels(model, "ok" if ok else "failed").inc()
 
-    def render(self, registry: Any) -> tuple[bytes, str]:
+    def storage(self, ok: bool) -> None:
+        self.storage_up.set(1 if ok else 0)
+        if not ok:
+            self.storage_failures.inc()
+
+    def render(self, registry: Any, breaker: Any = None) -> tuple[bytes, str]:
         for name, served in list(registry.models.items()):
             self.versions.labels(name).set(len(served.versions))
+        self.loader_up.set(1 if registry.loader_alive() else 0)
+        if breaker is not None:
+            self.redis_open.set(1 if breaker.state == "open" else 0)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

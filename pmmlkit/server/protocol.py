@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pmmlkit.schema import ModelSchema
+from pmmlkit.schema import InputField, ModelSchema
 from pmmlkit.scorer.validation import RowError
 
 _SCALARS = (str, int, float, bool)
@@ -22,13 +22,50 @@ class BadRequest(Exception):
     """The request body does not have the shape the protocol requires."""
 
 
-def _scalar(value: Any, where: str) -> Any:
+def _scalar(value: Any, where: str, field: InputField | None = None) -> Any:
+    """One JSON value of an input; with the model's ``field``, the wire's typing rules:
+
+    - a JSON boolean is not a number: refused for a numeric input (JPMML would take it as
+      1 or 0, but no client means that);
+    - a number that is not finite (``Infinity``, ``-Infinity``, ``1e400``, as a JSON number
+      or as text) is refused for a numeric input unless the field declares a valid range
+      (an ``Interval``): then the PMML says what happens to a value outside it (its
+      invalid-value treatment), and the evaluator applies that;
+    - ``NaN`` and ``null`` are missing values, as in the Python API.
+    """
     if value is None or isinstance(value, _SCALARS):
+        if field is not None and field.data_type in _NUMBERS and value is not None:
+            _check_number(value, where, field)
         return value
     if isinstance(value, dict) and set(value) == {"b64"}:
         raise BadRequest(f"{where}: binary (b64) values are not model inputs of a PMML model")
     raise BadRequest(f"{where}: expected a single value (number, string, boolean or null), got "
                      f"a {type(value).__name__}")
+
+
+_NUMBERS = frozenset({"double", "float", "integer"})
+
+
+def _check_number(value: Any, where: str, field: InputField) -> None:
+    if isinstance(value, bool):
+        raise BadRequest(f"{where}: {str(value).lower()} is a boolean, and {field.name!r} is a "
+                         f"numeric input ({field.data_type}); send a number")
+    if field.intervals:
+        return
+    infinite = isinstance(value, float) and math.isinf(value)
+    if isinstance(value, str):
+        try:
+            infinite = math.isinf(float(value.strip()))
+        except ValueError:
+            infinite = False
+    if infinite:
+        raise BadRequest(f"{where}: {value!r} is not a finite number, and {field.name!r} "
+                         "declares no valid range that would say what to do with it; send a "
+                         "finite number, or null for a missing value")
+
+
+def _fields(schema: ModelSchema) -> dict[str, InputField]:
+    return {f.name: f for f in schema.inputs}
 
 
 @dataclass
@@ -52,17 +89,19 @@ def instances_to_columns(instances: Any, schema: ModelSchema, *, limit: int,
     if len(instances) > limit:
         raise BadRequest(f"{len(instances)} instances; at most {limit} per request")
     names = list(schema.input_names if names is None else names)
+    fields = _fields(schema)
     columns: dict[str, list[Any]] = {name: [] for name in names}
     given: dict[str, None] = {}
     for i, instance in enumerate(instances):
         if isinstance(instance, dict):
             given.update(dict.fromkeys(instance))
             for name in names:
-                columns[name].append(_scalar(instance.get(name), f"instances[{i}].{name}"))
+                columns[name].append(_scalar(instance.get(name), f"instances[{i}].{name}",
+                                             fields.get(name)))
         elif len(names) == 1:
             given[names[0]] = None
             value = instance[0] if isinstance(instance, list) and len(instance) == 1 else instance
-            columns[names[0]].append(_scalar(value, f"instances[{i}]"))
+            columns[names[0]].append(_scalar(value, f"instances[{i}]", fields.get(names[0])))
         else:
             raise BadRequest(f"instances[{i}]: the model has {len(names)} inputs "
                              f"({', '.join(names)}); give each instance as an object")
@@ -83,7 +122,9 @@ def inputs_to_columns(inputs: Any, schema: ModelSchema, *, limit: int,
     n = lengths.pop() if lengths else 0
     if n > limit:
         raise BadRequest(f"{n} rows; at most {limit} per request")
-    columns = {name: [_scalar(v, f"inputs.{name}[{i}]") for i, v in enumerate(inputs[name])]
+    fields = _fields(schema)
+    columns = {name: [_scalar(v, f"inputs.{name}[{i}]", fields.get(name))
+                      for i, v in enumerate(inputs[name])]
                if name in inputs else [None] * n for name in names}
     return Request(columns, n, [str(k) for k in inputs])
 
@@ -154,10 +195,48 @@ def regress_results(columns: dict[str, list[Any]], schema: ModelSchema) -> list[
 # -- Open Inference Protocol (KServe V2) ------------------------------------------------------
 _V2_TYPES = {"double": "FP64", "float": "FP64", "integer": "INT64", "boolean": "BOOL",
              "string": "BYTES"}
+#: an input's tensor datatype: a float input is FP32 (the evaluator computes it in float);
+#: outputs keep _V2_TYPES (a float output is widened to FP64, exactly: see the contract)
+_V2_INPUT_TYPES = {**_V2_TYPES, "float": "FP32"}
+#: the Open Inference Protocol's tensor datatypes; integer ones with their ranges
+_INT_RANGES = {f"INT{b}": (-(2 ** (b - 1)), 2 ** (b - 1) - 1) for b in (8, 16, 32, 64)} | {
+    f"UINT{b}": (0, 2 ** b - 1) for b in (8, 16, 32, 64)}
+V2_DATATYPES = frozenset({"BOOL", "FP16", "FP32", "FP64", "BYTES", *_INT_RANGES})
 
 
 def v2_datatype(data_type: str) -> str:
     return _V2_TYPES.get(data_type, "BYTES")
+
+
+def v2_input_datatype(data_type: str) -> str:
+    return _V2_INPUT_TYPES.get(data_type, "BYTES")
+
+
+def _v2_value(value: Any, datatype: str, where: str, field: InputField | None) -> Any:
+    """A tensor element checked against its datatype, as KServe and Triton check them (and
+    null as a missing value, which PMML has and tensors do not)."""
+    if isinstance(value, list):
+        raise BadRequest(f"{where}: expected a single value, got a list")
+    if value is None:
+        return None
+    if datatype == "BOOL":
+        ok = isinstance(value, bool)
+    elif datatype in _INT_RANGES:
+        low, high = _INT_RANGES[datatype]
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    elif datatype == "BYTES":
+        ok = isinstance(value, str)
+    else:  # FP16, FP32, FP64
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok:
+        raise BadRequest(f"{where}: {json_text(value)} is not a {datatype} value")
+    return _scalar(value, where, field)
+
+
+def json_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)
 
 
 def v2_inputs_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: int,
@@ -167,6 +246,7 @@ def v2_inputs_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: in
     tensors = body.get("inputs")
     if not isinstance(tensors, list):
         raise BadRequest("'inputs' must be a list of tensors")
+    fields = _fields(schema)
     columns: dict[str, list[Any]] = {}
     rows: int | None = None
     for k, tensor in enumerate(tensors):
@@ -188,7 +268,17 @@ def v2_inputs_to_columns(body: dict[str, Any], schema: ModelSchema, *, limit: in
             raise BadRequest(f"inputs[{k}] ({name}): {shape[0]} rows where the other inputs "
                              f"have {rows}")
         rows = shape[0]
-        columns[name] = [_scalar(v, f"inputs[{k}].data[{i}]") for i, v in enumerate(flat)]
+        datatype = tensor.get("datatype")
+        field = fields.get(name)
+        if not isinstance(datatype, str) or datatype not in V2_DATATYPES:
+            raise BadRequest(f"inputs[{k}] ({name}): datatype {datatype!r} is not one of the "
+                             f"protocol's ({', '.join(sorted(V2_DATATYPES))})")
+        if field is not None and datatype != v2_input_datatype(field.data_type):
+            raise BadRequest(f"inputs[{k}] ({name}): datatype {datatype}, but the model's input "
+                             f"{name!r} is {v2_input_datatype(field.data_type)} "
+                             f"({field.data_type}); see GET /v2/models/MODEL")
+        columns[name] = [_v2_value(v, datatype, f"inputs[{k}].data[{i}]", field)
+                         for i, v in enumerate(flat)]
     n = rows or 0
     if n > limit:
         raise BadRequest(f"{n} rows; at most {limit} per request")
@@ -209,8 +299,8 @@ def v2_outputs(columns: dict[str, list[Any]], schema: ModelSchema,
 def v2_metadata(name: str, versions: list[int], schema: ModelSchema) -> dict[str, Any]:
     return {
         "name": name, "versions": [str(v) for v in versions], "platform": "pmml",
-        "inputs": [{"name": f.name, "datatype": v2_datatype(f.data_type), "shape": [-1]}
-                   for f in schema.inputs],
+        "inputs": [{"name": f.name, "datatype": v2_input_datatype(f.data_type),
+                    "shape": [-1]} for f in schema.inputs],
         "outputs": [{"name": c.name, "datatype": v2_datatype(c.data_type), "shape": [-1]}
                     for c in schema.columns],
     }

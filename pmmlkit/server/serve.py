@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pmmlkit._names import closest
 from pmmlkit.errors import ConfigurationError, ModelNotFoundError
 from pmmlkit.server.app import DEFAULT_MAX_BODY, ServerConfig, create_app
+from pmmlkit.server.http import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, protocol
 from pmmlkit.server.registry import VersionPolicy
 
 LOOPBACK = "127.0.0.1"
@@ -75,7 +76,9 @@ def serve(repo: str | None = None, *, host: str = LOOPBACK, port: int = 8501,
           batch_wait_ms: float = 1.0, max_batch_rows: int = 256, queue_rows: int = 8192,
           timeout: float = 30.0, workers: int | None = None, backend: str | None = None,
           redis: str | None = None, lookups: str | None = None, lookup_cache: int = 100_000,
-          allow_missing_columns: bool = False, access_log: bool = False,
+          allow_missing_columns: bool = False, redis_timeout: float = 1.0,
+          load_workers: int | None = None, header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+          body_timeout: float = DEFAULT_BODY_TIMEOUT, access_log: bool = False,
           log_level: str = "info") -> None:
     """Serve a repository's models until the process is stopped (SIGTERM drains in-flight
     requests). The keywords are ``pmmlkit serve``'s options; ``repo`` defaults to
@@ -95,7 +98,8 @@ def serve(repo: str | None = None, *, host: str = LOOPBACK, port: int = 8501,
         max_body_bytes=int(max_body_mb * 1024 * 1024) if max_body_mb else DEFAULT_MAX_BODY,
         batch_wait_ms=batch_wait_ms, max_batch_rows=max_batch_rows, queue_rows=queue_rows,
         timeout=timeout, redis=redis or os.environ.get("PMMLKIT_REDIS") or None,
-        allow_missing_columns=allow_missing_columns)
+        allow_missing_columns=allow_missing_columns, redis_timeout=redis_timeout,
+        load_workers=load_workers)
     if lookups:
         from pmmlkit.server.lookups import read_config
 
@@ -113,7 +117,8 @@ def serve(repo: str | None = None, *, host: str = LOOPBACK, port: int = 8501,
     logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     uvicorn.run(create_app(config=config), host=host, port=port, log_level=log_level,
                 access_log=access_log, log_config=logging_config,
-                timeout_graceful_shutdown=30)
+                timeout_graceful_shutdown=30,
+                http=protocol(header_timeout, body_timeout))
 
 
 def log_to_stderr(level: str) -> None:

@@ -108,6 +108,14 @@ def ensure_jvm() -> Any:
             except Exception as exc:
                 raise JavaError(f"the JVM at {jvm_path} could not start with options "
                                 f"{java_opts()}: {exc}. Check PMMLKIT_JAVA_OPTS.") from exc
+            if threading.current_thread() is not threading.main_thread():
+                # the thread that starts a JVM is its user thread "main"; a worker thread
+                # (a pool's, a server's) ends before the process does, and the JVM's
+                # shutdown at exit would wait for it for ever. Made a daemon, like every
+                # thread JPype attaches, it holds nothing up.
+                thread = jpype.JClass("java.lang.Thread")
+                thread.detach()
+                thread.attachAsDaemon()
             _check_version(jpype)
         _check_bridge(jpype)
     return jpype
