@@ -4,6 +4,7 @@ server; the oracle is the native model (scikit-learn) or the state the test made
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -11,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -373,3 +375,85 @@ def test_v2_datatypes_are_checked_against_the_data_and_the_model(typed):
     # x has a valid range: infinity is the PMML's to treat
     r = _v2(typed, x=("FP64", [1e400]))
     assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [OUT_OF_RANGE_Y]
+
+
+# -- slow clients ------------------------------------------------------------------------------
+def _exchange(port: int, *parts: tuple[bytes, float]) -> bytes:
+    """Send each part after its pause; read until the server closes (or 10 s)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for data, pause in parts:
+            time.sleep(pause)
+            sock.sendall(data)
+        received = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                received += chunk
+                if b"408" not in received and received.endswith(b"]}"):
+                    break  # a complete JSON answer; the connection stays open (keep-alive)
+    return received
+
+
+def test_a_client_that_never_finishes_its_request_is_cut_off_with_408():
+    """Headers that never end, or a body shorter than its content-length: 408 and the
+    connection closed after the deadline; a slow request within the deadlines is served."""
+    import uvicorn
+
+    from pmmlkit.server import create_app
+    from pmmlkit.server.http import protocol
+    from tests.test_serve import ROOT, free_port
+
+    port = free_port()
+    config = ServerConfig(repo=str(ROOT / "models"), models=("half_plus_two",), poll=0)
+    server = uvicorn.Server(uvicorn.Config(create_app(config=config), host="127.0.0.1",
+                                           port=port, log_level="warning",
+                                           http=protocol(header_timeout=0.5, body_timeout=0.5)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        _wait(lambda: _ready(port), 60)
+        head = b"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nhost: x\r\n"
+        body = b'{"instances": [1.0, 2.0, 5.0]}'
+        started = time.monotonic()
+        unfinished = _exchange(port, (head, 0))
+        assert time.monotonic() - started < 5
+        assert unfinished.startswith(b"HTTP/1.1 408 "), unfinished
+        assert b"headers did not arrive within 0.5 s" in unfinished
+        short = _exchange(port, (head + b"content-length: 100\r\n\r\n" + body, 0))
+        assert short.startswith(b"HTTP/1.1 408 ") and b"body did not arrive" in short, short
+        slow = _exchange(port, (head, 0), (b"content-length: %d\r\n\r\n" % len(body), 0.2),
+                         (body, 0.2))
+        assert slow.startswith(b"HTTP/1.1 200 ") and slow.endswith(
+            b'{"predictions":[2.5,3.0,4.5]}'), slow
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+# -- the JVM and the interpreter's exit --------------------------------------------------------
+def test_the_process_exits_when_the_jvm_was_started_by_a_worker_thread(tmp_path, exported):
+    """JPype's exit waits for every non-daemon thread attached to the JVM; a pool thread that
+    started the JVM stayed attached as one, and the interpreter never exited."""
+    script = tmp_path / "exit.py"
+    script.write_text(textwrap.dedent(f"""
+        from concurrent.futures import ThreadPoolExecutor
+        import pmmlkit
+
+        def load(_):
+            return pmmlkit.load({str(exported["logreg"].path)!r}).backend
+
+        with ThreadPoolExecutor(2) as pool:
+            print(list(pool.map(load, range(2))))
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=180, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['jpmml', 'jpmml']"

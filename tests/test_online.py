@@ -398,3 +398,81 @@ def test_cli_serve_with_redis_and_lookups(redis_url, recommender):
                                          *(f"i_{k}" for k in range(DIM))]).assign(hour=7.0)
     assert answer["predictions"][0]["probability(1)"] == pytest.approx(
         recommender["model"].predict_proba(frame)[0, 1], abs=1e-9)
+
+
+def _metric(text: str, name: str) -> float:
+    return next(float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def test_a_hung_redis_holds_no_model_and_opens_the_breaker(start_redis, repo, users):
+    """Redis stopped (SIGSTOP) while results lookups are in flight: a model that never touches
+    Redis answers while they wait; the lookups fail after the configured timeout; then the
+    circuit breaker fails them at once, says so, shows it in the metrics, and closes once
+    Redis answers again."""
+    import signal
+    import threading
+
+    path, frame = users
+    url = start_redis()
+    pmmlkit.score_file(f"{repo}/churn", str(path), url, key="user_id")
+    config = ServerConfig(repo=str(repo), redis=url, redis_timeout=3.0,
+                          redis_breaker_failures=2, redis_breaker_reset=1.0)
+    instances = {"instances": [{c: (v.item() if hasattr(v, "item") else v)
+                                for c, v in row.items()}
+                               for row in frame[FEATURES].iloc[:3].to_dict("records")]}
+    with serving(config) as base:
+        def lookup() -> httpx.Response:
+            return httpx.post(f"{base}/v1/results/churn:lookup", json={"keys": ["u1"]},
+                              timeout=30)
+
+        assert lookup().status_code == 200
+        url.process.send_signal(signal.SIGSTOP)
+        try:
+            answers: list[httpx.Response] = []
+            hung = [threading.Thread(target=lambda: answers.append(lookup())) for _ in range(6)]
+            for t in hung:
+                t.start()
+            predict = httpx.post(f"{base}/v1/models/churn:predict", json=instances, timeout=30)
+            still_waiting = sum(t.is_alive() for t in hung)
+            for t in hung:
+                t.join()
+            assert predict.status_code == 200, predict.text
+            assert still_waiting == 6  # answered while every lookup still waited on Redis
+            assert [a.status_code for a in answers] == [503] * 6
+            assert all("did not answer in time" in a.json()["error"] or "circuit breaker open" in
+                       a.json()["error"] for a in answers), [a.text for a in answers]
+            refused = lookup()
+            assert refused.status_code == 503
+            assert "circuit breaker open" in refused.json()["error"]
+            metrics = httpx.get(f"{base}/monitoring/prometheus/metrics").text
+            assert _metric(metrics, "pmmlkit_redis_circuit_open") == 1.0
+        finally:
+            url.process.send_signal(signal.SIGCONT)
+        import time
+
+        time.sleep(1.1)  # the breaker lets one call through after redis_breaker_reset
+        back = lookup()
+        assert back.status_code == 200, back.text
+        assert back.json()["results"][0]["user_id"] == "u1"
+        metrics = httpx.get(f"{base}/monitoring/prometheus/metrics").text
+        assert _metric(metrics, "pmmlkit_redis_circuit_open") == 0.0
+
+
+def test_a_missing_embedding_set_is_not_found_everywhere(redis_url, recommender, tmp_path):
+    """One classification: DataNotFoundError (404, exit 5) from the library and the server."""
+    with pytest.raises(pmmlkit.DataNotFoundError, match="no embedding set 'nobody'"):
+        online.EmbeddingSet(redis_url, "nobody").get(["user1"])
+    with pytest.raises(pmmlkit.DataNotFoundError, match="no results for model 'nothing'"):
+        online.lookup(redis_url, "nothing", ["u1"])
+    lookups = tmp_path / "lookups.toml"
+    lookups.write_text('[[rec]]\nkey = "user_id"\nembeddings = "nobody"\nprefix = "u_"\n\n'
+                       '[[rec]]\nkey = "item_id"\nembeddings = "nobody_items"\nprefix = "i_"\n')
+    config = ServerConfig(repo=str(recommender["repo"]), redis=redis_url,
+                          lookups=read_config(str(lookups)))
+    with serving(config) as base:
+        r = httpx.post(f"{base}/v1/models/rec:predict", json={"instances": [
+            {"user_id": "user1", "item_id": 3, "hour": 1.0}]})
+    assert r.status_code == 404, r.text
+    assert "no embedding set 'nobody'" in r.json()["error"]
+    assert pmmlkit.DataNotFoundError.exit_code == 5 and pmmlkit.DataNotFoundError.http_status == 404
