@@ -157,3 +157,17 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return repr(value)
+
+
+#: the longest value a message shows (a rejects file keeps the whole value)
+SHOWN_CHARACTERS = 120
+
+
+def shown(value: Any, limit: int = SHOWN_CHARACTERS) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters with the full length said:
+    a 1 MB cell must not become a 1 MB line on stderr or in an ``error`` column."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, (str, bytes)) else len(text)
+    return f"{text[:limit]}… ({size:,} characters)"

@@ -499,3 +499,53 @@ def test_score_batch_keeps_the_columns_asked_for(table, exported):
     assert list(out.columns)[:2] == ["id", "note"] and list(out["id"]) == list(table["id"][:20])
     with pytest.raises(pmmlkit.InvalidInputError, match=r"kept columns \['nope'\]"):
         model.score_batch(table.iloc[:5], keep=["nope"])
+
+
+def _malformed_csv(table: pd.DataFrame, path: Path) -> None:
+    """Ten records; record 2 has an extra field and a byte that is not UTF-8, record 3 is a
+    line of 1.5 MiB (longer than a parser block), record 4 a non-UTF-8 model input in the
+    right number of fields, record 5 one in a column nobody reads (scored), record 6 a
+    200,000-character category."""
+    lines = table.iloc[:10].to_csv(index=False).encode().split(b"\n")
+    lines[2] += b",extra\xff"
+    lines[3] = lines[3].replace(b",ignored", b"," + b"n" * (3 << 19))
+    lines[5] = lines[5].replace(b",ignored", b",caf\xe9")
+    color = table.columns.get_loc("color")
+    cells = lines[4].split(b",")
+    cells[color] = b"caf\xe9"
+    lines[4] = b",".join(cells)
+    cells = lines[6].split(b",")
+    cells[color] = b"r" * 200_000
+    lines[6] = b",".join(cells)
+    path.write_bytes(b"\n".join(lines))
+
+
+def test_every_malformed_line_is_a_reject_with_its_line_number(tmp_path, gbm_path, table,
+                                                               exported):
+    source = tmp_path / "in.csv"
+    _malformed_csv(table, source)
+    out, rejects = tmp_path / "out.csv", tmp_path / "rejects.csv"
+    done = subprocess.run([sys.executable, "-m", "pmmlkit", "score", str(gbm_path),
+                           str(source), "-o", str(out), "--rejects", str(rejects), "--keep",
+                           "id"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 10, done.stderr  # completed, with rejects
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert max(len(line) for line in done.stderr.splitlines()) < 400  # values are cut
+    assert "read 10 rows: 6 scored, 4 rejected" in done.stdout
+    bad = pd.read_csv(rejects, dtype=str, keep_default_na=False).set_index("row")
+    assert sorted(int(r) for r in bad.index) == [2, 3, 4, 6]
+    assert f"{len(table.columns) + 1} fields where the header has {len(table.columns)}" in \
+        bad.loc["2", "reason"]
+    assert "not UTF-8 text (byte 0xff" in bad.loc["2", "reason"]
+    size = len(source.read_bytes().split(b"\n")[3])
+    assert bad.loc["3", "reason"] == (f"a line of {size:,} bytes: longer than the longest line "
+                                      f"read as a record (983,040 bytes)")
+    assert "not UTF-8 text (byte 0xe9" in bad.loc["4", "reason"]
+    assert bad.loc["4", "field"] == "color"
+    assert bad.loc["6", "field"] == "color" and bad.loc["6", "value"] == "r" * 200_000  # kept
+    assert "(200,000 characters)" in bad.loc["6", "reason"] and len(bad.loc["6", "reason"]) < 400
+    scored = pd.read_csv(out, dtype={"id": str})
+    good = [n - 1 for n in range(1, 11) if n not in (2, 3, 4, 6)]
+    assert list(scored["id"]) == list(table["id"].iloc[good])
+    native = exported["gbm"].estimator.predict_proba(table[FEATURES].iloc[good])[:, 1]
+    assert np.max(np.abs(scored["probability(1)"].to_numpy() - native)) < 1e-9

@@ -301,7 +301,7 @@ def test_api_key(repo, holdout):
             assert r.status_code == 200
 
 
-def test_csv_endpoint_streams_every_record_in_order(base, exported, holdout):
+def test_csv_endpoint_answers_every_record_in_order(base, exported, holdout):
     rows = _rows(holdout, 30)
     frame = rows.copy()
     frame.insert(0, "id", [f"r{i}" for i in range(len(rows))])
@@ -323,6 +323,37 @@ def test_csv_endpoint_streams_every_record_in_order(base, exported, holdout):
     good = [i for i in range(30) if i not in (4, 8)]
     native = exported["linreg"].native(rows.iloc[good])["spend"]
     got = out["spend"].iloc[good].astype(float).to_numpy()
+    assert np.max(np.abs(got - native)) <= 1e-9
+
+
+def test_csv_endpoint_answers_every_line_of_a_malformed_body(repo, exported, holdout, tmp_path):
+    """Over-long lines, an extra field with a non-UTF-8 byte, a non-UTF-8 cell: each is its
+    record's error, in place; the good records are scored; the answer is complete (its
+    status was sent after the whole body was scored, never a cut stream)."""
+    from tests.test_batch import _malformed_csv
+
+    table = _rows(holdout, 10).copy()
+    table.insert(0, "id", [f"c{i:04d}" for i in range(10)])
+    table["note"] = "ignored"
+    body = tmp_path / "in.csv"
+    _malformed_csv(table, body)
+    with serving(ServerConfig(repo=str(repo), poll=0, max_body_bytes=4 << 20)) as url:
+        r = httpx.post(f"{url}/v1/models/gbm:score?keep=id", content=body.read_bytes(),
+                       headers={"Content-Type": "text/csv"}, timeout=120)
+    assert r.status_code == 200, r.text[:500]
+    import io
+
+    out = pd.read_csv(io.StringIO(r.text), keep_default_na=False, dtype={"id": str})
+    assert len(out) == 10 and r.text.endswith("\n")
+    errors = dict(enumerate(out["error"]))
+    assert "not UTF-8 text (byte 0xff" in errors[1] and "longer than" in errors[2]
+    assert "not UTF-8 text (byte 0xe9" in errors[3] and "(200,000 characters)" in errors[5]
+    assert len(errors[5]) < 400
+    good = [0, 4, 6, 7, 8, 9]
+    assert all(errors[i] == "" for i in good)
+    assert out["id"].iloc[good].tolist() == table["id"].iloc[good].tolist()
+    native = exported["gbm"].native(table[FEATURES].iloc[good])["probability(1)"]
+    got = out["probability(1)"].iloc[good].astype(float).to_numpy()
     assert np.max(np.abs(got - native)) <= 1e-9
 
 

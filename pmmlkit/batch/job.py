@@ -23,7 +23,13 @@ import pyarrow.compute as pc
 from pmmlkit.batch.formats import file_format
 from pmmlkit.batch.sinks import RejectSink, TableWriter, cell_text, output_format, sink
 from pmmlkit.batch.sources import DEFAULT_NA_VALUES, Chunk, open_source, prefetch
-from pmmlkit.errors import ConfigurationError, InvalidInputError, TooManyRejectsError
+from pmmlkit.errors import (
+    SHOWN_CHARACTERS,
+    ConfigurationError,
+    InvalidInputError,
+    TooManyRejectsError,
+    shown,
+)
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer import matching
 from pmmlkit.scorer.arrow import arrow_array, arrow_inputs, arrow_type
@@ -280,8 +286,10 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
 
 
 def _describe(error: RowError) -> dict[str, Any]:
-    return {"row": error.row, "field": error.field, "value": cell_text(error.value),
-            "reason": error.reason}
+    value = cell_text(error.value)
+    return {"row": error.row, "field": error.field,
+            "value": value if value is None or len(value) <= SHOWN_CHARACTERS
+            else shown(value), "reason": error.reason}
 
 
 def _score_chunk(model: Model, chunk: Chunk, inputs: dict[str, Any], keep: Sequence[str],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import io
 import queue
 import sys
 import threading
@@ -21,7 +22,7 @@ import pyarrow as pa
 
 from pmmlkit._boundary import storage
 from pmmlkit.batch.formats import file_format, sniff_delimiter
-from pmmlkit.errors import InvalidInputError
+from pmmlkit.errors import SHOWN_CHARACTERS, InvalidInputError
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer.arrow import apply_file_rules
 from pmmlkit.scorer.validation import RowError
@@ -31,6 +32,11 @@ _NAMES = {";": "semicolon", "\t": "tab", "|": "bar", ",": "comma"}
 #: CSV read block. Measured: 16 MiB blocks held ~600 MB of parser memory, 1 MiB ~120 MB, at
 #: the same speed.
 CSV_BLOCK_BYTES = 1 << 20
+
+#: a CSV line longer than the read block less this margin (960 KiB of the 1 MiB block) is a
+#: reject naming its line number: the parser needs every record within one block, and would
+#: end the whole file on a longer one
+LINE_MARGIN_BYTES = 64 << 10
 
 #: text cells read as missing values in a model input column of a CSV file: the markers
 #: pyarrow and pandas treat as missing (R, Excel and databases write them)
@@ -102,6 +108,7 @@ class CsvSource:
         self._chunk_bytes = chunk_bytes
         self._malformed: list[RowError] = []
         self._skipped: list[int] = []
+        self._guard: _LineGuard | None = None
 
     @staticmethod
     def _open(url: str) -> IO[bytes]:
@@ -117,11 +124,20 @@ class CsvSource:
         self._malformed.append(error)
 
     def _on_invalid(self, row: Any) -> str:
-        # lines are counted from after the header, so a line number is a record number
+        # lines are counted from after the header, so a line number is a record number.
+        # An exception here would end the job inside pyarrow: every line gets a reason.
         number = row.number if row.number is not None else -1
-        self._skip(RowError(number, None, row.text,
-                            f"unparseable line: {row.actual_columns} fields where the header "
-                            f"has {row.expected_columns}"))
+        try:
+            text = row.text
+            found = self._guard.marked(text) if self._guard is not None else None
+            if found is not None:
+                value, reason = found
+            else:
+                value, reason = text, (f"unparseable line: {row.actual_columns} fields where "
+                                       f"the header has {row.expected_columns}")
+        except Exception as exc:  # the line is reported, never lost
+            value, reason = None, f"unparseable line ({exc})"
+        self._skip(RowError(number, None, value, reason))
         return "skip"
 
     def chunks(self, rows_per_chunk: int) -> Iterator[Chunk]:
@@ -131,8 +147,10 @@ class CsvSource:
     def _chunks(self, rows_per_chunk: int) -> Iterator[Chunk]:
         import pyarrow.csv as pacsv
 
+        limit = max(self._chunk_bytes - LINE_MARGIN_BYTES, self._chunk_bytes // 2)
+        self._guard = _LineGuard(self._stream, limit, self.delimiter, len(self.columns))
         reader = pacsv.open_csv(
-            self._stream,
+            self._guard,
             read_options=pacsv.ReadOptions(column_names=self.columns,
                                            block_size=self._chunk_bytes, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=self.delimiter,
@@ -181,6 +199,121 @@ class CsvSource:
     def close(self) -> None:
         if self._stream is not sys.stdin.buffer:
             self._stream.close()
+
+
+class _LineGuard(io.RawIOBase):
+    """The CSV stream as the parser reads it, with every line it could not take replaced by a
+    marker line that always has one field too many (so the parser hands it to the invalid
+    row handler, at its own line number): a line longer than ``limit`` bytes (the parser
+    would end the whole file on it), and a line that is not UTF-8 text and has another
+    number of fields than the header (the parser cannot decode it to report it). A line that
+    is not UTF-8 but has the header's fields passes: its cell is rejected by column."""
+
+    MARK = "PMMLKITREJECTEDLINE"
+
+    def __init__(self, raw: IO[bytes], limit: int, delimiter: str, columns: int):
+        self._raw = raw
+        self._limit = limit
+        self._delimiter = delimiter
+        self._columns = columns
+        self._pending = b""
+        self._out = bytearray()
+        self._skipping: bytearray | None = None  # the start of an over-long line
+        self._skipped = 0
+        self._eof = False
+        self._reasons: list[tuple[str | None, str]] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out and not self._eof:
+            self._fill()
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        del self._out[:n]
+        return n
+
+    def marked(self, text: str) -> tuple[str | None, str] | None:
+        """The (value, reason) of a marker line, None for a line of the input."""
+        if not text.startswith(self.MARK):
+            return None
+        index = text[len(self.MARK):].split(self._delimiter, 1)[0]
+        return self._reasons[int(index)]
+
+    def _mark(self, value: str | None, reason: str) -> None:
+        self._reasons.append((value, reason))
+        self._out += (f"{self.MARK}{len(self._reasons) - 1}"
+                      + self._delimiter * self._columns + "\n").encode()
+
+    def _too_long(self, start: bytes, size: int) -> None:
+        preview = start[:SHOWN_CHARACTERS].decode("utf-8", "backslashreplace")
+        self._mark(preview + "…", f"a line of {size:,} bytes: longer than the longest line "
+                                  f"read as a record ({self._limit:,} bytes)")
+
+    def _fill(self) -> None:
+        data = self._raw.read(1 << 20)
+        if not data:
+            self._eof = True
+            if self._skipping is not None:
+                self._too_long(bytes(self._skipping), self._skipped)
+            elif self._pending:
+                self._emit(self._pending)
+            self._pending = b""
+            return
+        if self._skipping is not None:  # the rest of an over-long line
+            end = data.find(b"\n")
+            if end == -1:
+                self._skipped += len(data)
+                return
+            self._too_long(bytes(self._skipping), self._skipped + end)
+            self._skipping = None
+            data = data[end + 1:]
+        buf = self._pending + data
+        start, i, n = 0, 0, len(buf)
+        while n - i > self._limit:
+            newline = buf.rfind(b"\n", i, i + self._limit + 1)
+            if newline != -1:
+                i = newline + 1
+                continue
+            self._emit(buf[start:i])  # the line at i is over-long
+            end = buf.find(b"\n", i + self._limit)
+            if end == -1:
+                self._skipping, self._skipped = bytearray(buf[i:i + SHOWN_CHARACTERS]), n - i
+                self._pending = b""
+                return
+            self._too_long(buf[i:end], end - i)
+            start = i = end + 1
+        last = buf.rfind(b"\n", start)
+        cut = start if last == -1 else last + 1
+        self._emit(buf[start:cut])
+        self._pending = buf[cut:]
+
+    def _emit(self, lines: bytes) -> None:
+        """Complete lines to the parser; a line that is not UTF-8 text and has another
+        number of fields than the header becomes a marker."""
+        while lines:
+            try:
+                lines.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                begin = lines.rfind(b"\n", 0, exc.start) + 1
+                end = lines.find(b"\n", exc.start)
+                end = len(lines) if end == -1 else end + 1
+                self._out += lines[:begin]
+                line = lines[begin:end]
+                text = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
+                fields = len(next(csv.reader([text], delimiter=self._delimiter), []))
+                if fields == self._columns:
+                    self._out += line
+                else:
+                    bare = line.rstrip(b"\r\n")
+                    self._mark(bare.decode("utf-8", "backslashreplace")[:SHOWN_CHARACTERS * 4],
+                               f"unparseable line: {fields} fields where the header has "
+                               f"{self._columns}, and not UTF-8 text ({_utf8_problem(bare)})")
+                lines = lines[end:]
+                continue
+            self._out += lines
+            return
 
 
 def _is_utf8(cell: bytes) -> bool:

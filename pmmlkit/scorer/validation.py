@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from pmmlkit.errors import InvalidInputError
+from pmmlkit.errors import InvalidInputError, shown
 from pmmlkit.schema import InputField, is_missing
 
 _SHOW_VALID = 20
@@ -204,7 +204,7 @@ class InputEncoder:
         if isinstance(value, (dt.datetime, dt.date, dt.time)):
             return _iso(value, self.field.data_type)
         raise _Refused(f"expected {_TYPE_WORDS.get(self.field.data_type, 'a value')}, got "
-                       f"{type(value).__name__} {value!r}")
+                       f"{type(value).__name__} {shown(value)}")
 
     # -- a column ------------------------------------------------------------------------
     def prepare(self, column: Any, nrows: int, errors: dict[int, list[RowError]]) -> RawColumn:
@@ -261,10 +261,10 @@ class InputEncoder:
             return "a missing value is not allowed (missingValueTreatment=returnInvalid)"
         if kind == TYPE:
             return (f"expected {_TYPE_WORDS.get(self.field.data_type, 'a value')}, got "
-                    f"{type(value).__name__} {value!r}")
+                    f"{type(value).__name__} {shown(value)}")
         if kind == INVALID:
-            return f"value {value!r} {self.invalid_reason()}"
-        return f"the evaluator refused value {value!r}: {text}"
+            return f"value {shown(value)} {self.invalid_reason()}"
+        return f"the evaluator refused value {shown(value)}: {text}"
 
     def invalid_reason(self) -> str:
         if self.field.valid_values:

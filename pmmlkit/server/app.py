@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from pmmlkit._values import json_value
@@ -423,28 +423,22 @@ async def _csv(server: Server, request: Request, loaded: LoadedVersion) -> Respo
                       allow_missing_columns=server.config.allow_missing_columns)
     except PmmlkitError as exc:
         raise HTTPError(exc.http_status, str(exc)) from exc
-    loop = asyncio.get_running_loop()
-    chunks = source.chunks(server.config.csv_chunk_rows)
+    def score_all() -> bytes:
+        # the body is in memory (bounded by max_body_bytes): the whole answer is made before
+        # the status is sent, so a failure is a clear status, never a cut stream
+        parts = [_csv_part(model, chunk, keep, header=i == 0)
+                 for i, chunk in enumerate(source.chunks(server.config.csv_chunk_rows))]
+        if not parts:  # no records at all: the header alone
+            parts = [",".join([*keep, *(c.name for c in model.schema.columns),
+                               "error"]).encode() + b"\n"]
+        return b"".join(parts)
 
-    def next_part(first: bool) -> bytes | None:
-        chunk = next(chunks, None)
-        if chunk is None:
-            return None
-        return _csv_part(model, chunk, keep, header=first)
-
-    async def stream() -> AsyncIterator[bytes]:
-        first = True
-        while True:
-            part = await loop.run_in_executor(server.executor, next_part, first)
-            if part is None:
-                if first:  # no records at all: the header alone
-                    yield ",".join([*keep, *(c.name for c in model.schema.columns),
-                                    "error"]).encode() + b"\n"
-                return
-            first = False
-            yield part
-
-    return StreamingResponse(stream(), media_type="text/csv")
+    try:
+        answer = await asyncio.get_running_loop().run_in_executor(server.executor, score_all)
+    except PmmlkitError as exc:
+        raise HTTPError(exc.http_status,
+                        str(exc)) from exc
+    return Response(answer, media_type="text/csv")
 
 
 def _csv_part(model: Model, chunk: Any, keep: list[str], *, header: bool) -> bytes:

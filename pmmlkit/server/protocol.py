@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pmmlkit.errors import shown
 from pmmlkit.schema import InputField, ModelSchema
 from pmmlkit.scorer.validation import RowError
 
@@ -157,7 +158,7 @@ def row_reason(error: RowError) -> str:
     parts = []
     for each in error.each():
         field = f"field {each.field!r}" if each.field else ""
-        value = f" value {each.value!r}" if each.value is not None and each.field else ""
+        value = f" value {shown(each.value)}" if each.value is not None and each.field else ""
         parts.append(f"{field}{value}: {each.reason}" if field else each.reason)
     return "; ".join(parts)
 
