@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -184,32 +185,57 @@ def test_stdin_to_stdout(tmp_path, gbm_path, table):
     assert "\x1b[" not in proc.stderr  # no progress bar when stderr is not a terminal
 
 
-def _start_writing_job(tmp_path: Path, gbm_path: Path) -> tuple[subprocess.Popen[str], Path]:
-    """Start `pmmlkit score` on a 300k-row file; return once its temporary output has data."""
-    source = tmp_path / "big.csv"
+@pytest.fixture(scope="module")
+def big_csv(tmp_path_factory) -> Path:
+    """300k rows: long enough to stop a job while it writes."""
+    source = tmp_path_factory.mktemp("big") / "big.csv"
     make_churn(300_000, seed=3)[FEATURES].to_csv(source, index=False)
-    out = tmp_path / "out.csv"
+    return source
+
+
+def _start_writing_job(tmp_path: Path, model: Path, source: Path, *target: str,
+                       written: Any = None) -> subprocess.Popen[str]:
+    """Start `pmmlkit score MODEL SOURCE TARGET...`; return once it is writing (its temporary
+    output has data in tmp_path, or ``written()`` says so)."""
     # SIGINT as in a terminal: a test run started in the background of a non-interactive
     # shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
-    proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "score", str(gbm_path),
-                             str(source), "-o", str(out), "--chunk-size", "2000"],
+    proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "score", str(model),
+                             str(source), *target, "--chunk-size", "2000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    def writing() -> bool:
+        return any(".pmmlkit-tmp-" in p.name and p.stat().st_size > 0
+                   for p in tmp_path.iterdir())
+
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if any(p.name.startswith(".out.csv.pmmlkit-tmp") and p.stat().st_size > 0
-               for p in tmp_path.iterdir()):
-            return proc, out
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (written or writing)():
+            return proc
         time.sleep(0.05)
     proc.kill()
-    raise AssertionError("the job never started writing")
+    raise AssertionError(f"the job never started writing: {proc.communicate()[1]}")
 
 
-def test_interrupted_job_leaves_no_partial_output(tmp_path, gbm_path):
-    proc, out = _start_writing_job(tmp_path, gbm_path)
+def test_a_killed_job_leaves_no_output_and_gc_removes_its_temporary_file(tmp_path, gbm_path,
+                                                                         big_csv):
+    out = tmp_path / "out.csv"
+    proc = _start_writing_job(tmp_path, gbm_path, big_csv, "-o", str(out))
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert not out.exists()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".out.csv.pmmlkit-tmp-")
+    (tmp_path / "keep.csv").write_text("a\n1\n")
+    # a leftover younger than --older-than is left alone (a running job's looks the same)
+    young = runner.invoke(app, ["gc", str(tmp_path), "--json"])
+    assert young.exit_code == 0 and json.loads(young.stdout)["files"] == []
+    dry = runner.invoke(app, ["gc", str(tmp_path), "--older-than", "0", "--dry-run"])
+    assert f"would remove {tmp_path / left[0]}" in dry.stdout and (tmp_path / left[0]).exists()
+    done = runner.invoke(app, ["gc", str(tmp_path), "--older-than", "0", "--json"])
+    assert done.exit_code == 0, done.stdout
+    assert json.loads(done.stdout)["files"] == [str(tmp_path / left[0])]
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.csv"]
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path, gbm_path):
@@ -280,13 +306,19 @@ def test_fully_rejected_first_chunk_keeps_one_schema(tmp_path, gbm_path, table, 
     assert len(got) == len(frame) - 4 and got["probability(1)"].notna().all()
 
 
-def test_ctrl_c_cleans_up_and_exits_130(tmp_path, gbm_path):
-    proc, out = _start_writing_job(tmp_path, gbm_path)
-    proc.send_signal(signal.SIGINT)
+@pytest.mark.parametrize("stop, code, words, output", [
+    (signal.SIGINT, 130, "interrupted", "out.csv"),
+    (signal.SIGINT, 130, "interrupted", "out.parquet"),
+    (signal.SIGTERM, 143, "terminated (SIGTERM)", "out.parquet")])
+def test_ctrl_c_and_sigterm_clean_up(tmp_path, gbm_path, big_csv, stop, code, words, output):
+    out = tmp_path / output
+    proc = _start_writing_job(tmp_path, gbm_path, big_csv, "-o", str(out), "--rejects",
+                              str(tmp_path / "rejects.parquet"))
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]  # temp file removed
+    assert proc.returncode == code, err
+    assert words in err and "Traceback" not in err and "Exception ignored" not in err, err
+    assert list(tmp_path.iterdir()) == []  # temporary files removed
     assert not out.exists()
 
 

@@ -476,3 +476,59 @@ def test_a_missing_embedding_set_is_not_found_everywhere(redis_url, recommender,
     assert r.status_code == 404, r.text
     assert "no embedding set 'nobody'" in r.json()["error"]
     assert pmmlkit.DataNotFoundError.exit_code == 5 and pmmlkit.DataNotFoundError.http_status == 404
+
+
+def test_a_stopped_redis_job_leaves_no_keys_and_gc_removes_a_killed_ones(start_redis, repo,
+                                                                         tmp_path):
+    """SIGTERM: the job deletes its run (exit 143). SIGKILL: the run stays, unpublished and
+    never read, until `pmmlkit gc` removes it; the live run is never touched."""
+    import signal
+    import time
+
+    from pmmlkit.datasets import make_churn
+
+    url = start_redis()
+    client = _client(url)
+    small = tmp_path / "small.csv"
+    frame = make_churn(50, seed=4)[FEATURES]
+    frame.insert(0, "user_id", [f"u{i}" for i in range(50)])
+    frame.to_csv(small, index=False)
+    pmmlkit.score_file(f"{repo}/churn", str(small), url, key="user_id")
+    live = set(client.scan_iter(match="pmmlkit:*"))
+    big = tmp_path / "big.csv"
+    frame = make_churn(300_000, seed=3)[FEATURES]
+    frame.insert(0, "user_id", [f"b{i}" for i in range(len(frame))])
+    frame.to_csv(big, index=False)
+
+    def start() -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "score", f"{repo}/churn",
+                                 str(big), "--to", url, "--key", "user_id", "--chunk-size",
+                                 "2000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 120
+        while client.dbsize() <= len(live) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.dbsize() > len(live), "the job never wrote"
+        return proc
+
+    proc = start()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "terminated (SIGTERM)" in err, err
+    assert set(client.scan_iter(match="pmmlkit:*")) == live
+    proc = start()
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=120)
+    orphans = set(client.scan_iter(match="pmmlkit:*")) - live
+    assert orphans
+    young = subprocess.run([sys.executable, "-m", "pmmlkit", "gc", url, "--json"],
+                           capture_output=True, text=True, timeout=120)
+    assert json.loads(young.stdout)["runs"] == []  # younger than an hour: maybe running
+    done = subprocess.run([sys.executable, "-m", "pmmlkit", "gc", url, "--older-than", "0",
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    assert [(r["kind"], r["name"], r["keys"]) for r in runs] == [
+        ("results", "churn", len(orphans))]
+    assert set(client.scan_iter(match="pmmlkit:*")) == live
+    assert online.lookup(url, "churn", ["u1"])["error"].isna().all()  # the live run serves

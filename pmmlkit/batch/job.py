@@ -218,7 +218,12 @@ def _output(summary: ScoreSummary, store: Any) -> Any:
     end (and deleted if the job fails). Yields ``write(table)`` and ``close(schema)``."""
     if store is None:
         with sink(summary.output) as stream:
-            yield TableWriter(stream, output_format(summary.output))
+            writer = TableWriter(stream, output_format(summary.output))
+            try:
+                yield writer
+            except BaseException:
+                writer.abort()
+                raise
         return
     try:
         yield store

@@ -57,6 +57,16 @@ class TableWriter:
         if self._compressed is not None:
             self._compressed.close()
 
+    def abort(self) -> None:
+        """Let go of a file that will be deleted: close the writers now, quietly (a
+        ParquetWriter left to its ``__del__`` would write its footer into a closed file and
+        print "Exception ignored" at exit)."""
+        for part in (self._writer, self._compressed):
+            with contextlib.suppress(Exception):
+                if part is not None:
+                    part.close()
+        self._writer = self._compressed = None
+
 
 def output_format(url: str) -> FileFormat:
     fmt = file_format(url)
@@ -115,6 +125,8 @@ class RejectSink:
             self._writer.close(self._schema or pa.schema(
                 [pa.field(c, pa.int64() if c == "row" else pa.string())
                  for c in REJECT_COLUMNS]))
+        else:
+            self._writer.abort()
         self._context.__exit__(*exc)
 
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pmmlkit.cli import _export, _model, _online, _registry, _score, _serve
+from pmmlkit.cli import _export, _gc, _model, _online, _registry, _score, _serve
 from pmmlkit.cli._common import run
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ _export.register(app)
 _serve.register(app)
 _online.register(app)
 _registry.register(app)
+_gc.register(app)
 
 
 def main() -> None:

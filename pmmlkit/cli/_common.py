@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -19,12 +23,52 @@ BackendOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a job: unwinds like Ctrl-C, so every clean-up runs."""
+
+
+#: exit code of a job stopped by SIGTERM (128 + 15, as a shell reports it)
+EXIT_TERMINATED = 143
+TERMINATED = "terminated (SIGTERM): nothing was published under the output's name"
+_terminated = threading.Event()  # Typer turns any KeyboardInterrupt into exit code 130
+
+
+@contextlib.contextmanager
+def stop_cleanly_on_sigterm() -> Iterator[None]:
+    """For commands that write (score, export, embeddings put): SIGTERM raises
+    :class:`Terminated` in the main thread, so temporary files are removed and a Redis run
+    is deleted as on Ctrl-C, and the command exits 143. (SIGKILL cannot be caught: then
+    ``pmmlkit gc`` removes what the job left.)"""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+        _terminated.set()
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the app; print a PmmlkitError as one clean message and return its exit code."""
     interrupted = "interrupted: nothing was published under the output's name"
     given = sys.argv[1:] if args is None else args
+    command = next((a for a in given if not a.startswith("-")), None)
+    # the server handles SIGTERM itself (uvicorn drains, then re-raises it)
+    signals = contextlib.nullcontext() if command == "serve" else stop_cleanly_on_sigterm()
     try:
-        code = app(args=args, standalone_mode=False)
+        with signals:
+            code = app(args=args, standalone_mode=False)
+        if code == 130 and _terminated.is_set():
+            print(TERMINATED, file=sys.stderr)
+            return EXIT_TERMINATED
         if code == 130:  # typer turns Ctrl-C into exit code 130
             print(interrupted, file=sys.stderr)
     except PmmlkitError as exc:
@@ -33,6 +77,9 @@ def run(app: typer.Typer, args: list[str] | None = None) -> int:
             print(json.dumps({**exc.to_dict(), "exit_code": exc.exit_code}, default=str))
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
+        if _terminated.is_set():
+            print(TERMINATED, file=sys.stderr)
+            return EXIT_TERMINATED
         print(interrupted, file=sys.stderr)
         return 130
     except Exception as exc:  # usage errors: Typer raises its own (vendored) click's
