@@ -172,3 +172,75 @@ def test_a_compile_that_fails_is_remembered_and_not_retried(tmp_path):
                             capture_output=True, text=True, check=True, timeout=180)
     assert "transpile" not in second.stderr  # known failure: no retry, no second warning
     assert second.stdout.strip().endswith("(interpreted)") and not list(folder.glob("*.lock"))
+
+
+def _compile_workers() -> tuple[int, int]:
+    """(compile workers alive, those running a JVM), as the OS sees them."""
+    import os
+
+    alive = jvms = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"pmmlkit.scorer.backends._compiled" not in fh.read():
+                    continue
+            alive += 1
+            with open(f"/proc/{pid}/maps") as fh:
+                jvms += "libjvm.so" in fh.read()
+        except OSError:
+            continue
+    return alive, jvms
+
+
+@pytest.mark.skipif(not jdk(), reason="the transpiler needs a JDK; on a JRE nothing compiles")
+def test_compiles_are_bounded_per_machine_across_processes(tmp_path):
+    """PMMLKIT_COMPILE_JOBS=1, two processes loading three models each: six compile workers
+    wait, one at a time runs a JVM, and every model ends compiled or with its failure
+    remembered (two of these the transpiler refuses: a Node without a score)."""
+    import os
+    import subprocess
+    import sys
+
+    docs = [spec_zoo.mining_average("integer"), spec_zoo.mining_average("string"),
+            spec_zoo.mining_vote("majorityVote", "string"),
+            spec_zoo.mining_vote("weightedMajorityVote", "string"),
+            spec_zoo.mining_select_first("string"), spec_zoo.mining_chain("string")]
+    paths = []
+    for i, doc in enumerate(docs):
+        paths.append(tmp_path / f"m{i}.pmml")
+        paths[-1].write_bytes(doc.data)
+    env = {**os.environ, "PMMLKIT_CACHE_DIR": str(tmp_path / "cache"),
+           "PMMLKIT_TRANSPILE": "background", "PMMLKIT_COMPILE_JOBS": "1"}
+    script = ("import sys, pmmlkit\n"
+              "for p in sys.argv[1:]: pmmlkit.load(p, verify=False)\n")
+    assert _compile_workers() == (0, 0)  # no other compile on this machine meanwhile
+    jobs = [subprocess.Popen([sys.executable, "-c", script, *map(str, paths[k::2])], env=env)
+            for k in range(2)]
+    most_alive = most_jvms = 0
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        alive, jvms = _compile_workers()
+        most_alive, most_jvms = max(most_alive, alive), max(most_jvms, jvms)
+        if alive == 0 and all(j.poll() is not None for j in jobs):
+            break
+        time.sleep(0.05)
+    assert [j.wait(timeout=60) for j in jobs] == [0, 0]
+    assert most_alive >= 3 and most_jvms == 1, (most_alive, most_jvms)
+    folder = tmp_path / "cache" / "compiled"
+    jars, failed = list(folder.glob("*.jar")), list(folder.glob("*.failed"))
+    assert len(jars) + len(failed) == len(docs) and len(jars) >= 4, sorted(
+        p.name for p in folder.iterdir())
+    assert not list(folder.glob("*.lock")) and not list(folder.glob("*.running"))
+
+
+def test_compile_jobs_setting(monkeypatch):
+    import os
+
+    monkeypatch.delenv("PMMLKIT_COMPILE_JOBS", raising=False)
+    assert _compiled.compile_jobs() == max(1, (os.cpu_count() or 2) - 1)
+    monkeypatch.setenv("PMMLKIT_COMPILE_JOBS", "3")
+    assert _compiled.compile_jobs() == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("PMMLKIT_COMPILE_JOBS", bad)
+        with pytest.raises(pmmlkit.ConfigurationError, match="PMMLKIT_COMPILE_JOBS"):
+            _compiled.compile_jobs()
