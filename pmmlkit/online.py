@@ -1,7 +1,8 @@
 """Online stores on Redis: pre-computed results read by key, embeddings looked up at serve time.
 
-Layout (every key of one result set or embedding set shares a hash tag, so the layout works
-unchanged on Redis Cluster: multi-key reads stay in one slot)::
+Layout (every key of one result set or embedding set shares a hash tag, so multi-key reads
+would stay in one slot of a Redis Cluster; pmmlkit itself speaks to one server and refuses a
+cluster node clearly)::
 
     pmmlkit:res:{MODEL}:current          -> the id of the live run (a string)
     pmmlkit:res:{MODEL}:RUN:_meta        -> hash: model, version, sha256, key, columns, rows...
@@ -127,6 +128,12 @@ def redis_errors(url: str, action: str) -> Iterator[None]:
             raise InvalidInputError(f"{where}: cannot {action}: a key pmmlkit uses holds "
                                     f"another type of value ({text}); pmmlkit's keys start "
                                     "with 'pmmlkit:': delete the foreign key") from exc
+        if text.startswith(("MOVED", "ASK ", "CLUSTERDOWN", "CROSSSLOT")) or \
+                isinstance(exc, getattr(redis.exceptions, "ClusterError", ())):
+            raise ConfigurationError(
+                f"{where}: cannot {action}: the server is a Redis Cluster node ({text}); "
+                "pmmlkit speaks to one Redis server (a primary, or a proxy in front of a "
+                "cluster): Redis Cluster is not supported") from exc
         if text.startswith(("NOAUTH", "WRONGPASS")):
             raise StorageError(f"{where}: Redis refused the credentials ({text}); put the "
                                "password in the URL (redis://:PASSWORD@host:port/db)") from exc

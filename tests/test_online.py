@@ -532,3 +532,16 @@ def test_a_stopped_redis_job_leaves_no_keys_and_gc_removes_a_killed_ones(start_r
         ("results", "churn", len(orphans))]
     assert set(client.scan_iter(match="pmmlkit:*")) == live
     assert online.lookup(url, "churn", ["u1"])["error"].isna().all()  # the live run serves
+
+
+def test_a_redis_cluster_node_is_refused_saying_so(start_redis, repo, users, tmp_path):
+    """Redis Cluster is not supported (docs/online.md): a cluster node is refused at the
+    first command with a configuration error, and nothing is published."""
+    path, _ = users
+    node = start_redis("--cluster-enabled", "yes", "--cluster-config-file",
+                       str(tmp_path / "nodes.conf"), "--cluster-port", str(free_port()))
+    with pytest.raises(pmmlkit.ConfigurationError, match=r"Redis Cluster node .*Redis Cluster "
+                                                         r"is not supported"):
+        pmmlkit.score_file(f"{repo}/churn", str(path), node, key="user_id")
+    with pytest.raises(pmmlkit.ConfigurationError, match="Redis Cluster is not supported"):
+        online.lookup(node, "churn", ["u1"])
