@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy pmmlkit
 
 test: $(STAMP) lint
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile
+	$(VENV)/bin/pytest -q
 
 # Regenerate docs/cli.md's option tables from the Typer app (the tests check them).
 docs: $(STAMP)

@@ -307,9 +307,8 @@ def test_fully_rejected_first_chunk_keeps_one_schema(tmp_path, gbm_path, table, 
 
 
 @pytest.mark.parametrize("stop, code, words, output", [
-    (signal.SIGINT, 130, "interrupted", "out.csv"),
     (signal.SIGINT, 130, "interrupted", "out.parquet"),
-    (signal.SIGTERM, 143, "terminated (SIGTERM)", "out.parquet")])
+    (signal.SIGTERM, 143, "terminated (SIGTERM)", "out.csv")])
 def test_ctrl_c_and_sigterm_clean_up(tmp_path, gbm_path, big_csv, stop, code, words, output):
     out = tmp_path / output
     proc = _start_writing_job(tmp_path, gbm_path, big_csv, "-o", str(out), "--rejects",

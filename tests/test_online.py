@@ -521,12 +521,12 @@ def test_a_stopped_redis_job_leaves_no_keys_and_gc_removes_a_killed_ones(start_r
     proc.communicate(timeout=120)
     orphans = set(client.scan_iter(match="pmmlkit:*")) - live
     assert orphans
-    young = subprocess.run([sys.executable, "-m", "pmmlkit", "gc", url, "--json"],
-                           capture_output=True, text=True, timeout=120)
+    from typer.testing import CliRunner
+
+    young = CliRunner().invoke(app, ["gc", url, "--json"])
     assert json.loads(young.stdout)["runs"] == []  # younger than an hour: maybe running
-    done = subprocess.run([sys.executable, "-m", "pmmlkit", "gc", url, "--older-than", "0",
-                           "--json"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(app, ["gc", url, "--older-than", "0", "--json"])
+    assert done.exit_code == 0, done.stdout
     runs = json.loads(done.stdout)["runs"]
     assert [(r["kind"], r["name"], r["keys"]) for r in runs] == [
         ("results", "churn", len(orphans))]
