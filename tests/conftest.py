@@ -114,11 +114,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory, dataset: pd.DataFrame,
              holdout: pd.DataFrame) -> dict[str, Exported]:
     """Every test model, trained on ``dataset`` and exported with verification records."""
     import warnings
+    from concurrent.futures import ThreadPoolExecutor
 
     from sklearn2pmml import sklearn2pmml
 
     folder = tmp_path_factory.mktemp("pmml")
-    out = {}
+    fitted = {}
     for name, (make, target) in _specs().items():
         pipeline = _pipeline(make(), target=target)
         X = dataset[FEATURES]
@@ -129,11 +130,18 @@ def exported(tmp_path_factory: pytest.TempPathFactory, dataset: pd.DataFrame,
             else:
                 pipeline.fit(X)
         pipeline.verify(holdout[FEATURES].iloc[:100])
-        path = folder / f"{name}.pmml"
-        sklearn2pmml(pipeline, str(path))
+        fitted[name] = (pipeline, target)
+
+    def convert(name: str) -> None:  # each conversion is a Java process: two at a time
+        sklearn2pmml(fitted[name][0], str(folder / f"{name}.pmml"))
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(convert, fitted))
+    out = {}
+    for name, (pipeline, target) in fitted.items():
         classes = list(pipeline.classes_) if hasattr(pipeline, "classes_") and target == \
             "churn" else None
-        out[name] = Exported(name, pipeline, path, target, classes)
+        out[name] = Exported(name, pipeline, folder / f"{name}.pmml", target, classes)
     return out
 
 

@@ -200,14 +200,14 @@ def _compile_workers(cache: Path) -> tuple[int, int]:
 
 @pytest.mark.skipif(not jdk(), reason="the transpiler needs a JDK; on a JRE nothing compiles")
 def test_compiles_are_bounded_per_machine_across_processes(tmp_path):
-    """PMMLKIT_COMPILE_JOBS=1, two processes loading two models each: four compile workers
+    """PMMLKIT_COMPILE_JOBS=1, three processes loading a model each: the compile workers
     wait, one at a time runs a JVM, and every model ends compiled."""
     import os
     import subprocess
     import sys
 
     docs = [spec_zoo.mining_average("integer"), spec_zoo.mining_average("string"),
-            spec_zoo.mining_select_first("string"), spec_zoo.mining_chain("string")]
+            spec_zoo.mining_vote("majorityVote", "integer")]
     paths = []
     for i, doc in enumerate(docs):
         paths.append(tmp_path / f"m{i}.pmml")
@@ -216,8 +216,8 @@ def test_compiles_are_bounded_per_machine_across_processes(tmp_path):
            "PMMLKIT_TRANSPILE": "background", "PMMLKIT_COMPILE_JOBS": "1"}
     script = ("import sys, pmmlkit\n"
               "for p in sys.argv[1:]: pmmlkit.load(p, verify=False)\n")
-    jobs = [subprocess.Popen([sys.executable, "-c", script, *map(str, paths[k::2])], env=env)
-            for k in range(2)]
+    jobs = [subprocess.Popen([sys.executable, "-c", script, str(path)], env=env)
+            for path in paths]
     most_alive = most_jvms = 0
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -226,11 +226,11 @@ def test_compiles_are_bounded_per_machine_across_processes(tmp_path):
         if alive == 0 and all(j.poll() is not None for j in jobs):
             break
         time.sleep(0.05)
-    assert [j.wait(timeout=60) for j in jobs] == [0, 0]
+    assert [j.wait(timeout=60) for j in jobs] == [0] * len(paths)
     assert most_alive >= 2 and most_jvms == 1, (most_alive, most_jvms)
     folder = tmp_path / "cache" / "compiled"
     jars, failed = list(folder.glob("*.jar")), list(folder.glob("*.failed"))
-    assert len(jars) + len(failed) == len(docs) and len(jars) >= 2, sorted(
+    assert len(jars) + len(failed) == len(docs) and len(jars) >= 1, sorted(
         p.name for p in folder.iterdir())
     assert not list(folder.glob("*.lock")) and not list(folder.glob("*.running"))
 

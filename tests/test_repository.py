@@ -126,10 +126,10 @@ def test_concurrent_publishers_never_collide(tmp_path, kind, request):
 def test_threads_in_processes_publishing_at_once_never_collide(tmp_path, kind, request):
     root = str(tmp_path / "models") if kind == "local" else \
         request.getfixturevalue("bucket") + "/threads"
-    versions = _race(root, writers=3, each=4, threads=6)
-    assert sorted(versions) == list(range(1, 73))
+    versions = _race(root, writers=2, each=3, threads=5)
+    assert sorted(versions) == list(range(1, 31))
     repo = Repository(root)
-    assert repo.versions("race") == list(range(1, 73))
+    assert repo.versions("race") == list(range(1, 31))
     for v in versions:
         assert repo.read_pmml(repo.get("race", v)) == (DATA / "regression.pmml").read_bytes()
     if kind == "local":  # no temporary file is left behind

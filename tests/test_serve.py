@@ -373,7 +373,7 @@ def test_concurrent_distinct_requests_each_get_their_own_answer(base, exported, 
                 assert r.status_code == 200, r.text
                 (prediction,) = r.json()["predictions"]
                 return i, prediction["probability(1)"]
-            return await asyncio.gather(*(one(i % 200) for i in range(600)))
+            return await asyncio.gather(*(one(i % 200) for i in range(400)))
 
     answers = asyncio.run(run())
     assert max(abs(p - native[i]) for i, p in answers) <= 1e-9
