@@ -118,6 +118,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory, dataset: pd.DataFrame,
 
     from sklearn2pmml import sklearn2pmml
 
+    from pmmlkit.converter._sklearn import QUICK_CONVERT_OPTIONS
+
     folder = tmp_path_factory.mktemp("pmml")
     fitted = {}
     for name, (make, target) in _specs().items():
@@ -133,7 +135,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory, dataset: pd.DataFrame,
         fitted[name] = (pipeline, target)
 
     def convert(name: str) -> None:  # each conversion is a Java process: two at a time
-        sklearn2pmml(fitted[name][0], str(folder / f"{name}.pmml"))
+        sklearn2pmml(fitted[name][0], str(folder / f"{name}.pmml"),
+                     java_opts=list(QUICK_CONVERT_OPTIONS))
 
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(convert, fitted))

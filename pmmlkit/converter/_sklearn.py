@@ -294,7 +294,8 @@ def convert(pipeline: Any, X_verify: pd.DataFrame, *, with_verification: bool,
         with converter("pickling the pipeline for sklearn2pmml"):
             joblib.dump(sklearn2pmml._escape(pipeline, escape_func=sklearn2pmml._escape),
                         dump, compress=3)
-        command = [_java(), "-cp", os.pathsep.join(sklearn2pmml._classpath([])),
+        command = [_java(), *_converter_jvm_options(dump.stat().st_size), "-cp",
+                   os.pathsep.join(sklearn2pmml._classpath([])),
                    "com.sklearn2pmml.Main", "--pkl-input", str(dump),
                    "--pmml-output", str(target)]
         try:
@@ -325,6 +326,18 @@ def _as_records(X: pd.DataFrame) -> pd.DataFrame:
 def _multi_target(pipeline: Any) -> bool:
     target = getattr(pipeline, "target_fields", None)
     return target is not None and np.atleast_1d(np.asarray(target, dtype=object)).size > 1
+
+
+#: a pickled pipeline below this many bytes (compressed) converts in a short-lived JVM, with
+#: the C1 compiler only and the serial collector: faster up to ~1 MB of pickle, slower from
+#: a few MB, where C2's code pays for itself (benchmarks/bench_convert_jvm.py, numbers in
+#: docs/performance.md#export-overhead).
+QUICK_CONVERT_BYTES = 1 << 20
+QUICK_CONVERT_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+
+
+def _converter_jvm_options(pickle_bytes: int) -> tuple[str, ...]:
+    return QUICK_CONVERT_OPTIONS if pickle_bytes < QUICK_CONVERT_BYTES else ()
 
 
 def _java() -> str:
