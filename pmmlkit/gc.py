@@ -88,9 +88,9 @@ def _mtime(info: dict[str, Any]) -> float | None:
 
 def _collect_redis(url: str, older_than: float, dry_run: bool) -> Collected:
     from pmmlkit.online import (
-        _delete_namespace,
-        _text,
+        as_text,
         connect,
+        delete_namespace,
         embeddings_namespace,
         embeddings_pointer,
         redis_errors,
@@ -103,7 +103,7 @@ def _collect_redis(url: str, older_than: float, dry_run: bool) -> Collected:
     runs: dict[tuple[str, str, str], int] = {}
     with redis_errors(url, "look for dead runs"):
         for key in client.scan_iter(match="pmmlkit:*", count=1000):
-            match = _RUN.match(_text(key) or "")
+            match = _RUN.match(as_text(key) or "")
             if match:
                 kind, name, run = match.groups()
                 runs[(kind, name, run)] = runs.get((kind, name, run), 0) + 1
@@ -112,13 +112,13 @@ def _collect_redis(url: str, older_than: float, dry_run: bool) -> Collected:
             pointer = results_pointer(name) if kind == "res" else embeddings_pointer(name)
             namespace = (results_namespace(name, run) if kind == "res"
                          else embeddings_namespace(name, run))
-            if _text(client.get(pointer)) == run or client.exists(f"{namespace}:_meta"):
+            if as_text(client.get(pointer)) == run or client.exists(f"{namespace}:_meta"):
                 continue  # live, or published and replaced (its keys expire)
             started = calendar.timegm(time.strptime(run[:15], "%Y%m%dT%H%M%S"))
             if now - started < older_than:
                 continue
             if not dry_run:
-                _delete_namespace(client, namespace)
+                delete_namespace(client, namespace)
             out.runs.append({"kind": "results" if kind == "res" else "embeddings",
                              "name": name, "run": run, "keys": keys})
     return out

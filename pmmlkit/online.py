@@ -140,13 +140,14 @@ def redis_errors(url: str, action: str) -> Iterator[None]:
         raise StorageError(f"{where}: cannot {action}: {text}") from exc
 
 
-def _text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
+    """A Redis reply (bytes or text) as text; None stays None."""
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _delete_namespace(client: Any, namespace: str) -> int:
+def delete_namespace(client: Any, namespace: str) -> int:
     """Delete every key of a namespace (a failed run's partial writes)."""
     deleted = 0
     batch: list[bytes] = []
@@ -171,7 +172,7 @@ def _expire_namespace(client: Any, namespace: str, seconds: int) -> None:
 
 def _flip(client: Any, pointer: str, namespace_of: Any, run: str, grace: int) -> str | None:
     """Point readers at ``run``; the previous run's keys expire after ``grace`` seconds."""
-    previous = _text(client.set(pointer, run, get=True))
+    previous = as_text(client.set(pointer, run, get=True))
     if previous and previous != run:
         _expire_namespace(client, namespace_of(previous), grace)
     return previous
@@ -270,7 +271,7 @@ class ResultWriter:
     def abort(self) -> None:
         """Delete what this run wrote (best effort: the pointer was never moved)."""
         with contextlib.suppress(Exception):
-            _delete_namespace(self.client, self.namespace)
+            delete_namespace(self.client, self.namespace)
 
 
 def _hset_commands(table: pa.Table, key: str, prefix: str, fields: list[str],
@@ -316,13 +317,13 @@ def lookup(url: str, model: str, keys: Sequence[Any], *, client: Any = None) -> 
 
     client = client or connect(url)
     with redis_errors(url, f"read the results of {model}"):
-        run = _text(client.get(results_pointer(model)))
+        run = as_text(client.get(results_pointer(model)))
         if run is None:
             raise DataNotFoundError(f"{redacted(url)}: no results for model {model!r}; write "
                                      f"them with `pmmlkit score MODEL INPUT --to {redacted(url)}"
                                      " --key COLUMN`")
         namespace = results_namespace(model, run)
-        meta = {_text(k): _text(v) for k, v in client.hgetall(f"{namespace}:_meta").items()}
+        meta = {as_text(k): as_text(v) for k, v in client.hgetall(f"{namespace}:_meta").items()}
         columns = [tuple(c) for c in json.loads(meta.get("columns") or "[]")]
         names = [c[0] for c in columns]
         pipe = client.pipeline(transaction=False)
@@ -336,7 +337,7 @@ def lookup(url: str, model: str, keys: Sequence[Any], *, client: Any = None) -> 
         missing = all(v is None for v in values)
         errors.append(f"no result for key {key!r} in {model} (run {run})" if missing else None)
         for name, value in zip(names, values, strict=True):
-            rows[name].append(_text(value))
+            rows[name].append(as_text(value))
     frame = pd.DataFrame({key_name: list(keys)})
     for name, data_type in columns:
         frame[name] = _typed(rows[name], data_type)
@@ -479,7 +480,7 @@ def put_embeddings(url: str, name: str, source: str, *, key: str = "id",
                              lambda r: embeddings_namespace(name, r), run, grace)
     except BaseException:
         with contextlib.suppress(Exception):
-            _delete_namespace(client, namespace)
+            delete_namespace(client, namespace)
         raise
     return EmbeddingsSummary(redacted(url), name, run, len(ids), int(matrix.shape[1]),
                              previous, time.perf_counter() - started)
@@ -517,12 +518,12 @@ class EmbeddingSet:
 
     def meta(self) -> tuple[str, dict[str, str]]:
         with redis_errors(self.url, f"read embeddings {self.name}"):
-            run = _text(self.client.get(embeddings_pointer(self.name)))
+            run = as_text(self.client.get(embeddings_pointer(self.name)))
             if run is None:
                 raise DataNotFoundError(f"{redacted(self.url)}: no embedding set "
                                         f"{self.name!r}; put it with `pmmlkit embeddings put`")
             raw = self.client.hgetall(f"{embeddings_namespace(self.name, run)}:_meta")
-        return run, {_text(k) or "": _text(v) or "" for k, v in raw.items()}
+        return run, {as_text(k) or "": as_text(v) or "" for k, v in raw.items()}
 
     def get(self, keys: Sequence[Any]) -> tuple[np.ndarray, list[int]]:
         """Vectors of ``keys`` (one MGET) and the positions of the missing ones."""
