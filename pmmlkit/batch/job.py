@@ -28,7 +28,6 @@ from pmmlkit.errors import (
     ConfigurationError,
     InvalidInputError,
     TooManyRejectsError,
-    shown,
 )
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer import matching
@@ -292,9 +291,9 @@ def _run(model: Model, source: Any, summary: ScoreSummary, *, keep: Sequence[str
 
 def _describe(error: RowError) -> dict[str, Any]:
     value = cell_text(error.value)
-    return {"row": error.row, "field": error.field,
-            "value": value if value is None or len(value) <= SHOWN_CHARACTERS
-            else shown(value), "reason": error.reason}
+    if value is not None and len(value) > SHOWN_CHARACTERS:  # as text, like the short ones
+        value = f"{value[:SHOWN_CHARACTERS]}… ({len(value):,} characters)"
+    return {"row": error.row, "field": error.field, "value": value, "reason": error.reason}
 
 
 def _score_chunk(model: Model, chunk: Chunk, inputs: dict[str, Any], keep: Sequence[str],
