@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 JAVA_SRC := $(wildcard bridge/src/pmmlkit/bridge/*.java)
 BRIDGE_JAR := pmmlkit/jars/pmmlkit-bridge.jar
 
-.PHONY: demo test lint bench jar docs clean
+.PHONY: demo test lint bench jar docs protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ jar: $(STAMP)
 	javac --release 11 -cp "$$($(PY) -c 'from pmmlkit.scorer.backends._jvm import dependency_classpath as c; print(":".join(c()))')" \
 	    -d build/bridge $(JAVA_SRC)
 	jar --create --file $(BRIDGE_JAR) -C build/bridge .
+
+# Recompile the gRPC descriptor set after editing pmmlkit/server/rpc/protos/*.proto (committed;
+# a test checks it matches the .proto files).
+protos: $(STAMP)
+	$(PY) -m pmmlkit.server.rpc.compile
 
 clean:
 	rm -rf build $(VENV)

@@ -69,7 +69,8 @@ def server(repo: Path, *args: str) -> Iterator[tuple[str, float]]:
     port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", str(repo), "--port",
-                             str(port), "--log-level", "error", *args],
+                             str(port), "--log-level", "error", "--grpc-port", "0",
+                             "--v2-grpc-port", "0", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -162,7 +162,8 @@ def _serve(folder: Path, url: str, cache: int) -> tuple[subprocess.Popen[bytes],
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", str(folder / "rec-models"),
                              "--port", str(port), "--redis", url, "--lookups",
                              str(folder / "lookups.toml"), "--log-level", "warning",
-                             "--lookup-cache", str(cache)])
+                             "--lookup-cache", str(cache), "--grpc-port", "0",
+                             "--v2-grpc-port", "0"])
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:

@@ -237,14 +237,19 @@ def serve_and_ask(names: list[str], customers: Path, redis_url: str, lookups: Pa
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    port, grpc_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
-    _step(f"pmmlkit serve {REPO} --port {port} --redis {redis_url} --lookups {lookups}: TF "
-          "Serving REST API, Open Inference Protocol, results and embeddings from Redis")
+    _step(f"pmmlkit serve {REPO} --port {port} --grpc-port {grpc_port} --redis {redis_url} "
+          f"--lookups {lookups}: TF Serving REST and gRPC APIs, Open Inference Protocol, "
+          "results and embeddings from Redis")
     server = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", REPO, "--port",
-                               str(port), "--poll", "0", "--log-level", "warning", "--redis",
+                               str(port), "--grpc-port", str(grpc_port), "--v2-grpc-port", "0",
+                               "--poll", "0", "--log-level", "warning", "--redis",
                                redis_url, "--lookups", str(lookups)])
     try:
         deadline = time.monotonic() + 180
@@ -279,9 +284,30 @@ def serve_and_ask(names: list[str], customers: Path, redis_url: str, lookups: Pa
         show("POST", "/v1/models/recommender:predict", {"instances": [
             {"user_id": "nobody", "item_id": "item5", "hour": 20.0}]})
         show("POST", "/v1/results/recommender:lookup", {"keys": ["user0", "nobody"]})
+        _grpc_predict(f"127.0.0.1:{grpc_port}")
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def _grpc_predict(address: str) -> None:
+    """TF Serving's demo over gRPC: Predict on half_plus_two with float32 inputs."""
+    import grpc
+
+    from pmmlkit.server.rpc.messages import serving
+
+    request = serving.PredictRequest(model_spec=serving.ModelSpec(name="half_plus_two"))
+    x = request.inputs["x"]
+    x.dtype = 1  # DT_FLOAT, as tf.make_tensor_proto([1.0, 2.0, 5.0]) sends it
+    x.tensor_shape.dim.add(size=3)
+    x.float_val.extend([1.0, 2.0, 5.0])
+    with grpc.insecure_channel(address) as channel:
+        predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict",
+                                      request_serializer=serving.PredictRequest.SerializeToString,
+                                      response_deserializer=serving.PredictResponse.FromString)
+        answer = predict(request, timeout=60)
+    print(f"gRPC {address} PredictionService/Predict half_plus_two x=[1.0, 2.0, 5.0] -> "
+          f"y={list(answer.outputs['y'].double_val)}")
 
 
 if __name__ == "__main__":

@@ -372,11 +372,12 @@ def test_lookups_file_errors_are_named(tmp_path):
 def test_cli_serve_with_redis_and_lookups(redis_url, recommender):
     online.put_embeddings(redis_url, "users", str(recommender["user_file"]))
     online.put_embeddings(redis_url, "items", str(recommender["item_file"]), key="item")
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", str(recommender["repo"]),
                              "--port", str(port), "--redis", redis_url, "--lookups",
                              str(recommender["lookups"]), "--lookup-cache", "0",
-                             "--log-level", "warning"],
+                             "--log-level", "warning", "--grpc-port", str(grpc_port),
+                             "--v2-grpc-port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         import time
@@ -390,6 +391,8 @@ def test_cli_serve_with_redis_and_lookups(redis_url, recommender):
                 time.sleep(0.1)
         answer = httpx.post(f"http://127.0.0.1:{port}/v1/models/rec:predict", json={
             "instances": [{"user_id": "user3", "item_id": 5, "hour": 7.0}]}).json()
+        over_grpc = _grpc_predict(f"127.0.0.1:{grpc_port}", "rec",
+                                  {"user_id": b"user3", "item_id": 5, "hour": 7.0})
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -398,6 +401,32 @@ def test_cli_serve_with_redis_and_lookups(redis_url, recommender):
                                          *(f"i_{k}" for k in range(DIM))]).assign(hour=7.0)
     assert answer["predictions"][0]["probability(1)"] == pytest.approx(
         recommender["model"].predict_proba(frame)[0, 1], abs=1e-9)
+    # the gRPC API looks the vectors up the same way (one core for every protocol)
+    assert list(over_grpc.outputs["probability(1)"].double_val) == pytest.approx(
+        [recommender["model"].predict_proba(frame)[0, 1]], abs=1e-9)
+
+
+def _grpc_predict(address: str, model: str, record: dict) -> Any:
+    """TF Serving's Predict with one instance, through pmmlkit's vendored messages."""
+    import grpc
+
+    from pmmlkit.server.rpc.messages import serving
+
+    request = serving.PredictRequest(model_spec=serving.ModelSpec(name=model))
+    for key, value in record.items():
+        tensor = request.inputs[key]
+        tensor.tensor_shape.dim.add(size=1)
+        if isinstance(value, bytes):
+            tensor.dtype, tensor.string_val[:] = 7, [value]  # DT_STRING
+        elif isinstance(value, int):
+            tensor.dtype, tensor.int64_val[:] = 9, [value]  # DT_INT64
+        else:
+            tensor.dtype, tensor.double_val[:] = 2, [value]  # DT_DOUBLE
+    with grpc.insecure_channel(address) as channel:
+        return channel.unary_unary("/tensorflow.serving.PredictionService/Predict",
+                                   request_serializer=serving.PredictRequest.SerializeToString,
+                                   response_deserializer=serving.PredictResponse.FromString)(
+            request, timeout=60)
 
 
 def _metric(text: str, name: str) -> float:

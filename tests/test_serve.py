@@ -104,7 +104,8 @@ def test_tf_serving_demo_answers_exactly(tmp_path):
 def test_cli_serves_the_committed_model_and_stops_cleanly_on_sigterm():
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", "models", "--model",
-                             "half_plus_two", "--port", str(port), "--poll", "0"], cwd=ROOT,
+                             "half_plus_two", "--port", str(port), "--poll", "0", "--grpc-port", "0",
+                             "--v2-grpc-port", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -610,7 +611,8 @@ def test_cli_refuses_beyond_loopback_without_a_key_and_a_repository_or_model_tha
 
     def serve(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "pmmlkit", "serve", *args, "--port",
-                               str(free_port()), "--poll", "0"], cwd=ROOT, env=env,
+                               str(free_port()), "--poll", "0", "--grpc-port", "0",
+                               "--v2-grpc-port", "0"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120, check=False)
 
     beyond = serve("models", "--host", "0.0.0.0")
@@ -646,7 +648,8 @@ def test_the_model_list_the_repository_index_readiness_and_the_access_log(tmp_pa
             ("later", "1", "READY"), ("lin", "1", "READY")}
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pmmlkit", "serve", str(root), "--port",
-                             str(port), "--poll", "0", "--access-log"], cwd=ROOT,
+                             str(port), "--poll", "0", "--access-log", "--grpc-port", "0",
+                             "--v2-grpc-port", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

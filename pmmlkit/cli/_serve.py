@@ -18,7 +18,16 @@ def serve(
              "./models).")] = None,
     port: Annotated[int, typer.Option("--port", min=0, max=65535,
                                       metavar="PORT",
-                                      help="TCP port (TF Serving's REST port).")] = 8501,
+                                      help="TCP port of the REST API (TF Serving's REST "
+                                           "port).")] = 8501,
+    grpc_port: Annotated[int, typer.Option(
+        "--grpc-port", min=0, max=65535, metavar="PORT",
+        help="TCP port of TF Serving's gRPC API (PredictionService, ModelService); 0: "
+             "off.")] = 8500,
+    v2_grpc_port: Annotated[int, typer.Option(
+        "--v2-grpc-port", min=0, max=65535, metavar="PORT",
+        help="TCP port of the Open Inference Protocol's gRPC API (KServe V2); 0: "
+             "off.")] = 8081,
     host: Annotated[str, typer.Option(
         "--host", metavar="ADDRESS",
         help="Address to bind. Anything but loopback needs --api-key.")] = LOOPBACK,
@@ -101,11 +110,13 @@ def serve(
     help="uvicorn's log level.")
                          ] = "info",
 ) -> None:
-    """Serve a repository's models over HTTP: TF Serving REST API, Open Inference Protocol,
-    CSV; new versions are loaded and swapped in without downtime."""
+    """Serve a repository's models over HTTP and gRPC: TF Serving's REST and gRPC APIs, the
+    Open Inference Protocol (REST and gRPC), CSV; new versions are loaded and swapped in
+    without downtime."""
     from pmmlkit.server.serve import serve as run_server
 
-    run_server(repo, host=host, port=port, model=model, poll=poll, versions=versions,
+    run_server(repo, host=host, port=port, grpc_port=grpc_port, v2_grpc_port=v2_grpc_port,
+               model=model, poll=poll, versions=versions,
                label=label or (), api_key=api_key, max_body_mb=max_body_mb,
                batch_wait_ms=batch_wait_ms, max_batch_rows=max_batch_rows,
                queue_rows=queue_rows, timeout=timeout, workers=workers, backend=backend,
@@ -116,4 +127,5 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(short_help="Serve the repository's models over HTTP (TF Serving, KServe V2).")(serve)
+    app.command(short_help="Serve the repository's models over HTTP and gRPC (TF Serving, "
+                           "KServe V2).")(serve)

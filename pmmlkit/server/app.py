@@ -83,6 +83,11 @@ class ServerConfig:
     #: Redis failures in a row that open the circuit breaker, and seconds it stays open
     redis_breaker_failures: int = DEFAULT_FAILURES
     redis_breaker_reset: float = DEFAULT_RESET
+    #: gRPC ports on ``grpc_host``, each started with the app (0: off): TensorFlow Serving's
+    #: PredictionService and ModelService, and the Open Inference Protocol's service
+    grpc_port: int = 0
+    v2_grpc_port: int = 0
+    grpc_host: str = "127.0.0.1"
 
 
 class HTTPError(Exception):
@@ -225,8 +230,12 @@ class Server:
         return loaded
 
     async def score(self, loaded: LoadedVersion, request: protocol.Request,
-                    protocol_name: str) -> Result:
+                    protocol_name: str, *, timeout: float | None = None) -> Result:
+        """Lookups, the queue and the deadline (``timeout``, at most the server's), then the
+        scores; every protocol's requests come here."""
         columns, rows = request.columns, request.rows
+        deadline = self.config.timeout if timeout is None else min(timeout,
+                                                                   self.config.timeout)
         expected = self.request_fields(loaded.name, loaded.model.schema)
         try:
             check_columns(expected or loaded.model.schema.input_names, request.given,
@@ -245,11 +254,11 @@ class Server:
                     missing, "row" if protocol_name == "v2" else "instance"))
         try:
             result = await asyncio.wait_for(loaded.batcher.submit(columns, rows),
-                                            timeout=self.config.timeout)
+                                            timeout=deadline)
         except QueueFull as exc:
             raise HTTPError(429, f"{loaded.name} is at capacity: {exc}; retry later") from exc
         except TimeoutError as exc:
-            raise HTTPError(504, f"deadline of {self.config.timeout:g} s exceeded") from exc
+            raise HTTPError(504, f"deadline of {deadline:g} s exceeded") from exc
         except PmmlkitError as exc:
             raise HTTPError(exc.http_status, str(exc)) from exc
         self.metrics.scored(loaded.name, protocol_name, rows, len(result.errors),
@@ -257,20 +266,46 @@ class Server:
         return result
 
     def authorized(self, request: Request) -> bool:
-        key = self.config.api_key
-        if not key or request.url.path in OPEN_PATHS:
+        if request.url.path in OPEN_PATHS:
             return True
-        given = request.headers.get("x-api-key")
-        auth = request.headers.get("authorization", "")
-        if given is None and auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
+        return self.key_ok(request.headers.get("x-api-key"),
+                           request.headers.get("authorization", ""))
+
+    def key_ok(self, api_key: str | None, authorization: str) -> bool:
+        """Whether a request carries the API key (``X-API-Key``, or ``Authorization: Bearer``;
+        headers over HTTP, metadata over gRPC); always, when the server has none."""
+        key = self.config.api_key
+        if not key:
+            return True
+        given = api_key
+        if given is None and authorization.lower().startswith("bearer "):
+            given = authorization[7:].strip()
         return given is not None and hmac.compare_digest(given.encode(), key.encode())
+
+    def model_status(self, name: str, version: str | None, label: str | None
+                     ) -> list[dict[str, Any]]:
+        """TF Serving's model status: every version of ``name``, or the one asked for."""
+        if not NAME_PATTERN.match(name):
+            raise HTTPError(404, f"Could not find any versions of model {name!r}")
+        served = self.registry.models.get(name)
+        if served is None:
+            raise HTTPError(404, f"Could not find any versions of model {name}")
+        wanted: int | None = None
+        if version is not None:
+            wanted = parse_version(version)
+        elif label is not None:
+            wanted = self.registry.labels.get(name, {}).get(label)
+        if (version is not None or label is not None) and (wanted is None
+                                                            or wanted not in served.status):
+            raise HTTPError(404, f"Could not find version {version or label} of model {name}")
+        versions = [wanted] if wanted is not None else sorted(served.status, reverse=True)
+        return [_status(self, served.status[v], v) for v in versions]
 
 
 Handler = Callable[[Server, Request], Awaitable[Response]]
 
 
-def _endpoint(server: Server, handler: Handler, protocol_name: str
+def _endpoint(server: Server, handler: Handler, protocol_name: str, method: str
               ) -> Callable[[Request], Awaitable[Response]]:
     """Wrap a handler: the API key, error mapping and metrics, once for every route."""
     async def endpoint(request: Request) -> Response:
@@ -292,8 +327,9 @@ def _endpoint(server: Server, handler: Handler, protocol_name: str
         except Exception as exc:  # the server must answer, and say what went wrong
             log.exception("unexpected error on %s", request.url.path)
             response = _error(500, f"internal error: {type(exc).__name__}: {exc}")
-        server.metrics.request(model, protocol_name, response.status_code,
-                               time.perf_counter() - started)
+        server.metrics.request(model, protocol_name,
+                               request.scope.get("pmmlkit.method", method),
+                               response.status_code, time.perf_counter() - started)
         return response
 
     return endpoint
@@ -319,6 +355,7 @@ async def tf_models(server: Server, request: Request) -> Response:
     match = _route(request, _TF_PATH)
     name, version, label = match["name"], match["version"], match["label"]
     verb = match["verb"]
+    request.scope["pmmlkit.method"] = verb or ("metadata" if match["metadata"] else "status")
     if request.method == "GET":
         if verb is not None:
             raise HTTPError(405, f"use POST for :{verb}")
@@ -368,22 +405,7 @@ async def tf_models(server: Server, request: Request) -> Response:
 
 
 def _tf_status(server: Server, name: str, version: str | None, label: str | None) -> Response:
-    if not NAME_PATTERN.match(name):
-        raise HTTPError(404, f"Could not find any versions of model {name!r}")
-    served = server.registry.models.get(name)
-    if served is None:
-        raise HTTPError(404, f"Could not find any versions of model {name}")
-    wanted: int | None = None
-    if version is not None:
-        wanted = parse_version(version)
-    elif label is not None:
-        wanted = server.registry.labels.get(name, {}).get(label)
-    if (version is not None or label is not None) and (wanted is None
-                                                        or wanted not in served.status):
-        raise HTTPError(404, f"Could not find version {version or label} of model {name}")
-    versions = [wanted] if wanted is not None else sorted(served.status, reverse=True)
-    return _json({"model_version_status": [_status(server, served.status[v], v)
-                                           for v in versions]})
+    return _json({"model_version_status": server.model_status(name, version, label)})
 
 
 def _status(server: Server, status: Any, version: int) -> dict[str, Any]:
@@ -481,6 +503,7 @@ _V2_PATH = re.compile(r"^(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
 async def v2_models(server: Server, request: Request) -> Response:
     match = _route(request, _V2_PATH)
     name, version, verb = match["name"], match["version"], match["verb"]
+    request.scope["pmmlkit.method"] = verb or "metadata"
     if request.method == "GET":
         if verb == "infer":
             raise HTTPError(405, "use POST for /infer")
@@ -635,29 +658,37 @@ def create_app(repo: str | None = None, *, config: ServerConfig | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        rpc = None
+        if config.grpc_port or config.v2_grpc_port:  # a port taken fails the start at once
+            from pmmlkit.server.rpc import start
+
+            rpc = await start(server)
         server.registry.start(asyncio.get_running_loop(), config.poll)
         try:
             yield
         finally:
+            if rpc is not None:
+                await rpc.stop(grace=config.timeout)
             await asyncio.get_running_loop().run_in_executor(None, server.registry.stop)
             if server.lookups is not None:
                 await server.lookups.close()
             server.executor.shutdown(wait=True, cancel_futures=False)
             server.io_executor.shutdown(wait=False, cancel_futures=True)
 
-    def route(path: str, handler: Handler, name: str, methods: list[str]) -> Route:
-        return Route(path, _endpoint(server, handler, name), methods=methods)
+    def route(path: str, handler: Handler, name: str, method: str, methods: list[str]
+              ) -> Route:
+        return Route(path, _endpoint(server, handler, name, method), methods=methods)
 
     app = Starlette(routes=[
-        route("/v1/models", tf_model_list, "tfserving", ["GET"]),
-        route("/v2/repository/index", v2_repository_index, "v2", ["POST"]),
-        route("/v1/models/{rest:path}", tf_models, "tfserving", ["GET", "POST"]),
-        route("/v2/health/live", v2_live, "v2", ["GET"]),
-        route("/v2/health/ready", v2_ready, "v2", ["GET"]),
-        route("/v2", v2_server, "v2", ["GET"]),
-        route("/v2/models/{rest:path}", v2_models, "v2", ["GET", "POST"]),
-        route("/v1/results/{rest:path}", results, "results", ["POST"]),
-        route("/monitoring/prometheus/metrics", metrics, "metrics", ["GET"]),
+        route("/v1/models", tf_model_list, "tfserving", "list", ["GET"]),
+        route("/v2/repository/index", v2_repository_index, "v2", "index", ["POST"]),
+        route("/v1/models/{rest:path}", tf_models, "tfserving", "status", ["GET", "POST"]),
+        route("/v2/health/live", v2_live, "v2", "live", ["GET"]),
+        route("/v2/health/ready", v2_ready, "v2", "ready", ["GET"]),
+        route("/v2", v2_server, "v2", "server_metadata", ["GET"]),
+        route("/v2/models/{rest:path}", v2_models, "v2", "metadata", ["GET", "POST"]),
+        route("/v1/results/{rest:path}", results, "results", "lookup", ["POST"]),
+        route("/monitoring/prometheus/metrics", metrics, "metrics", "metrics", ["GET"]),
     ], lifespan=lifespan)
     app.state.server = server
     return app

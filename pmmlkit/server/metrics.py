@@ -18,10 +18,11 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("pmmlkit_requests", "HTTP requests by model, protocol and "
-                                "status code", ["model", "protocol", "code"], registry=r)
+        self.requests = Counter("pmmlkit_requests", "Requests by model, protocol, method and "
+                                "status code (HTTP status, or gRPC status name)",
+                                ["model", "protocol", "method", "code"], registry=r)
         self.latency = Histogram("pmmlkit_request_seconds", "Request latency (seconds)",
-                                 ["model", "protocol"], buckets=_LATENCY, registry=r)
+                                 ["model", "protocol", "method"], buckets=_LATENCY, registry=r)
         self.queued = Histogram("pmmlkit_queue_seconds", "Time a request waited for its "
                                 "batch (seconds)", ["model"], buckets=_LATENCY, registry=r)
         self.batch_rows = Histogram("pmmlkit_batch_rows", "Rows per JVM call (coalesced "
@@ -43,9 +44,10 @@ class Metrics:
         self.storage_up.set(1)
         self.loader_up.set(1)
 
-    def request(self, model: str, protocol: str, code: int, seconds: float) -> None:
-        self.requests.labels(model, protocol, str(code)).inc()
-        self.latency.labels(model, protocol).observe(seconds)
+    def request(self, model: str, protocol: str, method: str, code: int | str,
+                seconds: float) -> None:
+        self.requests.labels(model, protocol, method, str(code)).inc()
+        self.latency.labels(model, protocol, method).observe(seconds)
 
     def scored(self, model: str, protocol: str, rows: int, rejected: int,
                queued: float) -> None:

@@ -311,10 +311,15 @@ _TF_TYPES = {"double": "DT_DOUBLE", "float": "DT_DOUBLE", "integer": "DT_INT64",
              "boolean": "DT_BOOL", "string": "DT_STRING"}
 
 
+def tf_dtype(data_type: str) -> str:
+    """The TF dtype of a PMML data type (a float output is widened to double, exactly)."""
+    return _TF_TYPES.get(data_type, "DT_STRING")
+
+
 def tf_metadata(name: str, version: int, schema: ModelSchema) -> dict[str, Any]:
     """TF's ``GetModelMetadataResponse`` shape, with one ``serving_default`` signature."""
     def tensor(n: str, data_type: str) -> dict[str, Any]:
-        return {"dtype": _TF_TYPES.get(data_type, "DT_STRING"), "name": n,
+        return {"dtype": tf_dtype(data_type), "name": n,
                 "tensor_shape": {"dim": [{"size": "-1", "name": ""}], "unknown_rank": False}}
 
     return {

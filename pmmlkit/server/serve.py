@@ -71,6 +71,7 @@ def check_start(config: ServerConfig, host: str) -> None:
 
 
 def serve(repo: str | None = None, *, host: str = LOOPBACK, port: int = 8501,
+          grpc_port: int = 8500, v2_grpc_port: int = 8081,
           model: Sequence[str] | None = None, poll: float = 10.0, versions: str = "latest",
           label: Sequence[str] = (), api_key: str | None = None, max_body_mb: float = 16.0,
           batch_wait_ms: float = 1.0, max_batch_rows: int = 256, queue_rows: int = 8192,
@@ -81,7 +82,9 @@ def serve(repo: str | None = None, *, host: str = LOOPBACK, port: int = 8501,
           body_timeout: float = DEFAULT_BODY_TIMEOUT, access_log: bool = False,
           log_level: str = "info") -> None:
     """Serve a repository's models until the process is stopped (SIGTERM drains in-flight
-    requests). The keywords are ``pmmlkit serve``'s options; ``repo`` defaults to
+    requests): REST on ``port``, TF Serving's gRPC API on ``grpc_port`` and the Open Inference
+    Protocol's on ``v2_grpc_port`` (0: off), all on ``host``. The keywords are
+    ``pmmlkit serve``'s options; ``repo`` defaults to
     ``PMMLKIT_REPO`` or ``./models``, ``api_key`` to ``PMMLKIT_API_KEY``, ``redis`` to
     ``PMMLKIT_REDIS``."""
     import uvicorn
@@ -99,7 +102,8 @@ def serve(repo: str | None = None, *, host: str = LOOPBACK, port: int = 8501,
         batch_wait_ms=batch_wait_ms, max_batch_rows=max_batch_rows, queue_rows=queue_rows,
         timeout=timeout, redis=redis or os.environ.get("PMMLKIT_REDIS") or None,
         allow_missing_columns=allow_missing_columns, redis_timeout=redis_timeout,
-        load_workers=load_workers)
+        load_workers=load_workers, grpc_port=grpc_port, v2_grpc_port=v2_grpc_port,
+        grpc_host=host)
     if lookups:
         from pmmlkit.server.lookups import read_config
 

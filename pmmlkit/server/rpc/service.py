@@ -1,0 +1,165 @@
+"""The gRPC servers: one ``grpc.aio`` server per protocol, in the REST server's event loop,
+every method a thin codec over :class:`pmmlkit.server.app.Server` (the same resolution,
+queue, lookups, deadline and error texts as REST).
+
+Rules shared by every method:
+
+- the API key, when the server has one, comes as ``x-api-key`` or ``authorization: Bearer``
+  metadata; the health methods (``ServerLive``, ``ServerReady``) answer without it;
+- the client's deadline bounds the request, as ``--timeout`` does (the smaller wins);
+- errors are gRPC status codes as TF Serving and KServe give them (:data:`CODES`), with the
+  REST API's message; an unexpected failure is ``INTERNAL`` naming the exception, never a
+  traceback;
+- a message beyond ``max_body_bytes`` is refused by gRPC itself (``RESOURCE_EXHAUSTED``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from pmmlkit.server.app import HTTPError, Server
+from pmmlkit.server.protocol import BadRequest
+from pmmlkit.server.rpc.tensors import MissingOutput
+
+log = logging.getLogger("pmmlkit.server")
+
+#: the REST API's status -> the gRPC code for the same condition
+CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND,
+    405: grpc.StatusCode.UNIMPLEMENTED, 408: grpc.StatusCode.DEADLINE_EXCEEDED,
+    409: grpc.StatusCode.FAILED_PRECONDITION, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    415: grpc.StatusCode.INVALID_ARGUMENT, 422: grpc.StatusCode.FAILED_PRECONDITION,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+class RpcError(Exception):
+    """A failed call: its gRPC code and message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Call:
+    """What a method learns about its call for the metrics: the model it was for."""
+
+    context: grpc.aio.ServicerContext
+    model: str = "-"
+
+    def timeout(self) -> float | None:
+        """Seconds left before the client's deadline (None: no deadline)."""
+        return self.context.time_remaining()
+
+
+Method = Callable[[Server, Any, Call], Awaitable[Any]]
+
+
+def _failure(exc: Exception, protocol: str) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, RpcError):
+        return exc.code, exc.message
+    if isinstance(exc, HTTPError):
+        return CODES.get(exc.status, grpc.StatusCode.INTERNAL), exc.message
+    if isinstance(exc, BadRequest):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, MissingOutput):
+        what = "row" if protocol.startswith("v2") else "instance"
+        return grpc.StatusCode.INVALID_ARGUMENT, f"{what} {exc.row}: {exc}"
+    log.exception("unexpected error in a gRPC call")
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _key(server: Server, context: grpc.aio.ServicerContext) -> bool:
+    metadata = dict(context.invocation_metadata() or ())
+    return server.key_ok(metadata.get("x-api-key"), str(metadata.get("authorization", "")))
+
+
+def handler(server: Server, protocol: str, service: str,
+            methods: dict[str, tuple[Method, Any, Any, bool]]) -> grpc.GenericRpcHandler:
+    """A service's methods: ``name -> (method, request class, response class, open)``."""
+    def wrap(name: str, method: Method, open_: bool) -> Any:
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            call = Call(context)
+            try:
+                if not open_ and not _key(server, context):
+                    raise RpcError(grpc.StatusCode.UNAUTHENTICATED,
+                                   "a valid API key is required (metadata authorization: "
+                                   "Bearer KEY, or x-api-key: KEY)")
+                response = await method(server, request, call)
+            except Exception as exc:  # every failure is a status with a message
+                code, message = _failure(exc, protocol)
+                server.metrics.request(call.model, protocol, name, code.name,
+                                       time.perf_counter() - started)
+                await context.abort(code, message)
+            server.metrics.request(call.model, protocol, name, "OK",
+                                   time.perf_counter() - started)
+            return response
+
+        return unary
+
+    return grpc.method_handlers_generic_handler(service, {
+        name: grpc.unary_unary_rpc_method_handler(
+            wrap(name, method, open_), request_deserializer=request.FromString,
+            response_serializer=response.SerializeToString)
+        for name, (method, request, response, open_) in methods.items()})
+
+
+class RpcServers:
+    """The running gRPC servers of one app."""
+
+    def __init__(self, servers: list[grpc.aio.Server], ports: dict[str, int]):
+        self.servers = servers
+        #: protocol -> the port it listens on (useful when asked for port 0... of the OS)
+        self.ports = ports
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking calls; calls under way get ``grace`` seconds to finish."""
+        for server in self.servers:
+            await server.stop(grace)
+
+
+async def start(server: Server) -> RpcServers:
+    """Start the gRPC servers ``server.config`` asks for (a port of 0 is off)."""
+    from pmmlkit.server.rpc import tf, v2
+
+    config = server.config
+    options = [("grpc.max_receive_message_length", config.max_body_bytes),
+               ("grpc.max_send_message_length", -1),
+               ("grpc.so_reuseport", 0)]
+    servers, ports = [], {}
+    for protocol, port, handlers in (("tfserving", config.grpc_port, tf.handlers),
+                                     ("v2", config.v2_grpc_port, v2.handlers)):
+        if not port:
+            continue
+        rpc = grpc.aio.server(options=options)
+        rpc.add_generic_rpc_handlers(tuple(handlers(server)))
+        address = f"{config.grpc_host}:{port}"
+        try:
+            bound = rpc.add_insecure_port(address)
+        except RuntimeError as exc:
+            bound, reason = 0, f": {exc}"
+        else:
+            reason = ""
+        if bound == 0:
+            raise OSError(f"gRPC ({protocol}): cannot listen on {address} (in use, or not "
+                          f"an address of this machine){reason}")
+        await rpc.start()
+        log.info("gRPC (%s) listening on %s", "TensorFlow Serving" if protocol == "tfserving"
+                 else "Open Inference Protocol", address)
+        servers.append(rpc)
+        ports[protocol] = port
+    return RpcServers(servers, ports)
+
+
+__all__ = ["CODES", "Call", "RpcError", "RpcServers", "handler", "start"]
