@@ -177,7 +177,8 @@ def test_cli_export_spark_from_saved_pipeline(tmp_path, frames, holdout):
     from pyspark.ml import Pipeline
 
     train, _ = frames
-    model = Pipeline(stages=_stages("logreg")).fit(train)
+    # four stages: the CLI's own driver reads each stage's metadata with a Spark job
+    model = Pipeline(stages=_stages("minmax-logreg")).fit(train)
     model.save(str(tmp_path / "pipeline"))
     sample = tmp_path / "sample.parquet"
     holdout.iloc[:100].to_parquet(sample, index=False)
