@@ -153,6 +153,53 @@ class StorageError(PmmlkitError):
     http_status = 503
 
 
+#: what :func:`to_wire` wraps an error's JSON in (base64: safe inside any other message)
+_WIRE = ("pmmlkit-error:", ":end")
+
+
+def to_wire(error: PmmlkitError) -> str:
+    """An error as one line of text that survives another system's error message (Spark
+    wraps an executor's exception in its own): the class and every attribute, not only the
+    message. :func:`from_wire` gives the same error back."""
+    import base64
+    import json
+
+    payload = error.to_dict()
+    for name in ("report", "summary"):
+        if hasattr(error, name):
+            payload[name] = getattr(error, name)
+    data = base64.b64encode(json.dumps(payload, default=repr).encode()).decode()
+    return f"{_WIRE[0]}{data}{_WIRE[1]}"
+
+
+def from_wire(text: str) -> PmmlkitError | None:
+    """The first error :func:`to_wire` wrote into ``text`` (None: there is none)."""
+    import base64
+    import binascii
+    import json
+
+    start = text.find(_WIRE[0])
+    end = text.find(_WIRE[1], start + len(_WIRE[0])) if start >= 0 else -1
+    if end < 0:
+        return None
+    try:
+        payload = json.loads(base64.b64decode(text[start + len(_WIRE[0]):end]))
+    except (ValueError, binascii.Error):
+        return None
+    kind = globals().get(str(payload.get("error")))
+    if not (isinstance(kind, type) and issubclass(kind, PmmlkitError)):
+        return None
+    message = str(payload.get("message", ""))
+    if issubclass(kind, InvalidInputError):
+        return kind(message, field=payload.get("field"), value=payload.get("value"),
+                    reason=payload.get("reason"), problems=payload.get("problems"))
+    if issubclass(kind, ParityError):
+        return kind(message, report=payload.get("report"))
+    if issubclass(kind, TooManyRejectsError):
+        return kind(message, summary=payload.get("summary"))
+    return kind(message)
+
+
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value

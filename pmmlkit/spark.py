@@ -18,18 +18,24 @@ worker finding one in its own cache loads it instead of compiling again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
-import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pmmlkit import _sparkstart
-from pmmlkit.errors import ConfigurationError, InvalidInputError, PmmlkitError
+from pmmlkit.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    PmmlkitError,
+    from_wire,
+    to_wire,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -127,6 +133,21 @@ def _install_compiled(sha256: str, file_name: str, payload: Any) -> None:
         pass  # a read-only cache: this worker compiles or interprets instead
 
 
+def on_executor(function: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """A function Spark runs on executors, whose pmmlkit errors reach the driver whole: the
+    error travels serialized (:func:`pmmlkit.errors.to_wire`) inside Spark's own exception,
+    and :func:`translate` rebuilds it, class, field, value and reason."""
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from function(*args, **kwargs)
+        except PmmlkitError as exc:
+            raise RuntimeError(f"{type(exc).__name__}: {exc} {to_wire(exc)}") from exc
+
+    return run
+
+
+@on_executor
 def _partition(batches: Iterator[pa.RecordBatch], job: _Job) -> Iterator[pa.RecordBatch]:
     """mapInArrow's function: score each Arrow batch of a partition, one out per one in."""
     model = _model(job)
@@ -466,9 +487,6 @@ def score_files(model: str, input: str, output: str, *, keep: Sequence[str] = ()
     return summary
 
 
-_RAISED = re.compile(r"pmmlkit\.errors\.(\w+): (.+)")
-
-
 @contextlib.contextmanager
 def _spark_errors(where: str) -> Iterator[None]:
     """Spark's errors as pmmlkit's: an error raised by pmmlkit on an executor comes back as
@@ -487,15 +505,12 @@ def _spark_errors(where: str) -> Iterator[None]:
 
 def translate(exc: BaseException, where: str) -> BaseException:
     """The pmmlkit error a Spark failure stands for, or the failure itself."""
-    from pmmlkit import errors
     from pmmlkit.errors import StorageError
 
     text = str(exc)
-    found = _RAISED.search(text)
-    if found:
-        kind = getattr(errors, found.group(1), None)
-        if isinstance(kind, type) and issubclass(kind, PmmlkitError):
-            return kind(found.group(2).strip())
+    raised = from_wire(text)
+    if raised is not None:
+        return raised
     if "No module named 'pmmlkit'" in text:
         return ConfigurationError(
             "the Spark executors' Python cannot import pmmlkit: install pmmlkit where the "
@@ -509,5 +524,5 @@ def translate(exc: BaseException, where: str) -> BaseException:
     return exc
 
 
-__all__ = ["BATCH_ROWS", "score", "score_arrow", "score_files", "session", "translate",
-           "worker_stats"]
+__all__ = ["BATCH_ROWS", "on_executor", "score", "score_arrow", "score_files", "session",
+           "translate", "worker_stats"]

@@ -167,15 +167,31 @@ def test_damaged_pmml_on_an_executor_is_refused_by_its_checksum(exported):
         _model(job)
 
 
-def test_executor_error_comes_back_as_pmmlkit_error():
-    from pmmlkit.spark import translate
+def _fails_on_executor(batches):
+    for _ in batches:
+        raise pmmlkit.InvalidInputError("x1 of a row: not a number", field="x1", value="abc",
+                                        reason="expected a number (double)")
+        yield  # a generator, as mapInArrow's functions are
 
-    text = ("An exception was thrown from the Python worker:\nTraceback ...\n"
-            "pmmlkit.errors.ModelLoadError: m: the PMML that reached this executor has sha256")
-    err = translate(RuntimeError(text), "in.csv")
-    assert isinstance(err, pmmlkit.ModelLoadError) and str(err).startswith("m: the PMML")
+
+def test_executor_error_comes_back_as_the_same_typed_error(spark):
+    """A pmmlkit error raised on an executor reaches the driver through Spark's own
+    exception as the same class with its field, value and reason (serialized, not parsed)."""
+    from pmmlkit.spark import _spark_errors, on_executor, translate
+
+    frame = spark.createDataFrame(pd.DataFrame({"a": [1.0, 2.0]}))
+    with pytest.raises(pmmlkit.InvalidInputError) as caught, _spark_errors("in.csv"):
+        frame.mapInArrow(on_executor(_fails_on_executor), frame.schema).collect()
+    error = caught.value
+    assert (error.field, error.value, error.reason) == ("x1", "abc",
+                                                        "expected a number (double)")
+    assert str(error) == "x1 of a row: not a number"
+    assert error.problems == [{"field": "x1", "value": "abc",
+                               "reason": "expected a number (double)"}]
     assert isinstance(translate(RuntimeError("No module named 'pmmlkit'"), "x"),
                       pmmlkit.ConfigurationError)
+    plain = RuntimeError("pmmlkit.errors.ModelLoadError: written by hand, not by pmmlkit")
+    assert translate(plain, "x") is plain  # only a serialized error is rebuilt
 
 
 # -- pmmlkit score --spark -------------------------------------------------------------------
