@@ -1,7 +1,7 @@
 """Serving benchmark: pmmlkit serve against MLServer and a hand-written FastAPI + pypmml server.
 
     .venv/bin/python benchmarks/bench_serve.py [--duration 10] [--concurrency 1,8,64]
-                                                [--soak 0] [--reload]
+                                                [--soak 0] [--reload] [--grpc]
 
 Every contender serves the same fitted scikit-learn GBM pipeline (the test suite's features,
 100 trees) on 127.0.0.1, one after the other on the same two cores, and answers the same
@@ -20,6 +20,13 @@ scenario — concurrency 1, 8, 64, with 1 and 100 instances a request — runs `
 seconds after a 2 s warm-up; requests/s, p50 and p99 come from ``wrk --latency``.
 ``--soak S`` then measures pmmlkit's RSS every 10 s over S seconds at concurrency 8;
 ``--reload`` measures p99 of model A while model B is re-published and reloaded.
+
+``--grpc`` adds the gRPC APIs: pmmlkit's TF Serving Predict and Open Inference Protocol
+ModelInfer (the same server process as its REST API), and MLServer's V2 gRPC on the same
+requests (pandas codec). Their load generator is h2load (Debian's nghttp2-client, installed like
+wrk), which sends a unary gRPC call as an HTTP/2 POST of the framed message; every contender's
+gRPC answers are first checked against scikit-learn with a real gRPC client, and pmmlkit's
+metrics count any call that did not end OK. p50/p99 come from h2load's per-request log.
 """
 
 from __future__ import annotations
@@ -97,6 +104,11 @@ def prepare(folder: Path) -> dict[str, Any]:
         bodies[f"plain-{n}"] = {"records": records}
     for key, body in bodies.items():
         (folder / f"{key}.json").write_text(json.dumps(body))
+    for n in (1, 100):
+        for key, message in grpc_requests(rows.iloc[:n]).items():
+            payload = message.SerializeToString()
+            (folder / f"{key}-{n}.bin").write_bytes(
+                b"\0" + len(payload).to_bytes(4, "big") + payload)  # gRPC's message frame
     write_post_script(folder)
     pmml = next((repo / "gbm").glob("*/model.pmml"))
     # what a server in production starts from: the compiled model in the cache (a fresh
@@ -109,6 +121,91 @@ def prepare(folder: Path) -> dict[str, Any]:
     print(f"the served model: {warm.evaluator}", flush=True)
     return {"repo": repo, "joblib": folder / "gbm.joblib", "pmml": pmml, "native": native,
             "rows": rows}
+
+
+GRPC_METHODS = {"grpc-tf": "/tensorflow.serving.PredictionService/Predict",
+                "grpc-v2": "/inference.GRPCInferenceService/ModelInfer",
+                "grpc-mlserver": "/inference.GRPCInferenceService/ModelInfer"}
+
+
+def grpc_requests(part: Any) -> dict[str, Any]:
+    """The same rows as gRPC messages: TF Predict and V2 ModelInfer for pmmlkit (typed
+    contents), V2 ModelInfer with the pandas codec for MLServer."""
+    from pmmlkit.datasets import CATEGORICAL, FEATURES
+    from pmmlkit.server.rpc.messages import inference, serving
+
+    n = len(part)
+    tf = serving.PredictRequest(model_spec=serving.ModelSpec(name="gbm"))
+    tf.output_filter.append("probability(1)")
+    v2 = inference.ModelInferRequest(model_name="gbm")
+    v2.outputs.add(name="probability(1)")
+    ml = inference.ModelInferRequest(model_name="gbm")
+    ml.parameters["content_type"].string_param = "pd"
+    ml.outputs.add(name="predict_proba")
+    for c in FEATURES:
+        tensor = tf.inputs[c]
+        tensor.tensor_shape.dim.add(size=n)
+        for target in (v2.inputs.add(name=c, shape=[n]), ml.inputs.add(name=c, shape=[n])):
+            if c in CATEGORICAL:
+                target.datatype = "BYTES"
+                target.contents.bytes_contents.extend(v.encode() for v in part[c])
+            else:
+                target.datatype = "FP64"
+                target.contents.fp64_contents.extend(part[c].tolist())
+        if c in CATEGORICAL:
+            tensor.dtype = 7  # DT_STRING
+            tensor.string_val.extend(v.encode() for v in part[c])
+            ml.inputs[-1].parameters["content_type"].string_param = "str"
+        else:
+            tensor.dtype = 2  # DT_DOUBLE
+            tensor.double_val.extend(part[c].tolist())
+    return {"grpc-tf": tf, "grpc-v2": v2, "grpc-mlserver": ml}
+
+
+def grpc_probabilities(address: str, kind: str, folder: Path, n: int) -> np.ndarray:
+    """A contender's probability of class 1 over gRPC, with a real gRPC client."""
+    import grpc
+
+    from pmmlkit.server.rpc.messages import inference, serving
+
+    framed = (folder / f"{kind}-{n}.bin").read_bytes()[5:]
+    response = serving.PredictResponse if kind == "grpc-tf" else inference.ModelInferResponse
+    with grpc.insecure_channel(address) as channel:
+        answer = channel.unary_unary(GRPC_METHODS[kind], response_deserializer=response.FromString)(
+            framed, timeout=60)
+    if kind == "grpc-tf":
+        return np.array(answer.outputs["probability(1)"].double_val)
+    values = np.array(answer.outputs[0].contents.fp64_contents)
+    return values.reshape(n, 2)[:, 1] if kind == "grpc-mlserver" else values
+
+
+def h2load_run(h2load: str, url: str, body: Path, concurrency: int, duration: float,
+               folder: Path) -> dict[str, Any]:
+    """Unary gRPC calls of ``body`` to ``url`` with h2load: ``concurrency`` connections, one
+    call in flight on each, for ``duration`` s after a 2 s warm-up."""
+    log = folder / "h2load.log"
+    log.unlink(missing_ok=True)  # h2load appends to its log
+    out = subprocess.run([h2load, "-t1", f"-c{concurrency}", "-m1", f"-D{duration:g}",
+                          "--warm-up-time=2", "-d", str(body), "-H", "content-type: "
+                          "application/grpc", "-H", "te: trailers", f"--log-file={log}", url],
+                         capture_output=True, text=True).stdout
+    rps = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out)
+    failed = re.search(r"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) "
+                       r"failed, (\d+) errored, (\d+) timeout", out)
+    times = np.array([int(line.split("\t")[2]) for line in log.read_text().splitlines()
+                      if line.count("\t") >= 2 and line.split("\t")[1] == "200"]) / 1000.0
+    return {"rps": float(rps[1]) if rps else 0.0,
+            "p50_ms": round(float(np.percentile(times, 50)), 3) if times.size else None,
+            "p99_ms": round(float(np.percentile(times, 99)), 3) if times.size else None,
+            "non_2xx": sum(int(x) for x in failed.groups()) if failed else 0, "timeouts": 0}
+
+
+def h2load_binary() -> str | None:
+    found = shutil.which("h2load")
+    if found or os.geteuid() != 0:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "nghttp2-client"], capture_output=True)
+    return shutil.which("h2load")
 
 
 _HAND_SERVER = '''
@@ -157,10 +254,13 @@ def wrk_binary() -> str | None:
 # -- running servers ------------------------------------------------------------------------------
 class Contender:
     def __init__(self, name: str, command: list[str], url: str, ready: str, body: str,
-                 cwd: Path | None = None, env: dict[str, str] | None = None):
+                 cwd: Path | None = None, env: dict[str, str] | None = None,
+                 grpc: dict[str, str] | None = None):
         self.name, self.command, self.url, self.ready, self.body = (name, command, url, ready,
                                                                     body)
         self.cwd, self.env = cwd, env
+        #: gRPC request kind (grpc-tf, grpc-v2, grpc-mlserver) -> host:port
+        self.grpc = grpc or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Contender:
@@ -267,7 +367,11 @@ def main() -> None:
     parser.add_argument("--contenders", default="pmmlkit,mlserver,fastapi-pypmml")
     parser.add_argument("--soak", type=float, default=0.0)
     parser.add_argument("--reload", action="store_true")
+    parser.add_argument("--grpc", action="store_true", help="also the gRPC APIs (h2load)")
     args = parser.parse_args()
+    h2load = h2load_binary() if args.grpc else None
+    if args.grpc and h2load is None:
+        sys.exit("h2load is needed for --grpc (apt-get install nghttp2-client)")
     wrk = wrk_binary()
     if wrk is None:
         sys.exit("wrk is needed (apt-get install wrk)")
@@ -278,9 +382,22 @@ def main() -> None:
     contenders = []
     port = free_port()
     if "pmmlkit" in wanted:
+        tf_port, v2_port = free_port(), free_port()
         contenders.append(Contender(
             "pmmlkit serve", [PY, "-m", "pmmlkit", "serve", str(data["repo"]), "--model", "gbm",
-                              "--port", str(port), "--poll", "0", "--log-level", "warning"],
+                              "--port", str(port), "--poll", "0", "--log-level", "warning",
+                              "--grpc-port", str(tf_port), "--v2-grpc-port", str(v2_port)],
+            f"http://127.0.0.1:{port}/v1/models/gbm:predict",
+            f"http://127.0.0.1:{port}/v2/health/ready", "tf",
+            grpc={"grpc-tf": f"127.0.0.1:{tf_port}", "grpc-v2": f"127.0.0.1:{v2_port}"}
+            if args.grpc else None))
+    if "pmmlkit-nogrpc" in wanted:  # what the gRPC servers in the process cost REST
+        port = free_port()
+        contenders.append(Contender(
+            "pmmlkit serve, gRPC off", [
+                PY, "-m", "pmmlkit", "serve", str(data["repo"]), "--model", "gbm", "--port",
+                str(port), "--poll", "0", "--log-level", "warning", "--grpc-port", "0",
+                "--v2-grpc-port", "0"],
             f"http://127.0.0.1:{port}/v1/models/gbm:predict",
             f"http://127.0.0.1:{port}/v2/health/ready", "tf"))
     if "pmmlkit-nobatch" in wanted:  # what coalescing buys: one request, one JVM call
@@ -289,15 +406,16 @@ def main() -> None:
             "pmmlkit serve, no coalescing", [
                 PY, "-m", "pmmlkit", "serve", str(data["repo"]), "--model", "gbm", "--port",
                 str(port), "--poll", "0", "--log-level", "warning", "--max-batch-rows", "1",
-                "--batch-wait-ms", "0"],
+                "--batch-wait-ms", "0", "--grpc-port", "0", "--v2-grpc-port", "0"],
             f"http://127.0.0.1:{port}/v1/models/gbm:predict",
             f"http://127.0.0.1:{port}/v2/health/ready", "tf"))
     if venv_python is not None and "mlserver" in wanted:
         port = free_port()
         settings = folder / "mlserver"
         (settings / "gbm").mkdir(parents=True)
+        ml_grpc = free_port()
         (settings / "settings.json").write_text(json.dumps({
-            "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
+            "http_port": port, "grpc_port": ml_grpc, "metrics_port": free_port(),
             "parallel_workers": 0, "host": "127.0.0.1"}))
         (settings / "gbm" / "model-settings.json").write_text(json.dumps({
             "name": "gbm", "implementation": "mlserver_sklearn.SKLearnModel",
@@ -306,7 +424,8 @@ def main() -> None:
             "MLServer (sklearn runtime)", [str(VENV / "bin" / "mlserver"), "start",
                                            str(settings)],
             f"http://127.0.0.1:{port}/v2/models/gbm/infer",
-            f"http://127.0.0.1:{port}/v2/health/ready", "v2"))
+            f"http://127.0.0.1:{port}/v2/health/ready", "v2",
+            grpc={"grpc-mlserver": f"127.0.0.1:{ml_grpc}"} if args.grpc else None))
     if venv_python is not None and "fastapi-pypmml" in wanted:
         port = free_port()
         script = folder / "hand_server.py"
@@ -330,6 +449,30 @@ def main() -> None:
                     results[contender.name][f"{n}x{c}"] = r
                     print(contender.name, f"{n} instance(s), concurrency {c}:", json.dumps(r),
                           flush=True)
+            for kind, address in contender.grpc.items():
+                assert h2load is not None
+                label = f"{contender.name}, gRPC {'TF' if kind == 'grpc-tf' else 'V2'}"
+                got = grpc_probabilities(address, kind, folder, 100)
+                worst = float(np.max(np.abs(got - data["native"][:100])))
+                print(f"{label}: max |difference| to scikit-learn on 100 rows {worst:.2e}",
+                      flush=True)
+                results[label] = {"parity": worst}
+                for n in instances:
+                    for c in concurrency:
+                        r = h2load_run(h2load, f"http://{address}{GRPC_METHODS[kind]}",
+                                       folder / f"{kind}-{n}.bin", c, args.duration, folder)
+                        results[label][f"{n}x{c}"] = r
+                        print(label, f"{n} instance(s), concurrency {c}:", json.dumps(r),
+                              flush=True)
+            if contender.grpc and contender.body == "tf":
+                import httpx
+
+                metrics = httpx.get(contender.ready.replace(
+                    "/v2/health/ready", "/monitoring/prometheus/metrics")).text
+                bad = [line for line in metrics.splitlines() if line.startswith(
+                    "pmmlkit_requests_total") and "grpc" in line and 'code="OK"' not in line]
+                print("pmmlkit gRPC calls not OK:", bad or "none", flush=True)
+                results[contender.name]["grpc_not_ok"] = bad
             if contender.body == "tf" and args.soak > 0:
                 results[contender.name]["soak_rss_mb"] = soak(wrk, contender, folder,
                                                               args.soak)
