@@ -331,7 +331,9 @@ def _schema(root: Element, source: str) -> ModelSchema:
                      if app is not None else None),
         inputs=tuple(inputs), targets=tuple(targets), outputs=tuple(outputs),
         # one prediction, whatever else the MiningSchema names, but for a multi-target model
+        # (one segment per target, or a k-NN model predicting each of its targets)
         columns=tuple(_columns(model, function, targets if _multi_target(model)
+                               or _local(model.tag) == "NearestNeighborModel"
                                else targets[:1], outputs)),
         verification=_verification(model),
         tree_strategies=tuple(sorted({e.get("missingValueStrategy", "none") for e in root.iter()
@@ -457,6 +459,12 @@ def _output_elements(model: Element, target: str | None = None
             tail.insert(0, inner)
         for inner in tail:
             found.extend(_output_elements(inner))
+    if segmentation is not None and method == "selectFirst":
+        # the chosen segment's result is the model's, its OutputFields with it (JPMML): each
+        # segment's outputs are columns, without a value where another segment was chosen
+        for segment in _children(segmentation, "Segment"):
+            for inner in inner_models(segment)[:1]:
+                found.extend(_output_elements(inner))
     return found
 
 

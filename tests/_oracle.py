@@ -77,7 +77,16 @@ def check(model: pmmlkit.Model, doc: Any, expected: list[dict[str, Any] | None])
         for name, value in want.items():
             assert same(value, got[name]), (doc.name, i, name, value, got[name])
             assert same(value, single[name]), (doc.name, i, name, value, single[name])
-        assert set(want) == set(model.schema.column_names), (doc.name, set(want))
+    declared = getattr(expected, "declared", None)
+    if declared is not None:  # every field the raw evaluator answers is a column, and no more
+        keys = {c.key for c in model.schema.columns if c.kind != "probability"}
+        assert keys == declared, (doc.name, keys, declared)
+
+
+class Expected(list):  # type: ignore[type-arg]
+    """The oracle's rows, and the result fields raw JPMML answers (``declared``)."""
+
+    declared: set[str | None] | None = None
 
 
 def expected_jpmml(doc: Any, model: pmmlkit.Model, *, by_pmml4s: bool = False
@@ -87,9 +96,11 @@ def expected_jpmml(doc: Any, model: pmmlkit.Model, *, by_pmml4s: bool = False
     raw = _raw.jpmml(xml, doc.records)
     probabilities = [c for c in model.schema.columns if c.kind == "probability"]
     raw_p = _raw.jpmml(with_probability_outputs(doc, model), doc.records) if probabilities else None
-    out: list[dict[str, Any] | None] = []
+    out = Expected()
     fallback = expected_pmml4s(doc, model) if by_pmml4s else None
     for i, result in enumerate(raw):
+        if not isinstance(result, Exception):  # a chain's segments answer where they run
+            out.declared = (out.declared or set()) | set(result)
         row: dict[str, Any] = {}
         target = model.schema.columns[0]
         if isinstance(result, Exception) or (target.kind == "target"
