@@ -26,6 +26,7 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -85,10 +86,22 @@ def write_atomic(path: Path, data: bytes) -> bool:
     return True
 
 
+#: what forgets the cache's contents held in memory (the compile cache registers its own)
+_on_clear: list[Callable[[], None]] = []
+
+
+def on_clear(forget: Callable[[], None]) -> None:
+    """Call ``forget`` when the cache is cleared. A layer above the cache registers itself,
+    so the cache never imports what uses it."""
+    if forget not in _on_clear:
+        _on_clear.append(forget)
+
+
 def clear() -> int:
     """Delete the whole cache; returns how many compiled models were deleted."""
-    from pmmlkit.scorer.backends import _compiled
-
-    count = _compiled.clear_cache()
+    compiled = cache_dir() / "compiled"
+    count = len(list(compiled.glob("*.jar"))) if compiled.is_dir() else 0
+    for forget in list(_on_clear):
+        forget()
     shutil.rmtree(cache_dir(), ignore_errors=True)
     return count

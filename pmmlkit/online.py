@@ -315,6 +315,8 @@ def lookup(url: str, model: str, keys: Sequence[Any], *, client: Any = None) -> 
     ``--name`` given when a bare PMML file was scored)."""
     import pandas as pd
 
+    from pmmlkit.scorer.contract import pandas_values
+
     client = client or connect(url)
     with redis_errors(url, f"read the results of {model}"):
         run = as_text(client.get(results_pointer(model)))
@@ -340,24 +342,10 @@ def lookup(url: str, model: str, keys: Sequence[Any], *, client: Any = None) -> 
             rows[name].append(as_text(value))
     frame = pd.DataFrame({key_name: list(keys)})
     for name, data_type in columns:
-        frame[name] = _typed(rows[name], data_type)
+        frame[name] = pandas_values(data_type, rows[name])
     frame["error"] = pd.Series(errors, dtype=object)
     frame.attrs.update(model=model, version=meta.get("version"), run=run)
     return frame
-
-
-def _typed(values: list[str | None], data_type: str) -> Any:
-    import numpy as np
-    import pandas as pd
-
-    if data_type in ("double", "float"):
-        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-    if data_type == "integer":
-        return pd.array([None if v is None else int(float(v)) for v in values], dtype="Int64")
-    if data_type == "boolean":
-        return pd.array([None if v is None else v.lower() == "true" for v in values],
-                        dtype="boolean")
-    return pd.Series(values, dtype=object)
 
 
 # -- embeddings ------------------------------------------------------------------------------

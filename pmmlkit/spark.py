@@ -23,7 +23,6 @@ import hashlib
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from pmmlkit.errors import (
     from_wire,
     to_wire,
 )
+from pmmlkit.scorer.contract import spark_type
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -118,19 +118,9 @@ def _model(job: _Job) -> Model:
 
 def _install_compiled(sha256: str, file_name: str, payload: Any) -> None:
     """Put the driver's verified compiled jar into this machine's cache, unless it has one."""
-    from pmmlkit.scorer.backends import _compiled
+    from pmmlkit.scorer.backends import install_verified_jar
 
-    if _compiled.cached_jar(sha256) is not None:
-        return
-    folder = _compiled.cache_dir() / "compiled"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{file_name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-        temp.write_bytes(bytes(_value(payload)))
-        os.replace(temp, folder / file_name)
-        (folder / f"{file_name}.verified").touch()
-    except OSError:
-        pass  # a read-only cache: this worker compiles or interprets instead
+    install_verified_jar(sha256, file_name, bytes(_value(payload)))
 
 
 def on_executor(function: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
@@ -212,17 +202,10 @@ def score_arrow(model: Model, batch: pa.RecordBatch, keep: Sequence[str], *,
 
 
 # -- driver side -----------------------------------------------------------------------------
-def _spark_type(data_type: str) -> Any:
-    from pyspark.sql import types as T
-
-    return {"double": T.DoubleType(), "float": T.DoubleType(), "integer": T.LongType(),
-            "boolean": T.BooleanType()}.get(data_type, T.StringType())
-
-
 def _source(model: Model | str, backend: str | None) -> tuple[str, bytes, Any]:
     """Name, PMML bytes and schema of what the driver was given, without starting a JVM."""
     from pmmlkit.schema import read_schema
-    from pmmlkit.scorer.model import Model, _read
+    from pmmlkit.scorer.model import Model, read_model
 
     if isinstance(model, Model):
         if backend is not None and backend != model.backend:
@@ -230,7 +213,7 @@ def _source(model: Model | str, backend: str | None) -> tuple[str, bytes, Any]:
                                      f" backend={backend!r} cannot apply to it (pass its "
                                      "reference instead)")
         return model.source, model.pmml, model.schema
-    data, _manifest, name = _read(str(model))
+    data, _manifest, name = read_model(str(model))
     return name, data, read_schema(data, source=name)
 
 
@@ -247,7 +230,7 @@ def _share(spark: Any, data: bytes) -> Any:
 def _compiled_payload(spark: Any, sha256: str) -> tuple[str, Any] | None:
     """The driver's verified compiled jar of this PMML, if it has one, to ship to workers."""
     try:
-        from pmmlkit.scorer.backends._compiled import verified_jar
+        from pmmlkit.scorer.backends import verified_jar
 
         jar = verified_jar(sha256)
     except Exception:
@@ -303,7 +286,7 @@ def _plan(df: Any, model: Model | str, *, keep: Sequence[str] | None, backend: s
                                 field=clash[0], reason="duplicate column")
     by_name = {f.name: f for f in df.schema.fields}
     fields = [by_name[k] for k in kept]
-    fields += [T.StructField(c.name, _spark_type(c.data_type), True) for c in schema.columns]
+    fields += [T.StructField(c.name, spark_type(c.data_type), True) for c in schema.columns]
     fields += [T.StructField(n, T.StringType(), True) for n in outputs[len(schema.columns):]]
     spark = df.sparkSession
     sha256 = hashlib.sha256(data).hexdigest()

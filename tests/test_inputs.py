@@ -203,7 +203,7 @@ def test_score_columns_takes_numpy_and_encoded_columns_without_pandas(logreg, ho
     """The pandas-free primitive under the file path: NumPy numbers, dictionary-encoded text,
     an object column holding a bad value and an unhashable one; scikit-learn is the oracle."""
     gbm = logreg
-    from pmmlkit.scorer.model import python_values
+    from pmmlkit.scorer.contract import python_values
     from pmmlkit.scorer.validation import Encoded
 
     X = holdout[FEATURES].iloc[:200].reset_index(drop=True)

@@ -151,7 +151,8 @@ def test_quick_start_options_replace_the_collector_and_stop_at_c1():
 
 
 def test_short_jobs_are_recognised_by_input_size(tmp_path):
-    from pmmlkit.cli._score import SMALL_INPUT_BYTES, _is_small
+    from pmmlkit.jobs import SMALL_INPUT_BYTES
+    from pmmlkit.jobs import is_short_job as _is_small
 
     small, large = tmp_path / "small.csv", tmp_path / "large.csv"
     small.write_text("a\n1\n")

@@ -393,6 +393,8 @@ def test_cli_serve_with_redis_and_lookups(redis_url, recommender):
             "instances": [{"user_id": "user3", "item_id": 5, "hour": 7.0}]}).json()
         over_grpc = _grpc_predict(f"127.0.0.1:{grpc_port}", "rec",
                                   {"user_id": b"user3", "item_id": 5, "hour": 7.0})
+        as_csv = httpx.post(f"http://127.0.0.1:{port}/v1/models/rec:score",
+                            content=b"user_id,item_id,hour\nuser3,5,7.0\n").text
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -401,7 +403,11 @@ def test_cli_serve_with_redis_and_lookups(redis_url, recommender):
                                          *(f"i_{k}" for k in range(DIM))]).assign(hour=7.0)
     assert answer["predictions"][0]["probability(1)"] == pytest.approx(
         recommender["model"].predict_proba(frame)[0, 1], abs=1e-9)
-    # the gRPC API looks the vectors up the same way (one core for every protocol)
+    # the gRPC API and the CSV endpoint look the vectors up the same way (one core)
+    import io
+
+    assert pd.read_csv(io.StringIO(as_csv))["probability(1)"].tolist() == pytest.approx(
+        [recommender["model"].predict_proba(frame)[0, 1]], abs=1e-9)
     assert list(over_grpc.outputs["probability(1)"].double_val) == pytest.approx(
         [recommender["model"].predict_proba(frame)[0, 1]], abs=1e-9)
 

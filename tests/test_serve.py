@@ -358,6 +358,45 @@ def test_csv_endpoint_answers_every_line_of_a_malformed_body(repo, exported, hol
     assert np.max(np.abs(got - native)) <= 1e-9
 
 
+def test_csv_endpoint_goes_through_the_core_metrics_deadline_and_queue(repo, exported,
+                                                                       holdout):
+    """The CSV endpoint's chunks are requests of the core: counted in the rows and queue
+    metrics, bounded by the deadline (504), refused at a full queue (429)."""
+    import io
+    import re
+
+    rows = _rows(holdout, 300)
+    body = rows.to_csv(index=False).encode()
+    config = ServerConfig(repo=str(repo), models=["gbm"], poll=0, csv_chunk_rows=100)
+    with serving(config) as url:
+        r = httpx.post(f"{url}/v1/models/gbm:score", content=body, timeout=120)
+        assert r.status_code == 200
+        out = pd.read_csv(io.StringIO(r.text), keep_default_na=False)
+        native = exported["gbm"].native(rows)["probability(1)"]
+        assert np.max(np.abs(out["probability(1)"].to_numpy() - native)) <= 1e-9
+        metrics = httpx.get(f"{url}/monitoring/prometheus/metrics").text
+        assert re.search(r'pmmlkit_rows_total\{model="gbm",outcome="scored"\} 300\.0', metrics)
+        # three chunks of 100 rows, each waited in the queue like any request
+        assert re.search(r'pmmlkit_queue_seconds_count\{model="gbm"\} 3\.0', metrics)
+        assert re.search(r'pmmlkit_requests_total\{code="200",method="score",model="gbm",'
+                         r'protocol="tfserving"\} 1\.0', metrics)
+        config.timeout = 1e-6  # the deadline starts with the request, and ends it
+        late = httpx.post(f"{url}/v1/models/gbm:score", content=body, timeout=120)
+        assert late.status_code == 504 and "deadline" in late.json()["error"]
+    config = ServerConfig(repo=str(repo), models=["gbm"], poll=0, csv_chunk_rows=100,
+                          queue_rows=50, workers=1)
+    with serving(config) as url:
+        async def both() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=120) as client:
+                return list(await asyncio.gather(*(client.post(
+                    f"{url}/v1/models/gbm:score", content=body) for _ in range(8))))
+
+        answers = asyncio.run(both())
+    codes = sorted(a.status_code for a in answers)
+    assert 429 in codes and 200 in codes, codes
+    assert all("at capacity" in a.json()["error"] for a in answers if a.status_code == 429)
+
+
 # -- concurrency -------------------------------------------------------------------------------
 def test_concurrent_distinct_requests_each_get_their_own_answer(base, exported, holdout):
     """Coalescing must never hand one caller's rows to another (MLServer's batching did)."""

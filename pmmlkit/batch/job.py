@@ -31,7 +31,7 @@ from pmmlkit.errors import (
 )
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer import matching
-from pmmlkit.scorer.arrow import arrow_array, arrow_inputs, arrow_type
+from pmmlkit.scorer.arrow import arrow_array, arrow_inputs
 from pmmlkit.scorer.model import ERROR_COLUMN, Model
 from pmmlkit.scorer.validation import RowError
 from pmmlkit.storage import check_outputs
@@ -362,7 +362,7 @@ def _keyless(column: pa.ChunkedArray, errors: list[RowError], key: str) -> list[
 
 def _empty_schema(model: Model, keep: Sequence[str], all_rows: bool = False) -> pa.Schema:
     fields = [pa.field(k, pa.string()) for k in keep]
-    fields += [pa.field(c.name, arrow_type(c.data_type)) for c in model.schema.columns]
+    fields += list(model.output_schema)
     if all_rows:
         fields.append(pa.field(ERROR_COLUMN, pa.string()))
     return pa.schema(fields)

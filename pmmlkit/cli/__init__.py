@@ -46,16 +46,16 @@ _gc.register(app)
 
 def main() -> None:
     """Console-script entry point. A command that started the JVM ends the process at once
-    (:func:`pmmlkit.scorer.backends._jvm.exit_process`): its work is done and flushed."""
+    (:func:`pmmlkit.scorer.backends.exit_process`): its work is done and flushed."""
     from pmmlkit import _runtime
 
     _runtime.command_line = True
     code = run(app)
     if "jpype" not in sys.modules:
         sys.exit(code)
-    from pmmlkit.scorer.backends import _jvm
+    from pmmlkit.scorer.backends import exit_process
 
-    _jvm.exit_process(code)
+    exit_process(code)
 
 
 __all__ = ["app", "main"]

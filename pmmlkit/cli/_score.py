@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -88,43 +87,17 @@ def score(
 ) -> None:
     """Score a CSV or Parquet file in chunks; exit 0 if every row scored, 10 if some were
     rejected, 11 if rejects exceeded --max-rejects."""
-    from pmmlkit.batch import EXIT_ROWS_REJECTED, score_file
-    from pmmlkit.errors import ConfigurationError
+    from pmmlkit.batch import EXIT_ROWS_REJECTED
+    from pmmlkit.jobs import score as run
 
     columns = [c.strip() for item in keep or [] for c in item.split(",") if c.strip()]
     markers = (None if na_values is None else
-                [m.strip() for item in na_values for m in item.split(",") if m.strip()])
-    if spark and all_rows:
-        raise ConfigurationError("--all-rows is not supported with --spark (part files have no "
-                                 "order): keep an id column with --keep")
-    if spark and (key or ttl or name):
-        raise ConfigurationError("--key, --ttl and --name (a Redis output) are not supported "
-                                 "with --spark: score to Redis without --spark")
-    if spark:
-        from pmmlkit.batch.job import default_output
-        from pmmlkit.spark import score_files
-
-        summary = score_files(model, input, output or default_output(input), keep=columns,
-                              rejects=rejects, backend=backend, max_rejects=max_rejects,
-                              master=master, na_values=markers,
-                              allow_missing_columns=allow_missing_columns, overwrite=overwrite,
-                              delimiter=delimiter, decimal=decimal)
-    elif master is not None:
-        raise ConfigurationError("--master applies to --spark only")
-    else:
-        from pmmlkit import _runtime
-
-        if _runtime.command_line:  # this process only scores this file: no pandas needed
-            _runtime.keep_pandas_out()
-        if _is_small(input):
-            from pmmlkit.scorer.backends import _jvm
-
-            _jvm.prefer_quick_start()
-        summary = score_file(model, input, output, keep=columns, rejects=rejects,
-                             chunk_size=chunk_size, backend=backend, max_rejects=max_rejects,
-                             na_values=markers, key=key, ttl=ttl, name=name,
-                             allow_missing_columns=allow_missing_columns, overwrite=overwrite,
-                             delimiter=delimiter, decimal=decimal, all_rows=all_rows)
+               [m.strip() for item in na_values for m in item.split(",") if m.strip()])
+    summary = run(model, input, output, spark=spark, master=master, keep=columns,
+                  rejects=rejects, chunk_size=chunk_size, backend=backend,
+                  max_rejects=max_rejects, na_values=markers, key=key, ttl=ttl, name=name,
+                  allow_missing_columns=allow_missing_columns, overwrite=overwrite,
+                  delimiter=delimiter, decimal=decimal, all_rows=all_rows)
     if json:  # on stderr when the results go to stdout, so the two never mix
         print_json(summary.to_dict(), err=summary.output == "-")
     else:
@@ -143,23 +116,6 @@ def score(
                        + (f" [field {item['field']!r}]" if item["field"] else ""), err=True)
     if summary.rows_rejected:
         raise typer.Exit(EXIT_ROWS_REJECTED)
-
-
-#: a local input below this many bytes (~180k rows of the benchmark's 10 columns) is a short
-#: job, scored with _jvm.QUICK_START_OPTS. Measured (bench_start.py --jit-rows,
-#: docs/performance.md): 100k rows take 0.5-0.65x the default's time with them; at 1M rows
-#: the default's C2 code wins on the linear model (7.2 s against 12.9 s)
-SMALL_INPUT_BYTES = 32 << 20
-
-
-def _is_small(input: str) -> bool:
-    if input == "-" or "://" in input:
-        return False
-    try:
-        size = os.path.getsize(input)
-    except OSError:
-        return False  # score_file names the problem
-    return size * (8 if input.endswith(".gz") else 1) < SMALL_INPUT_BYTES
 
 
 def register(app: typer.Typer) -> None:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmmlkit.schema import Column, InputField, ModelSchema
+from pmmlkit.scorer.contract import arrow_type
 from pmmlkit.scorer.validation import Encoded, RawColumn, boolean_spelling, encode
 
 #: decimal notation: what both Arrow's parser and Java's ``Double.parseDouble`` read, to the
@@ -167,24 +168,9 @@ def _iso_text(column: Any, data_type: str) -> Any:
     return pc.replace_substring_regex(column, _MIDNIGHT, r"\1")
 
 
-def arrow_type(data_type: str) -> pa.DataType:
-    """The output column type for a PMML data type: one schema for every chunk.
-
-    A ``float`` output is float64, like a ``double``: widening a float is exact, so
-    JPMML-Evaluator's float results keep every bit, and an evaluator that computes such a
-    field in double (PMML4S does) loses none either; narrowing would change its number."""
-    if data_type in ("double", "float"):
-        return pa.float64()
-    if data_type == "integer":
-        return pa.int64()
-    if data_type == "boolean":
-        return pa.bool_()
-    return pa.string()
-
-
 def arrow_array(column: Column, values: np.ndarray) -> pa.Array:
     """An output column of :meth:`pmmlkit.Model.score_columns` as Arrow, typed by the
-    contract (:func:`arrow_type`); NaN and None become null."""
+    contract (:func:`pmmlkit.scorer.contract.arrow_type`); NaN and None become null."""
     kind = arrow_type(column.data_type)
     if values.dtype.kind == "f" and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
         missing = np.isnan(values)

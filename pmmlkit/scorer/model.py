@@ -11,11 +11,11 @@ import numpy as np
 
 from pmmlkit import cache
 from pmmlkit._boundary import storage
-from pmmlkit._values import pmml_text
 from pmmlkit.errors import InvalidInputError, ModelLoadError, VerificationError
-from pmmlkit.schema import Column, ModelSchema, cached_schema
+from pmmlkit.schema import ModelSchema, cached_schema
 from pmmlkit.scorer.backends import AUTO, AUTO_ORDER, get_backend, resolve_name
 from pmmlkit.scorer.backends.base import ChunkResult, Handle, Problem, RowFailed
+from pmmlkit.scorer.contract import absent, pandas_values, scalar_converter
 from pmmlkit.scorer.matching import check_columns
 from pmmlkit.scorer.validation import (
     Encoded,
@@ -56,7 +56,7 @@ class Model:
         self._handle = handle
         self._encoders = compile_encoders(schema.inputs)
         self._names = schema.column_names
-        self._converters = [_scalar_converter(c) for c in schema.columns]
+        self._converters = [scalar_converter(c.data_type) for c in schema.columns]
         self._inputs = frozenset(schema.input_names)
         kinds = [c.kind for c in schema.columns]
         #: where the predicted values are (none for association rules, which predict nothing)
@@ -72,6 +72,15 @@ class Model:
     def __repr__(self) -> str:
         return (f"<pmmlkit.Model {self.source!r} {self.schema.model_element}/"
                 f"{self.schema.function_name} backend={self.backend}>")
+
+    @property
+    def output_schema(self) -> Any:
+        """The output contract as an Arrow schema (``pyarrow.Schema``): every column's type,
+        from which the TF, V2, Spark, pandas and Redis types derive
+        (:mod:`pmmlkit.scorer.contract`)."""
+        from pmmlkit.scorer.contract import output_schema
+
+        return output_schema(self.schema)
 
     @property
     def evaluator(self) -> str:
@@ -255,7 +264,7 @@ class Model:
         checks = [(j, _NO_PREDICTION) for j in self._targets_at] + [
             (j, _no_probability(self.schema.columns[j].category)) for j in self._probabilities]
         for j, reason in checks:
-            for row in np.flatnonzero(_absent(out[j])).tolist():
+            for row in np.flatnonzero(absent(out[j])).tolist():
                 if row not in errors:
                     missing = [e.name for e, col in zip(self._encoders, inputs, strict=True)
                                if col.is_missing(row)]
@@ -264,7 +273,7 @@ class Model:
     def _frame(self, columns: list[np.ndarray]) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame({col.name: _typed(col, values)
+        return pd.DataFrame({col.name: pandas_values(col.data_type, values)
                              for col, values in zip(self.schema.columns, columns, strict=False)})
 
     # -- verification --------------------------------------------------------------------
@@ -292,22 +301,6 @@ def _no_result(row: int, reason: str, missing: list[str]) -> RowError:
 _NAN = float("nan")
 
 
-def _absent(values: np.ndarray) -> np.ndarray:
-    """Where an output column has no value."""
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    return np.array([v is None for v in values.tolist()], dtype=bool)
-
-
-def python_values(column: Column, values: np.ndarray) -> list[Any]:
-    """An output column of :meth:`Model.score_columns` as Python values of the contract's
-    type (None: no value), as :meth:`Model.score` gives them."""
-    convert = _scalar_converter(column)
-    missing = _absent(values)
-    return [None if gone else convert(v)
-            for v, gone in zip(values.tolist(), missing.tolist(), strict=True)]
-
-
 def _from_series(series: pd.Series, numeric: bool) -> Any:
     """A pandas column in a form :meth:`InputEncoder.prepare` takes: numbers as float64 (NaN
     missing), anything else factorized."""
@@ -325,39 +318,6 @@ def _from_series(series: pd.Series, numeric: bool) -> Any:
     except TypeError:  # unhashable values: each checked on its own
         return encode(series.tolist())
     return Encoded(np.asarray(codes, dtype=np.int64), list(uniques))
-
-
-def _typed(column: Column, values: np.ndarray) -> Any:
-    import pandas as pd
-
-    if column.data_type in ("double", "float"):
-        return values.astype(np.float64)
-    if column.data_type == "integer" and values.dtype.kind == "f":
-        missing = np.isnan(values)
-        return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
-    if column.data_type == "boolean" and values.dtype.kind == "f":
-        return pd.arrays.BooleanArray(values != 0, np.isnan(values))
-    return values.astype(object)
-
-
-def _scalar_converter(column: Column) -> Any:
-    if column.data_type in ("double", "float"):
-        return lambda v: None if v is None else float(v)
-    if column.data_type == "integer":
-        return lambda v: None if v is None else int(float(v))
-    if column.data_type == "boolean":
-        return _boolean
-    return lambda v: None if v is None else pmml_text(v)
-
-
-def _boolean(value: Any) -> bool | None:
-    """A boolean output as Python's bool: the bridge hands a numeric column's booleans over as
-    1.0 / 0.0, a text column's as "true" / "false"."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value != 0
-    return str(value).strip().lower() in ("true", "1")
 
 
 def _as_frame(data: Any) -> pd.DataFrame:
@@ -378,7 +338,7 @@ def _as_frame(data: Any) -> pd.DataFrame:
     raise InvalidInputError(f"score_batch cannot score a {type(data).__name__}")
 
 
-def _read(name: str) -> tuple[bytes, dict[str, Any] | None, str]:
+def read_model(name: str) -> tuple[bytes, dict[str, Any] | None, str]:
     """PMML bytes, manifest and display name: a repository reference or a plain file."""
     from pmmlkit.repository import Repository, resolve, unknown_model
 
@@ -504,7 +464,7 @@ def load(source: str | bytes | Any, *, backend: str | None = None,
         data, name = bytes(source), name or "<bytes>"
     else:
         name = str(source)
-        data, manifest, name = _read(name)
+        data, manifest, name = read_model(name)
     sha256 = hashlib.sha256(data).hexdigest()
     schema = cached_schema(data, sha256, source=name)
     if schema.model_element == "AssociationModel":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pmmlkit._values import plain, pmml_text
 from pmmlkit.schema import Column, ModelSchema
+from pmmlkit.scorer.contract import python_values
 from pmmlkit.scorer.validation import encode
 
 if TYPE_CHECKING:
@@ -87,7 +88,6 @@ class VerificationReport:
 
 def replay(model: Model) -> VerificationReport:
     """Score the records through ``model`` and compare each checked output."""
-    from pmmlkit.scorer.model import python_values
 
     records = model.schema.verification
     if records is None or not records.rows:

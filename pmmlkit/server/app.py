@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import io
 import json
@@ -38,7 +39,7 @@ from pmmlkit.server.batching import Batcher, QueueFull, Result
 from pmmlkit.server.breaker import DEFAULT_FAILURES, DEFAULT_RESET, CircuitBreaker
 from pmmlkit.server.lookups import LookupStore
 from pmmlkit.server.metrics import Metrics
-from pmmlkit.server.protocol import BadRequest
+from pmmlkit.server.protocol import BadRequest, HTTPError
 from pmmlkit.server.registry import LABEL_PATTERN, LoadedVersion, Registry, VersionPolicy
 
 log = logging.getLogger("pmmlkit.server")
@@ -88,13 +89,6 @@ class ServerConfig:
     grpc_port: int = 0
     v2_grpc_port: int = 0
     grpc_host: str = "127.0.0.1"
-
-
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -230,9 +224,11 @@ class Server:
         return loaded
 
     async def score(self, loaded: LoadedVersion, request: protocol.Request,
-                    protocol_name: str, *, timeout: float | None = None) -> Result:
+                    protocol_name: str, *, timeout: float | None = None,
+                    prepared: dict[str, Any] | None = None) -> Result:
         """Lookups, the queue and the deadline (``timeout``, at most the server's), then the
-        scores; every protocol's requests come here."""
+        scores; every protocol's requests come here. ``prepared``: the request's inputs in
+        the evaluator's columnar form already (a CSV chunk of a model without lookups)."""
         columns, rows = request.columns, request.rows
         deadline = self.config.timeout if timeout is None else min(timeout,
                                                                    self.config.timeout)
@@ -253,12 +249,16 @@ class Server:
                 raise HTTPError(400, protocol.row_error_message(
                     missing, "row" if protocol_name == "v2" else "instance"))
         try:
-            result = await asyncio.wait_for(loaded.batcher.submit(columns, rows),
-                                            timeout=deadline)
+            result = await asyncio.wait_for(loaded.batcher.submit(columns, rows,
+                                                                  prepared=prepared),
+                                            timeout=max(deadline, 0.0))
         except QueueFull as exc:
             raise HTTPError(429, f"{loaded.name} is at capacity: {exc}; retry later") from exc
         except TimeoutError as exc:
-            raise HTTPError(504, f"deadline of {deadline:g} s exceeded") from exc
+            raise HTTPError(504, "deadline exceeded: " + (
+                f"the server's limit is {self.config.timeout:g} s a request" if timeout is None
+                or timeout >= self.config.timeout else
+                f"{max(timeout, 0.0):.3g} s were left of the request's time")) from exc
         except PmmlkitError as exc:
             raise HTTPError(exc.http_status, str(exc)) from exc
         self.metrics.scored(loaded.name, protocol_name, rows, len(result.errors),
@@ -422,17 +422,21 @@ def _status(server: Server, status: Any, version: int) -> dict[str, Any]:
 
 async def _csv(server: Server, request: Request, loaded: LoadedVersion) -> Response:
     """CSV in (header line first), CSV out: one row per record, in order, with the kept
-    columns (``?keep=a,b``), the output columns and ``error`` (empty when scored)."""
+    columns (``?keep=a,b``), the output columns and ``error`` (empty when scored). Each chunk
+    goes through the core like any request: lookups, the queue, the deadline, the metrics."""
     from pmmlkit.batch.sources import DEFAULT_NA_VALUES, CsvSource
 
+    started = time.monotonic()
     data = await server.body(request)
     model = loaded.model
+    schema = model.schema
     keep = [c for c in request.query_params.get("keep", "").split(",") if c]
-    wanted = list(dict.fromkeys([*keep, *model.schema.input_names]))
+    fields = server.request_fields(loaded.name, schema)
+    expected = fields or schema.input_names
+    wanted = list(dict.fromkeys([*keep, *expected]))
     try:
-        source = CsvSource(f"request body ({loaded.name})", wanted,
-                           schema=model.schema, na_values=DEFAULT_NA_VALUES,
-                           stream=io.BytesIO(data))
+        source = CsvSource(f"request body ({loaded.name})", wanted, schema=schema,
+                           na_values=DEFAULT_NA_VALUES, stream=io.BytesIO(data))
     except PmmlkitError as exc:
         raise HTTPError(400, str(exc)) from exc
     absent = [c for c in keep if c not in source.columns]
@@ -440,45 +444,55 @@ async def _csv(server: Server, request: Request, loaded: LoadedVersion) -> Respo
         raise HTTPError(400, f"the kept columns {absent} are not in the header "
                              f"({source.columns})")
     try:
-        check_columns(model.schema.input_names, source.columns, where=loaded.name,
+        check_columns(expected, source.columns, where=loaded.name,
                       what="columns of the CSV header",
                       allow_missing_columns=server.config.allow_missing_columns)
     except PmmlkitError as exc:
         raise HTTPError(exc.http_status, str(exc)) from exc
-    def score_all() -> bytes:
-        # the body is in memory (bounded by max_body_bytes): the whole answer is made before
-        # the status is sent, so a failure is a clear status, never a cut stream
-        parts = [_csv_part(model, chunk, keep, header=i == 0)
-                 for i, chunk in enumerate(source.chunks(server.config.csv_chunk_rows))]
-        if not parts:  # no records at all: the header alone
-            parts = [",".join([*keep, *(c.name for c in model.schema.columns),
-                               "error"]).encode() + b"\n"]
-        return b"".join(parts)
+    loop = asyncio.get_running_loop()
+
+    def read_all() -> list[tuple[Any, Any]]:
+        from pmmlkit.scorer.arrow import arrow_inputs
+
+        # the body is in memory (bounded by max_body_bytes): every chunk is read, and the
+        # whole answer made, before the status is sent; a failure is a clear status, never
+        # a cut stream
+        return [(chunk, None if fields is not None else arrow_inputs(schema, chunk.table))
+                for chunk in source.chunks(server.config.csv_chunk_rows)]
 
     try:
-        answer = await asyncio.get_running_loop().run_in_executor(server.executor, score_all)
+        chunks = await loop.run_in_executor(server.executor, read_all)
+        parts = []
+        for i, (chunk, prepared) in enumerate(chunks):
+            n = chunk.table.num_rows
+            given = {c: chunk.table.column(c).to_pylist() for c in expected
+                     if c in chunk.table.column_names} if prepared is None else {}
+            result = await server.score(
+                loaded, protocol.Request(given, n, source.columns), "csv",
+                timeout=server.config.timeout - (time.monotonic() - started),
+                prepared=prepared)
+            parts.append(await loop.run_in_executor(server.executor, functools.partial(
+                _csv_part, schema, chunk, result, keep, header=i == 0)))
     except PmmlkitError as exc:
-        raise HTTPError(exc.http_status,
-                        str(exc)) from exc
-    return Response(answer, media_type="text/csv")
+        raise HTTPError(exc.http_status, str(exc)) from exc
+    if not parts:  # no records at all: the header alone
+        parts = [",".join([*keep, *(c.name for c in schema.columns), "error"]).encode() + b"\n"]
+    return Response(b"".join(parts), media_type="text/csv")
 
 
-def _csv_part(model: Model, chunk: Any, keep: list[str], *, header: bool) -> bytes:
+def _csv_part(schema: Any, chunk: Any, result: Result, keep: list[str], *,
+              header: bool) -> bytes:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from pmmlkit.scorer.arrow import arrow_inputs
-    from pmmlkit.scorer.model import python_values
-
     n = chunk.table.num_rows
-    out, errors = model.score_columns(arrow_inputs(model.schema, chunk.table), n)
     numbers = chunk.record_numbers(list(range(n)))
     messages: list[str | None] = [None] * n
-    for e in errors:
+    for e in result.errors:
         messages[e.row] = protocol.row_reason(e)
     columns: dict[str, list[Any]] = {k: chunk.table.column(k).to_pylist() for k in keep}
-    for c, scored in zip(model.schema.columns, out, strict=True):
-        columns[c.name] = python_values(c, scored)
+    for c in schema.columns:
+        columns[c.name] = list(result.columns[c.name])
     columns["error"] = messages
     record = list(numbers)
     for bad in chunk.malformed:  # unparseable lines and non-UTF-8 cells, in their place

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmmlkit.errors import InvalidInputError, ScoringError
-from pmmlkit.scorer.model import Model, python_values
+from pmmlkit.scorer.contract import python_values
+from pmmlkit.scorer.model import Model
 from pmmlkit.scorer.validation import RowError, object_column, row_error_of
 
 #: batches up to this many rows are scored record by record, larger ones through
@@ -53,6 +54,8 @@ class Job:
     rows: int
     future: asyncio.Future[Result]
     queued_at: float = field(default_factory=time.perf_counter)
+    #: inputs already in the evaluator's columnar form (a CSV chunk): scored alone, as they are
+    prepared: dict[str, Any] | None = None
 
 
 class Batcher:
@@ -81,13 +84,15 @@ class Batcher:
     def queued_rows(self) -> int:
         return self._queued
 
-    async def submit(self, columns: dict[str, list[Any]], rows: int) -> Result:
-        """Score ``rows`` rows given as columns (input name -> values)."""
+    async def submit(self, columns: dict[str, list[Any]], rows: int, *,
+                     prepared: dict[str, Any] | None = None) -> Result:
+        """Score ``rows`` rows given as columns (input name -> values), or as ``prepared``
+        inputs (:func:`pmmlkit.scorer.arrow.arrow_inputs`, scored in one call of their own)."""
         if self._queued + rows > self._queue_rows and self._queued > 0:
             raise QueueFull(f"{self._queued} rows are waiting (limit {self._queue_rows})")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
-        job = Job(columns, rows, future)
+        job = Job(columns, rows, future, prepared=prepared)
         if not self._queue and self._busy == 0:
             # an idle version: straight to a worker, without waking the dispatcher
             self._busy += 1
@@ -139,7 +144,9 @@ class Batcher:
     def _take(self) -> list[Job]:
         batch: list[Job] = []
         rows = 0
-        while self._queue and (not batch or rows + self._queue[0].rows <= self._max_rows):
+        while self._queue and (not batch or (rows + self._queue[0].rows <= self._max_rows
+                                             and batch[0].prepared is None
+                                             and self._queue[0].prepared is None)):
             job = self._queue.popleft()
             self._queued -= job.rows
             if job.future.done():  # the caller gave up (deadline): nothing to score
@@ -184,6 +191,10 @@ class Batcher:
         one call of :meth:`Model.score_columns` (~0.4 ms fixed, then far less per row). Both
         give the same numbers (``tests/test_scorer_parity.py``)."""
         rows = sum(job.rows for job in batch)
+        if batch[0].prepared is not None:  # always alone in its batch (see _take)
+            out, errors = self.model.score_columns(batch[0].prepared, rows)
+            return {c.name: python_values(c, values)
+                    for c, values in zip(self.model.schema.columns, out, strict=True)}, errors
         if len(batch) == 1:
             data = batch[0].columns
         else:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pmmlkit.errors import shown
 from pmmlkit.schema import InputField, ModelSchema
+from pmmlkit.scorer.contract import tf_dtype, v2_datatype, v2_input_datatype
 from pmmlkit.scorer.validation import RowError
 
 _SCALARS = (str, int, float, bool)
@@ -21,6 +22,15 @@ _SCALARS = (str, int, float, bool)
 
 class BadRequest(Exception):
     """The request body does not have the shape the protocol requires."""
+
+
+class HTTPError(Exception):
+    """A request the core refuses: the HTTP status (gRPC maps it to its code) and why."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def _scalar(value: Any, where: str, field: InputField | None = None) -> Any:
@@ -194,23 +204,10 @@ def regress_results(columns: dict[str, list[Any]], schema: ModelSchema) -> list[
 
 
 # -- Open Inference Protocol (KServe V2) ------------------------------------------------------
-_V2_TYPES = {"double": "FP64", "float": "FP64", "integer": "INT64", "boolean": "BOOL",
-             "string": "BYTES"}
-#: an input's tensor datatype: a float input is FP32 (the evaluator computes it in float);
-#: outputs keep _V2_TYPES (a float output is widened to FP64, exactly: see the contract)
-_V2_INPUT_TYPES = {**_V2_TYPES, "float": "FP32"}
 #: the Open Inference Protocol's tensor datatypes; integer ones with their ranges
 _INT_RANGES = {f"INT{b}": (-(2 ** (b - 1)), 2 ** (b - 1) - 1) for b in (8, 16, 32, 64)} | {
     f"UINT{b}": (0, 2 ** b - 1) for b in (8, 16, 32, 64)}
 V2_DATATYPES = frozenset({"BOOL", "FP16", "FP32", "FP64", "BYTES", *_INT_RANGES})
-
-
-def v2_datatype(data_type: str) -> str:
-    return _V2_TYPES.get(data_type, "BYTES")
-
-
-def v2_input_datatype(data_type: str) -> str:
-    return _V2_INPUT_TYPES.get(data_type, "BYTES")
 
 
 def _v2_value(value: Any, datatype: str, where: str, field: InputField | None) -> Any:
@@ -305,15 +302,6 @@ def v2_metadata(name: str, versions: list[int], schema: ModelSchema) -> dict[str
         "outputs": [{"name": c.name, "datatype": v2_datatype(c.data_type), "shape": [-1]}
                     for c in schema.columns],
     }
-
-
-_TF_TYPES = {"double": "DT_DOUBLE", "float": "DT_DOUBLE", "integer": "DT_INT64",
-             "boolean": "DT_BOOL", "string": "DT_STRING"}
-
-
-def tf_dtype(data_type: str) -> str:
-    """The TF dtype of a PMML data type (a float output is widened to double, exactly)."""
-    return _TF_TYPES.get(data_type, "DT_STRING")
 
 
 def tf_metadata(name: str, version: int, schema: ModelSchema) -> dict[str, Any]:

@@ -52,5 +52,38 @@ def java_info() -> dict[str, Any]:
     return _jvm.java_info()
 
 
-__all__ = ["AUTO", "AUTO_ORDER", "BACKENDS", "DEFAULT_BACKEND", "Backend", "get_backend",
-           "java_info", "resolve_name"]
+def verified_jar(sha256: str) -> Any:
+    """The cached compiled model of this PMML that has reproduced the interpreter (a
+    ``Path``), or None."""
+    from pmmlkit.scorer.backends import _compiled
+
+    return _compiled.verified_jar(sha256)
+
+
+def install_verified_jar(sha256: str, file_name: str, data: bytes) -> bool:
+    """Put a compiled model verified elsewhere into this machine's cache (see
+    :func:`verified_jar`); False when the cache cannot be written."""
+    from pmmlkit.scorer.backends import _compiled
+
+    return _compiled.install_verified_jar(sha256, file_name, data)
+
+
+def prefer_quick_start() -> None:
+    """Start this process's JVM with the quick-start options (a short job: see
+    :data:`pmmlkit.scorer.backends._jvm.QUICK_START_OPTS`), unless it runs already."""
+    from pmmlkit.scorer.backends import _jvm
+
+    _jvm.prefer_quick_start()
+
+
+def exit_process(code: int) -> None:
+    """End the process with ``code`` at once once its work is flushed (a JVM's threads would
+    otherwise hold the interpreter's exit)."""
+    from pmmlkit.scorer.backends import _jvm
+
+    _jvm.exit_process(code)
+
+
+__all__ = ["AUTO", "AUTO_ORDER", "BACKENDS", "DEFAULT_BACKEND", "Backend", "exit_process",
+           "get_backend", "install_verified_jar", "java_info", "prefer_quick_start",
+           "resolve_name", "verified_jar"]

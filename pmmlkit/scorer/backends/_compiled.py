@@ -45,7 +45,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from pmmlkit.cache import cache_dir, source_tag
+from pmmlkit import cache
+from pmmlkit.cache import cache_dir, source_tag, write_atomic
 from pmmlkit.errors import ConfigurationError
 
 #: bump when what pmmlkit adds to a document before compiling changes
@@ -108,9 +109,14 @@ def clear_cache() -> int:
     # also forgets failures: a new JPMML or JDK may compile what failed before
     shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(cache_dir() / "parsed", ignore_errors=True)
+    _forget()
+    return count
+
+
+def _forget() -> None:
+    """Forget this process's compilations (their jars are gone)."""
     with _registry_lock:
         _registry.clear()
-    return count
 
 
 _MODES = {"auto": None, "background": None, "on": True, "off": False}
@@ -155,19 +161,39 @@ def cache_key(sha256: str) -> str:
 def cached_jar(sha256: str) -> Path | None:
     """A compiled jar of this PMML in the cache, if there is one (verified ones first)."""
     found = sorted((cache_dir() / "compiled").glob(f"{cache_key(sha256)}-*.jar"))
-    found.sort(key=lambda p: not _verified_mark(p).is_file())
+    found.sort(key=lambda p: not _is_verified(sha256, p))
     return found[0] if found else None
+
+
+def install_verified_jar(sha256: str, file_name: str, data: bytes) -> bool:
+    """Put a jar verified elsewhere (the Spark driver's) into this machine's cache, marked
+    verified, unless the cache has one; False when the cache cannot be written (this
+    process then compiles or interprets)."""
+    if cached_jar(sha256) is not None:
+        return True
+    path = cache_dir() / "compiled" / file_name
+    if not write_atomic(path, data):
+        return False
+    cache.mark_verified(sha256, _jar_evaluator(path))
+    return _is_verified(sha256, path)
 
 
 def verified_jar(sha256: str) -> Path | None:
     """A cached jar that has already reproduced the interpreter (see :meth:`Compilation.
     mark_verified`): loading it skips parsing the PMML, the largest fixed cost of a job."""
     path = cached_jar(sha256)
-    return path if path is not None and _verified_mark(path).is_file() else None
+    return path if path is not None and _is_verified(sha256, path) else None
 
 
-def _verified_mark(jar: Path) -> Path:
-    return jar.with_name(jar.name + ".verified")
+def _jar_evaluator(jar: Path) -> str:
+    """What the cache's verification marks call a compiled jar (its file name is unique)."""
+    return f"compiled model {jar.name}"
+
+
+def _is_verified(sha256: str, jar: Path) -> bool:
+    """Whether ``jar`` reproduced the interpreter: a mark of the cache's one scheme
+    (:func:`pmmlkit.cache.mark_verified`)."""
+    return cache.is_verified(sha256, _jar_evaluator(jar))
 
 
 _PACKAGE = "pmmlkit_compiled"
@@ -341,8 +367,7 @@ class Compilation:
         """Record that this jar reproduced the interpreter, so later processes start from it
         (best effort: a read-only cache only costs the next process a parse)."""
         if self.path is not None:
-            with contextlib.suppress(OSError):
-                _verified_mark(self.path).touch()
+            cache.mark_verified(self.sha256, _jar_evaluator(self.path))
 
     def mark_rejected(self, reason: str) -> None:
         """Record that this jar disagreed with the interpreter: it is deleted, and later
@@ -419,7 +444,7 @@ def _start_worker(pmml: bytes, sha256: str, budget: float) -> subprocess.Popen[b
         return None
     with open(_log_path(sha256), "wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "pmmlkit.scorer.backends._compiled", sha256, str(budget)],
+            [sys.executable, "-m", "pmmlkit.scorer.backends._compile_worker", sha256, str(budget)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
             start_new_session=True)
     with contextlib.suppress(OSError):
@@ -464,63 +489,9 @@ def _worker_error(sha256: str, code: int) -> str:
 _ERROR_MARK = "pmmlkit-compile-error:"
 
 
-def _worker_main(argv: list[str]) -> int:
-    """The compiler process: compile the PMML on stdin into the cache, then release the lock.
-
-    javac cannot be interrupted, so the compile runs in a thread and the process ends itself
-    at the budget. A failure or a timeout is remembered in the cache: later processes do not
-    try again (until :func:`clear_cache`).
-    """
-    sha256, budget = argv[0], float(argv[1])
-    outcome: list[str] = []
-
-    def compile_it(jpype: Any, pmml: bytes, schema: Any) -> None:
-        from pmmlkit.scorer.backends import jpmml
-
-        thread = jpype.JClass("java.lang.Thread")
-        thread.attachAsDaemon()
-        # javac looks up the context class loader, unset on a thread attached from Python
-        thread.currentThread().setContextClassLoader(
-            jpype.JClass("java.lang.ClassLoader").getSystemClassLoader())
-        try:
-            compile_jar(jpype, jpmml.prepared_pmml(jpype, pmml, schema), sha256)
-            outcome.append("")
-        except Exception as exc:
-            outcome.append(_describe(exc))
-
-    slot = compile_slot()
-    try:
-        from pmmlkit.schema import read_schema
-        from pmmlkit.scorer.backends import _jvm
-
-        pmml = sys.stdin.buffer.read()
-        slot.__enter__()  # held until this process ends
-        _running_path(sha256).touch()
-        jpype = _jvm.ensure_jvm()
-        worker = threading.Thread(target=compile_it, args=(jpype, pmml,
-                                                           read_schema(pmml, source="<compile>")),
-                                  daemon=True)
-        worker.start()
-        worker.join(budget)
-        reason = (outcome[0] if outcome else
-                  f"compiling took longer than its budget of {budget:g} s "
-                  "(PMMLKIT_COMPILE_TIMEOUT)")
-    except Exception as exc:
-        reason = _describe(exc)
-    if reason:
-        if ":" not in reason:  # javac printed the details (e.g. "code too large") above
-            reason += f" (see {_log_path(sha256)})"
-        print(f"{_ERROR_MARK} {reason}", file=sys.stderr)
-        with contextlib.suppress(OSError):
-            _failed_path(sha256).write_text(reason + "\n")
-    _running_path(sha256).unlink(missing_ok=True)
-    _lock_path(sha256).unlink(missing_ok=True)
-    sys.stderr.flush()
-    os._exit(1 if reason else 0)  # never wait for a compile still running (the slot goes too)
-
-
 _registry: dict[str, Compilation] = {}
 _registry_lock = threading.Lock()
+cache.on_clear(_forget)
 
 
 def obtain(jpype: Any, sha256: str, source: str, pmml: bytes, build: Callable[[], Any], *,
@@ -547,7 +518,3 @@ def _describe(exc: BaseException) -> str:
         name = str(get_class().getSimpleName())
         return f"{name}: {message}" if message else name
     return f"{type(exc).__name__}: {exc}"
-
-
-if __name__ == "__main__":
-    sys.exit(_worker_main(sys.argv[1:]))

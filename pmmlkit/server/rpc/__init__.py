@@ -2,6 +2,6 @@
 Protocol's GRPCInferenceService, on ``grpc.aio`` in the event loop of the REST server, over
 the same core (:class:`pmmlkit.server.app.Server`). See ``docs/serving.md``."""
 
-from pmmlkit.server.rpc.service import RpcServers, start
+from pmmlkit.server.rpc.servers import RpcServers, start
 
 __all__ = ["RpcServers", "start"]

@@ -11,6 +11,8 @@ Rules shared by every method:
   REST API's message; an unexpected failure is ``INTERNAL`` naming the exception, never a
   traceback;
 - a message beyond ``max_body_bytes`` is refused by gRPC itself (``RESOURCE_EXHAUSTED``).
+
+The servers themselves start in :mod:`pmmlkit.server.rpc.servers`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from pmmlkit.server.app import HTTPError, Server
-from pmmlkit.server.protocol import BadRequest
+from pmmlkit.server.protocol import BadRequest, HTTPError
 from pmmlkit.server.rpc.tensors import MissingOutput
+
+if TYPE_CHECKING:
+    from pmmlkit.server.app import Server
 
 log = logging.getLogger("pmmlkit.server")
 
@@ -62,7 +66,7 @@ class Call:
         return self.context.time_remaining()
 
 
-Method = Callable[[Server, Any, Call], Awaitable[Any]]
+Method = Callable[["Server", Any, Call], Awaitable[Any]]
 
 
 def _failure(exc: Exception, protocol: str) -> tuple[grpc.StatusCode, str]:
@@ -115,51 +119,4 @@ def handler(server: Server, protocol: str, service: str,
         for name, (method, request, response, open_) in methods.items()})
 
 
-class RpcServers:
-    """The running gRPC servers of one app."""
-
-    def __init__(self, servers: list[grpc.aio.Server], ports: dict[str, int]):
-        self.servers = servers
-        #: protocol -> the port it listens on (useful when asked for port 0... of the OS)
-        self.ports = ports
-
-    async def stop(self, grace: float) -> None:
-        """Stop taking calls; calls under way get ``grace`` seconds to finish."""
-        for server in self.servers:
-            await server.stop(grace)
-
-
-async def start(server: Server) -> RpcServers:
-    """Start the gRPC servers ``server.config`` asks for (a port of 0 is off)."""
-    from pmmlkit.server.rpc import tf, v2
-
-    config = server.config
-    options = [("grpc.max_receive_message_length", config.max_body_bytes),
-               ("grpc.max_send_message_length", -1),
-               ("grpc.so_reuseport", 0)]
-    servers, ports = [], {}
-    for protocol, port, handlers in (("tfserving", config.grpc_port, tf.handlers),
-                                     ("v2", config.v2_grpc_port, v2.handlers)):
-        if not port:
-            continue
-        rpc = grpc.aio.server(options=options)
-        rpc.add_generic_rpc_handlers(tuple(handlers(server)))
-        address = f"{config.grpc_host}:{port}"
-        try:
-            bound = rpc.add_insecure_port(address)
-        except RuntimeError as exc:
-            bound, reason = 0, f": {exc}"
-        else:
-            reason = ""
-        if bound == 0:
-            raise OSError(f"gRPC ({protocol}): cannot listen on {address} (in use, or not "
-                          f"an address of this machine){reason}")
-        await rpc.start()
-        log.info("gRPC (%s) listening on %s", "TensorFlow Serving" if protocol == "tfserving"
-                 else "Open Inference Protocol", address)
-        servers.append(rpc)
-        ports[protocol] = port
-    return RpcServers(servers, ports)
-
-
-__all__ = ["CODES", "Call", "RpcError", "RpcServers", "handler", "start"]
+__all__ = ["CODES", "Call", "RpcError", "handler"]

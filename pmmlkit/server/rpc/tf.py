@@ -14,18 +14,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from pmmlkit.repository import NAME_PATTERN
+from pmmlkit.scorer.contract import tf_dtype
 from pmmlkit.server import protocol
-from pmmlkit.server.app import HTTPError, Server
-from pmmlkit.server.protocol import BadRequest
+from pmmlkit.server.protocol import BadRequest, HTTPError
 from pmmlkit.server.registry import LoadedVersion
 from pmmlkit.server.rpc.messages import serving
 from pmmlkit.server.rpc.service import Call, RpcError, handler
 from pmmlkit.server.rpc.tensors import dtype_number, tf_tensor, tf_values
+
+if TYPE_CHECKING:
+    from pmmlkit.server.app import Server
 
 PROTOCOL = "tfserving-grpc"
 SIGNATURE = "serving_default"
@@ -84,7 +87,7 @@ async def predict(server: Server, request: Any, call: Call) -> Any:
     _answer_spec(response.model_spec, loaded)
     for name in wanted or list(columns):
         response.outputs[name].CopyFrom(tf_tensor(columns[name],
-                                                  protocol.tf_dtype(types[name]), name))
+                                                  tf_dtype(types[name]), name))
     return response
 
 

@@ -12,18 +12,21 @@ expect), typed ``contents`` otherwise.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from pmmlkit._version import __version__
 from pmmlkit.repository import NAME_PATTERN
+from pmmlkit.scorer.contract import v2_datatype
 from pmmlkit.server import protocol
-from pmmlkit.server.app import HTTPError, Server
-from pmmlkit.server.protocol import BadRequest
+from pmmlkit.server.protocol import BadRequest, HTTPError
 from pmmlkit.server.rpc.messages import inference
 from pmmlkit.server.rpc.service import Call, handler
 from pmmlkit.server.rpc.tensors import v2_content_values, v2_output, v2_raw_values
+
+if TYPE_CHECKING:
+    from pmmlkit.server.app import Server
 
 PROTOCOL = "v2-grpc"
 
@@ -113,7 +116,7 @@ async def infer(server: Server, request: Any, call: Call) -> Any:
     types = {c.name: c.data_type for c in schema.columns}
     for name in wanted or list(result.columns):
         data = v2_output(response.outputs.add(), result.columns[name],
-                         protocol.v2_datatype(types[name]), name, raw)
+                         v2_datatype(types[name]), name, raw)
         if data is not None:
             response.raw_output_contents.append(data)
     return response
