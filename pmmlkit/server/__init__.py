@@ -5,7 +5,8 @@ Inference Protocol, CSV), with hot reload of new model versions. Needs ``pmmlkit
 >>> app = create_app("models", poll=5)            # an ASGI app, e.g. for uvicorn
 """
 
-from pmmlkit.server.app import ServerConfig, create_app
+from pmmlkit.server.app import create_app
+from pmmlkit.server.core import ServerConfig
 from pmmlkit.server.registry import VersionPolicy
 from pmmlkit.server.serve import serve
 

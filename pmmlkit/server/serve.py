@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from pmmlkit._names import closest
 from pmmlkit.errors import ConfigurationError, ModelNotFoundError
-from pmmlkit.server.app import DEFAULT_MAX_BODY, ServerConfig, create_app
+from pmmlkit.server.app import create_app
+from pmmlkit.server.core import DEFAULT_MAX_BODY, ServerConfig
 from pmmlkit.server.http import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, protocol
 from pmmlkit.server.registry import VersionPolicy
 

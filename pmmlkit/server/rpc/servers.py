@@ -11,7 +11,7 @@ import grpc
 from pmmlkit.server.rpc import tf, v2
 
 if TYPE_CHECKING:
-    from pmmlkit.server.app import Server
+    from pmmlkit.server.core import Server
 
 log = logging.getLogger("pmmlkit.server")
 

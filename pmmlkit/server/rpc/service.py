@@ -1,5 +1,5 @@
 """The gRPC servers: one ``grpc.aio`` server per protocol, in the REST server's event loop,
-every method a thin codec over :class:`pmmlkit.server.app.Server` (the same resolution,
+every method a thin codec over :class:`pmmlkit.server.core.Server` (the same resolution,
 queue, lookups, deadline and error texts as REST).
 
 Rules shared by every method:
@@ -29,7 +29,7 @@ from pmmlkit.server.protocol import BadRequest, HTTPError
 from pmmlkit.server.rpc.tensors import MissingOutput
 
 if TYPE_CHECKING:
-    from pmmlkit.server.app import Server
+    from pmmlkit.server.core import Server
 
 log = logging.getLogger("pmmlkit.server")
 

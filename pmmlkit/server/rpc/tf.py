@@ -28,7 +28,7 @@ from pmmlkit.server.rpc.service import Call, RpcError, handler
 from pmmlkit.server.rpc.tensors import dtype_number, tf_tensor, tf_values
 
 if TYPE_CHECKING:
-    from pmmlkit.server.app import Server
+    from pmmlkit.server.core import Server
 
 PROTOCOL = "tfserving-grpc"
 SIGNATURE = "serving_default"

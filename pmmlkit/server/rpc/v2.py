@@ -26,7 +26,7 @@ from pmmlkit.server.rpc.service import Call, handler
 from pmmlkit.server.rpc.tensors import v2_content_values, v2_output, v2_raw_values
 
 if TYPE_CHECKING:
-    from pmmlkit.server.app import Server
+    from pmmlkit.server.core import Server
 
 PROTOCOL = "v2-grpc"
 
