@@ -70,7 +70,7 @@ def _check_java() -> Check:
 
 
 def _check_backend(name: str) -> Check:
-    from pmmlkit.scorer.model import load
+    from pmmlkit.scorer.loading import load
 
     try:
         model = load(_PROBE_PMML, backend=name)

@@ -116,7 +116,7 @@ def test_a_cached_schema_is_read_without_parsing_and_a_damaged_one_is_replaced(
         fresh_cache, exported, monkeypatch):
     import hashlib
 
-    from pmmlkit import schema as schema_module
+    from pmmlkit.schema import reading as schema_module
 
     data = exported["gbm"].path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import pmmlkit
-from pmmlkit.scorer.backends import _compiled
+from pmmlkit.scorer.backends import _compiled, _jars
 from tests import _raw, spec_zoo
 from tests.conftest import jdk
 
@@ -147,11 +147,11 @@ def test_a_short_job_leaves_the_compile_to_a_worker_and_later_jobs_start_from_th
     second = job()
     assert second[0].endswith("(interpreted)") and second[1].endswith("(transpiled)")
     assert second[2] == expected
-    from pmmlkit.scorer.backends import _compiled
+    from pmmlkit.scorer.backends import _jars
 
     # the jar is marked verified (the cache's marks, as the next process reads them)
     monkeypatch.setenv("PMMLKIT_CACHE_DIR", str(tmp_path / "cache"))
-    assert _compiled.verified_jar(hashlib.sha256(doc.data).hexdigest()) == \
+    assert _jars.verified_jar(hashlib.sha256(doc.data).hexdigest()) == \
         next(jars.glob("*.jar"))
     third = job()
     assert third[0].endswith("(transpiled)") and third[2] == expected
@@ -247,10 +247,10 @@ def test_compile_jobs_setting(monkeypatch):
     import os
 
     monkeypatch.delenv("PMMLKIT_COMPILE_JOBS", raising=False)
-    assert _compiled.compile_jobs() == max(1, (os.cpu_count() or 2) - 1)
+    assert _jars.compile_jobs() == max(1, (os.cpu_count() or 2) - 1)
     monkeypatch.setenv("PMMLKIT_COMPILE_JOBS", "3")
-    assert _compiled.compile_jobs() == 3
+    assert _jars.compile_jobs() == 3
     for bad in ("0", "two"):
         monkeypatch.setenv("PMMLKIT_COMPILE_JOBS", bad)
         with pytest.raises(pmmlkit.ConfigurationError, match="PMMLKIT_COMPILE_JOBS"):
-            _compiled.compile_jobs()
+            _jars.compile_jobs()

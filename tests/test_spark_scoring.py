@@ -157,7 +157,8 @@ def test_a_model_given_loaded_and_explicit_keep_with_a_clash(spark, exported, ho
 
 
 def test_damaged_pmml_on_an_executor_is_refused_by_its_checksum(exported):
-    from pmmlkit.spark import _Job, _model
+    from pmmlkit.spark.executor import _model
+    from pmmlkit.spark.job import _Job
 
     data = exported["logreg"].path.read_bytes()
     job = _Job(name="m", sha256=hashlib.sha256(data).hexdigest(), payload=data[:-10],
@@ -177,7 +178,7 @@ def _fails_on_executor(batches):
 def test_executor_error_comes_back_as_the_same_typed_error(spark):
     """A pmmlkit error raised on an executor reaches the driver through Spark's own
     exception as the same class with its field, value and reason (serialized, not parsed)."""
-    from pmmlkit.spark import _spark_errors, on_executor, translate
+    from pmmlkit.spark.errors import _spark_errors, on_executor, translate
 
     frame = spark.createDataFrame(pd.DataFrame({"a": [1.0, 2.0]}))
     with pytest.raises(pmmlkit.InvalidInputError) as caught, _spark_errors("in.csv"):
@@ -295,16 +296,16 @@ def test_cli_score_spark_on_a_standalone_cluster(spark_cluster, job_files, expor
 
 def test_a_compiled_model_shipped_by_the_driver_lands_in_the_worker_cache(tmp_path, monkeypatch):
     """Workers without the jar take the driver's (verified) one; one they have is kept."""
-    from pmmlkit.scorer.backends import _compiled
-    from pmmlkit.spark import _install_compiled
+    from pmmlkit.scorer.backends import _jars
+    from pmmlkit.spark.executor import _install_compiled
 
     monkeypatch.setenv("PMMLKIT_CACHE_DIR", str(tmp_path))
     sha = "ab" * 32
-    name = f"{_compiled.cache_key(sha)}-driver.jar"
+    name = f"{_jars.cache_key(sha)}-driver.jar"
     _install_compiled(sha, name, b"PK driver jar")
-    assert _compiled.verified_jar(sha) == tmp_path / "compiled" / name
+    assert _jars.verified_jar(sha) == tmp_path / "compiled" / name
     assert (tmp_path / "compiled" / name).read_bytes() == b"PK driver jar"
-    _install_compiled(sha, f"{_compiled.cache_key(sha)}-other.jar", b"PK other")
+    _install_compiled(sha, f"{_jars.cache_key(sha)}-other.jar", b"PK other")
     assert sorted(p.name for p in (tmp_path / "compiled").glob("*.jar")) == [name]
 
 

@@ -108,7 +108,7 @@ def score_file(model: Model | str, input: str, output: str | None = None, *,
     column is needed to match results to records. Rejects still go to ``rejects``.
     """
     from pmmlkit.online import is_redis_url, redacted
-    from pmmlkit.scorer.model import load
+    from pmmlkit.scorer.loading import load
 
     if chunk_size < 1:
         raise ConfigurationError("chunk_size must be at least 1")

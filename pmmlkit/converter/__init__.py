@@ -99,7 +99,7 @@ def sklearn_to_pmml(pipeline: Any, X_verify: pd.DataFrame, *, with_verification:
 def _reproduces_records(pmml: bytes, backend: str) -> bool:
     """Whether ``backend`` reproduces the document's verification records."""
     from pmmlkit.errors import PmmlkitError
-    from pmmlkit.scorer.model import load
+    from pmmlkit.scorer.loading import load
 
     try:
         return load(pmml, backend=backend, verify=False, transpile=False).verify().passed

@@ -52,7 +52,7 @@ def compare(pmml: bytes, features: pd.DataFrame, native: NativeOutputs, *,
     ``probes`` (rows and the native model's outcome on each, see :func:`probe_rows`) are
     scored through the default backend too: one where both give a number but not the same
     refuses the export; the others are reported (``report["probes"]``)."""
-    from pmmlkit.scorer.model import load
+    from pmmlkit.scorer.loading import load
 
     if not native.values:
         raise ParityError(f"{source}: the native model gave no output to compare with the "

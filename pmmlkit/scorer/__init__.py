@@ -1,6 +1,7 @@
 """Load PMML models and score records through a JVM evaluator."""
 
-from pmmlkit.scorer.model import ERROR_COLUMN, Model, load
+from pmmlkit.scorer.loading import load
+from pmmlkit.scorer.model import ERROR_COLUMN, Model
 from pmmlkit.scorer.validation import RowError
 from pmmlkit.scorer.verification import VerificationFailure, VerificationReport
 

@@ -37,7 +37,8 @@ from typing import Any
 
 from pmmlkit.errors import PmmlkitError, StorageError, VerificationError
 from pmmlkit.repository import NAME_PATTERN, Repository
-from pmmlkit.scorer.model import Model, load
+from pmmlkit.scorer.loading import load
+from pmmlkit.scorer.model import Model
 from pmmlkit.server.batching import Batcher
 
 log = logging.getLogger("pmmlkit.server")

@@ -55,17 +55,17 @@ def java_info() -> dict[str, Any]:
 def verified_jar(sha256: str) -> Any:
     """The cached compiled model of this PMML that has reproduced the interpreter (a
     ``Path``), or None."""
-    from pmmlkit.scorer.backends import _compiled
+    from pmmlkit.scorer.backends import _jars
 
-    return _compiled.verified_jar(sha256)
+    return _jars.verified_jar(sha256)
 
 
 def install_verified_jar(sha256: str, file_name: str, data: bytes) -> bool:
     """Put a compiled model verified elsewhere into this machine's cache (see
     :func:`verified_jar`); False when the cache cannot be written."""
-    from pmmlkit.scorer.backends import _compiled
+    from pmmlkit.scorer.backends import _jars
 
-    return _compiled.install_verified_jar(sha256, file_name, data)
+    return _jars.install_verified_jar(sha256, file_name, data)
 
 
 def prefer_quick_start() -> None:

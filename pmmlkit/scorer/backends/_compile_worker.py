@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Any
 
-from pmmlkit.scorer.backends import _compiled
+from pmmlkit.scorer.backends import _jars
 
 
 def main(argv: list[str]) -> int:
@@ -32,12 +32,12 @@ def main(argv: list[str]) -> int:
         thread.currentThread().setContextClassLoader(
             jpype.JClass("java.lang.ClassLoader").getSystemClassLoader())
         try:
-            _compiled.compile_jar(jpype, jpmml.prepared_pmml(jpype, pmml, schema), sha256)
+            _jars.compile_jar(jpype, jpmml.prepared_pmml(jpype, pmml, schema), sha256)
             outcome.append("")
         except Exception as exc:
-            outcome.append(_compiled._describe(exc))
+            outcome.append(_jars._describe(exc))
 
-    slot = _compiled.compile_slot()
+    slot = _jars.compile_slot()
     held = contextlib.ExitStack()  # the slot is released when this process ends
     try:
         from pmmlkit.schema import read_schema
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
 
         pmml = sys.stdin.buffer.read()
         held.enter_context(slot)
-        _compiled._running_path(sha256).touch()
+        _jars._running_path(sha256).touch()
         jpype = _jvm.ensure_jvm()
         worker = threading.Thread(target=compile_it, args=(jpype, pmml,
                                                            read_schema(pmml, source="<compile>")),
@@ -56,15 +56,15 @@ def main(argv: list[str]) -> int:
                   f"compiling took longer than its budget of {budget:g} s "
                   "(PMMLKIT_COMPILE_TIMEOUT)")
     except Exception as exc:
-        reason = _compiled._describe(exc)
+        reason = _jars._describe(exc)
     if reason:
         if ":" not in reason:  # javac printed the details (e.g. "code too large") above
-            reason += f" (see {_compiled._log_path(sha256)})"
-        print(f"{_compiled._ERROR_MARK} {reason}", file=sys.stderr)
+            reason += f" (see {_jars._log_path(sha256)})"
+        print(f"{_jars._ERROR_MARK} {reason}", file=sys.stderr)
         with contextlib.suppress(OSError):
-            _compiled._failed_path(sha256).write_text(reason + "\n")
-    _compiled._running_path(sha256).unlink(missing_ok=True)
-    _compiled._lock_path(sha256).unlink(missing_ok=True)
+            _jars._failed_path(sha256).write_text(reason + "\n")
+    _jars._running_path(sha256).unlink(missing_ok=True)
+    _jars._lock_path(sha256).unlink(missing_ok=True)
     sys.stderr.flush()
     os._exit(1 if reason else 0)  # never wait for a compile still running (the slot goes too)
 

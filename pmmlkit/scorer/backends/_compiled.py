@@ -38,67 +38,27 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from pmmlkit import cache
-from pmmlkit.cache import cache_dir, source_tag, write_atomic
-from pmmlkit.errors import ConfigurationError
-
-#: bump when what pmmlkit adds to a document before compiling changes
-_FORMAT = "2"
-DEFAULT_TIMEOUT = 60.0
-
-
-def compile_jobs() -> int:
-    """Compiles that may run at once on this machine (``PMMLKIT_COMPILE_JOBS``)."""
-    text = os.environ.get("PMMLKIT_COMPILE_JOBS", "").strip()
-    if not text:
-        return max(1, (os.cpu_count() or 2) - 1)
-    try:
-        jobs = int(text)
-    except ValueError:
-        jobs = 0
-    if jobs < 1:
-        raise ConfigurationError(f"PMMLKIT_COMPILE_JOBS={text!r} is not a whole number of at "
-                                 "least 1")
-    return jobs
-
-
-def _slots_dir() -> Path:
-    return cache_dir() / "compiled" / "slots"
-
-
-@contextlib.contextmanager
-def compile_slot(poll: float = 0.1) -> Any:
-    """Wait for one of the machine's compile slots and hold it for the block (no bound
-    where the OS has no ``flock``)."""
-    try:
-        import fcntl
-    except ImportError:
-        yield None
-        return
-    jobs = compile_jobs()
-    folder = _slots_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        for i in range(jobs):
-            fd = os.open(folder / f"slot-{i}", os.O_CREAT | os.O_RDWR, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                continue
-            try:
-                yield i
-            finally:
-                os.close(fd)  # releases the lock
-            return
-        time.sleep(poll)
+from pmmlkit.cache import cache_dir
+from pmmlkit.scorer.backends._jars import (
+    _ERROR_MARK,
+    _describe,
+    _failed_path,
+    _jar_evaluator,
+    _lock_path,
+    _log_path,
+    _running_path,
+    cached_jar,
+    compile_jar,
+    compile_slot,
+    load_jar,
+    timeout,
+)
 
 
 def clear_cache() -> int:
@@ -117,131 +77,6 @@ def _forget() -> None:
     """Forget this process's compilations (their jars are gone)."""
     with _registry_lock:
         _registry.clear()
-
-
-_MODES = {"auto": None, "background": None, "on": True, "off": False}
-
-
-def default_mode(ensemble: bool) -> bool | None:
-    """What ``transpile=None`` means, from ``PMMLKIT_TRANSPILE``: ``auto`` (default) compiles
-    tree models and ensembles in the background, ``background`` any model in the background,
-    ``on`` any model at load, ``off`` nothing. Returns None (background), True or False."""
-    text = os.environ.get("PMMLKIT_TRANSPILE", "auto").strip().lower()
-    if text not in _MODES:
-        raise ConfigurationError(f"PMMLKIT_TRANSPILE={text!r}: use one of {', '.join(_MODES)}")
-    if text == "auto":
-        return None if ensemble else False
-    return _MODES[text]
-
-
-def timeout() -> float:
-    """The compile time budget in seconds (``PMMLKIT_COMPILE_TIMEOUT``)."""
-    text = os.environ.get("PMMLKIT_COMPILE_TIMEOUT")
-    if not text:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise ConfigurationError(f"PMMLKIT_COMPILE_TIMEOUT={text!r} is not a number of "
-                                 "seconds") from exc
-    if value <= 0:
-        raise ConfigurationError(f"PMMLKIT_COMPILE_TIMEOUT={text!r} must be positive")
-    return value
-
-
-def cache_key(sha256: str) -> str:
-    """A cache entry's name: the PMML's sha256, JPMML's version and what pmmlkit adds to the
-    document (``_FORMAT``, and the source of the modules that decide it, so a changed rule
-    never meets an entry built under the old one)."""
-    here = Path(__file__).parent
-    tag = source_tag(here.parents[1] / "schema.py", here / "jpmml.py", Path(__file__))
-    return f"{sha256}-jpmml{version('jpmml-evaluator')}-f{_FORMAT}.{tag[:8]}"
-
-
-def cached_jar(sha256: str) -> Path | None:
-    """A compiled jar of this PMML in the cache, if there is one (verified ones first)."""
-    found = sorted((cache_dir() / "compiled").glob(f"{cache_key(sha256)}-*.jar"))
-    found.sort(key=lambda p: not _is_verified(sha256, p))
-    return found[0] if found else None
-
-
-def install_verified_jar(sha256: str, file_name: str, data: bytes) -> bool:
-    """Put a jar verified elsewhere (the Spark driver's) into this machine's cache, marked
-    verified, unless the cache has one; False when the cache cannot be written (this
-    process then compiles or interprets)."""
-    if cached_jar(sha256) is not None:
-        return True
-    path = cache_dir() / "compiled" / file_name
-    if not write_atomic(path, data):
-        return False
-    cache.mark_verified(sha256, _jar_evaluator(path))
-    return _is_verified(sha256, path)
-
-
-def verified_jar(sha256: str) -> Path | None:
-    """A cached jar that has already reproduced the interpreter (see :meth:`Compilation.
-    mark_verified`): loading it skips parsing the PMML, the largest fixed cost of a job."""
-    path = cached_jar(sha256)
-    return path if path is not None and _is_verified(sha256, path) else None
-
-
-def _jar_evaluator(jar: Path) -> str:
-    """What the cache's verification marks call a compiled jar (its file name is unique)."""
-    return f"compiled model {jar.name}"
-
-
-def _is_verified(sha256: str, jar: Path) -> bool:
-    """Whether ``jar`` reproduced the interpreter: a mark of the cache's one scheme
-    (:func:`pmmlkit.cache.mark_verified`)."""
-    return cache.is_verified(sha256, _jar_evaluator(jar))
-
-
-_PACKAGE = "pmmlkit_compiled"
-
-
-def compile_jar(jpype: Any, pmml: Any, sha256: str) -> Path:
-    """Transpile a loaded PMML object graph into a jar in the cache (written atomically).
-
-    Each compilation gets its own class name: a JVM cannot define one name twice, and the
-    same PMML may be compiled again in one process (after :func:`clear_cache`).
-    """
-    util = jpype.JClass("org.jpmml.transpiler.TranspilerUtil")
-    code = util.translate(pmml, f"{_PACKAGE}.Model_{sha256[:16]}_{uuid.uuid4().hex[:12]}")
-    util.compile(code)
-    # a new file name each time: the JVM caches open jars by URL, so a jar rewritten under a
-    # name it has opened before would serve the old jar's resources
-    target = cache_dir() / "compiled" / f"{cache_key(sha256)}-{uuid.uuid4().hex[:12]}.jar"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    stream = jpype.JClass("java.io.FileOutputStream")(str(temp))
-    try:
-        util.archive(code, stream)
-    finally:
-        stream.close()
-    os.replace(temp, target)
-    return target
-
-
-def _main_class(path: Path) -> str:
-    """The transpiled PMML class of a jar: the one top-level class of pmmlkit's package."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as jar:
-        found = [n for n in jar.namelist() if n.startswith(f"{_PACKAGE}/") and "$" not in n
-                 and n.endswith(".class")]
-    if len(found) != 1:
-        raise ValueError(f"{path} is not a jar pmmlkit compiled (classes: {found})")
-    return found[0][:-len(".class")].replace("/", ".")
-
-
-def load_jar(jpype: Any, path: Path) -> Any:
-    """Build an evaluator from a cached jar."""
-    url = jpype.JClass("java.io.File")(str(path)).toURI().toURL()
-    parent = jpype.JClass("org.dmg.pmml.PMML").class_.getClassLoader()
-    loader = jpype.JClass("java.net.URLClassLoader")(jpype.JArray(jpype.JClass("java.net.URL"))([url]),
-                                                     parent)
-    pmml = loader.loadClass(_main_class(path)).getDeclaredConstructor().newInstance()
-    return jpype.JClass("org.jpmml.evaluator.ModelEvaluatorBuilder")(pmml).build()
 
 
 class Compilation:
@@ -410,23 +245,6 @@ class Compilation:
                           stacklevel=4)
 
 
-def _lock_path(sha256: str) -> Path:
-    return cache_dir() / "compiled" / f"{cache_key(sha256)}.lock"
-
-
-def _running_path(sha256: str) -> Path:
-    """Exists while a worker holds a slot and compiles; its mtime is when it started."""
-    return cache_dir() / "compiled" / f"{cache_key(sha256)}.running"
-
-
-def _log_path(sha256: str) -> Path:
-    return cache_dir() / "compiled" / f"{cache_key(sha256)}.log"
-
-
-def _failed_path(sha256: str) -> Path:
-    return cache_dir() / "compiled" / f"{cache_key(sha256)}.failed"
-
-
 def _start_worker(pmml: bytes, sha256: str, budget: float) -> subprocess.Popen[bytes] | None:
     """Start ``python -m pmmlkit.scorer.backends._compiled`` on ``pmml`` (given on stdin),
     unless another process holds the compile lock (a lock older than the budget is stale)."""
@@ -486,9 +304,6 @@ def _worker_error(sha256: str, code: int) -> str:
     return f"the compiler process exited with code {code}" + (f": {lines[-1]}" if lines else "")
 
 
-_ERROR_MARK = "pmmlkit-compile-error:"
-
-
 _registry: dict[str, Compilation] = {}
 _registry_lock = threading.Lock()
 cache.on_clear(_forget)
@@ -509,12 +324,3 @@ def obtain(jpype: Any, sha256: str, source: str, pmml: bytes, build: Callable[[]
     else:
         compilation.run()
     return compilation
-
-
-def _describe(exc: BaseException) -> str:
-    get_class = getattr(exc, "getClass", None)
-    if get_class is not None:
-        message = exc.getMessage()  # type: ignore[attr-defined]
-        name = str(get_class().getSimpleName())
-        return f"{name}: {message}" if message else name
-    return f"{type(exc).__name__}: {exc}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pmmlkit.cache import cache_dir, write_atomic
-from pmmlkit.scorer.backends._compiled import cache_key
+from pmmlkit.scorer.backends._jars import cache_key
 
 
 def _path(sha256: str) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 from pmmlkit._boundary import java
 from pmmlkit.errors import ModelLoadError
 from pmmlkit.schema import ModelSchema
-from pmmlkit.scorer.backends import _compiled, _jvm, _parsed
+from pmmlkit.scorer.backends import _compiled, _jars, _jvm, _parsed
 from pmmlkit.scorer.backends.base import Backend, Handle
 
 #: JPMML computes class probabilities only when an output field asks for them, so pmmlkit
@@ -45,7 +45,7 @@ class JpmmlBackend(Backend):
         pmml = normalise_namespace(pmml)
         transpile = options.get("transpile")
         if transpile is None:
-            transpile = _compiled.default_mode(schema.model_element in _ENSEMBLES)
+            transpile = _jars.default_mode(schema.model_element in _ENSEMBLES)
         sha256 = hashlib.sha256(pmml).hexdigest()
         if transpile is not False:
             cached = _load_verified(jpype, sha256, schema, source, self.version())
@@ -131,11 +131,11 @@ def normalise_namespace(pmml: bytes) -> bytes:
 def _load_verified(jpype: Any, sha256: str, schema: ModelSchema, source: str,
                    version: str) -> Handle | None:
     """The handle of a verified compiled jar of this PMML, or None (none cached, or unusable)."""
-    path = _compiled.verified_jar(sha256)
+    path = _jars.verified_jar(sha256)
     if path is None:
         return None
     try:
-        evaluator = _compiled.load_jar(jpype, path)
+        evaluator = _jars.load_jar(jpype, path)
     except Exception:  # a damaged cache entry: parse the PMML as if it were not there
         return None
     return Handle(_scorer(jpype, evaluator, schema), schema, source=source,
