@@ -34,3 +34,11 @@ def pmml_text(value: Any) -> str:
     if isinstance(value, Decimal) and value == value.to_integral_value():
         return str(int(value))
     return str(value)
+
+
+def cell_text(value: Any) -> str | None:
+    """A value as the text a rejects file shows (None and NaN: no value)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value)
+

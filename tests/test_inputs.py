@@ -238,3 +238,31 @@ def test_score_columns_takes_numpy_and_encoded_columns_without_pandas(logreg, ho
     moved.loc[8, "x0"] = 2.5
     assert p[8] == pytest.approx(exported["logreg"].estimator.predict_proba(moved.iloc[[8]])[0, 1],
                                  abs=1e-9)
+
+
+def test_score_arrow_is_one_columnar_call_typed_by_the_output_schema(exported, holdout):
+    """Arrow in, one record batch out: kept columns as given, the contract's columns typed by
+    output_schema and equal to scikit-learn, error and the detail of each bad row."""
+    model = pmmlkit.load(exported["linreg"].path)
+    rows = holdout[FEATURES].iloc[:20].reset_index(drop=True).astype(object)
+    rows.loc[3, "x1"] = "abc"  # a text cell in a numeric input: that row's error
+    table = pa.table({"id": pa.array([f"r{i}" for i in range(20)]),
+                      **{c: pa.array([str(v) if c == "x1" else v for v in rows[c]])
+                         for c in FEATURES}})
+    out = model.score_arrow(table, keep=["id"], detail=True)
+    assert isinstance(out, pa.RecordBatch) and out.num_rows == 20
+    assert out.schema.names == ["id", *model.schema.column_names, "error", "_pmmlkit_field",
+                                "_pmmlkit_value", "_pmmlkit_reason"]
+    for field in model.output_schema:
+        assert out.schema.field(field.name).type == field.type
+    assert model.output_schema.field("spend").type == pa.float64()
+    assert out.column("id").to_pylist() == [f"r{i}" for i in range(20)]
+    good = [i for i in range(20) if i != 3]
+    native = exported["linreg"].native(holdout[FEATURES].iloc[good])["spend"]
+    spend = out.column("spend").to_pylist()
+    assert np.max(np.abs(np.array([spend[i] for i in good]) - native)) <= 1e-9
+    assert spend[3] is None and "field 'x1'" in out.column("error")[3].as_py()
+    assert (out.column("_pmmlkit_field")[3].as_py(), out.column("_pmmlkit_value")[3].as_py()) \
+        == ("x1", "abc")
+    assert "expected a number" in out.column("_pmmlkit_reason")[3].as_py()
+    assert out.column("error").null_count == 19

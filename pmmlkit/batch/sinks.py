@@ -11,9 +11,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-import numpy as np
 import pyarrow as pa
 
+from pmmlkit._values import cell_text
 from pmmlkit.batch.formats import FileFormat, file_format
 from pmmlkit.batch.sources import Chunk
 from pmmlkit.scorer.validation import RowError
@@ -128,12 +128,6 @@ class RejectSink:
         else:
             self._writer.abort()
         self._context.__exit__(*exc)
-
-
-def cell_text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return str(value)
 
 
 def _kept_values(table: pa.Table, name: str, positions: list[int]) -> pa.Array:

@@ -18,7 +18,7 @@ its decimal point (no thousands separators).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,9 @@ import pyarrow.compute as pc
 from pmmlkit.schema import Column, InputField, ModelSchema
 from pmmlkit.scorer.contract import arrow_type
 from pmmlkit.scorer.validation import Encoded, RawColumn, boolean_spelling, encode
+
+if TYPE_CHECKING:
+    from pmmlkit.scorer.model import Model
 
 #: decimal notation: what both Arrow's parser and Java's ``Double.parseDouble`` read, to the
 #: same (correctly rounded) double
@@ -178,3 +181,43 @@ def arrow_array(column: Column, values: np.ndarray) -> pa.Array:
         data = filled != 0 if pa.types.is_boolean(kind) else filled.astype(np.int64)
         return pa.array(data, type=kind, mask=missing)
     return pa.array(values, type=kind, from_pandas=True)
+
+
+#: the columns a scored batch adds with ``detail``: each bad row's field, value and reason
+DETAIL_COLUMNS = ("_pmmlkit_field", "_pmmlkit_value", "_pmmlkit_reason")
+
+
+def score_record_batch(model: Model, batch: pa.RecordBatch | pa.Table, keep: Sequence[str], *,
+                       names: Sequence[str] | None = None, na_values: Sequence[str] = (),
+                       file_rules: bool = False, detail: bool = False,
+                       parallelism: int | None = None, decimal: str = ".") -> pa.RecordBatch:
+    """:meth:`pmmlkit.Model.score_arrow`: the kept columns (as they are), the contract's
+    columns (typed by :attr:`~pmmlkit.Model.output_schema`), ``error``, and with ``detail``
+    the failing field, value and reason of each bad row; one row out per row in."""
+    from pmmlkit._values import cell_text
+    from pmmlkit.scorer.model import ERROR_COLUMN
+
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    if na_values or file_rules:
+        table = apply_file_rules(table, model.schema, na_values, decimal=decimal)
+    n = table.num_rows
+    out, errors = model.score_columns(arrow_inputs(model.schema, table), n,
+                                      parallelism=parallelism)
+    arrays: list[Any] = [batch.column(name) for name in keep]
+    arrays += [arrow_array(column, values)
+               for column, values in zip(model.schema.columns, out, strict=True)]
+    messages = np.full(n, None, dtype=object)
+    for err in errors:
+        messages[err.row] = err.message
+    arrays.append(pa.array(messages, pa.string()))
+    if detail:
+        for pick in (lambda e: e.field, lambda e: cell_text(e.value), lambda e: e.reason):
+            values = np.full(n, None, dtype=object)
+            for err in errors:
+                values[err.row] = pick(err)
+            arrays.append(pa.array(values, pa.string()))
+    if names is None:
+        names = [*keep, *model.schema.column_names, ERROR_COLUMN,
+                 *(DETAIL_COLUMNS if detail else ())]
+    arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays]
+    return pa.RecordBatch.from_arrays(arrays, names=list(names))

@@ -270,6 +270,17 @@ class Model:
                              for col, values in zip(self.schema.columns, columns, strict=False)})
 
     # -- verification --------------------------------------------------------------------
+    def score_arrow(self, data: Any, *, keep: Sequence[str] = (), detail: bool = False,
+                    parallelism: int | None = None) -> Any:
+        """Score an Arrow ``Table`` or ``RecordBatch`` in one columnar call: a record batch of
+        the kept columns (as they are), the contract's columns typed by
+        :attr:`output_schema`, ``error`` (None where scored) and, with ``detail``, each bad
+        row's ``_pmmlkit_field``, ``_pmmlkit_value`` and ``_pmmlkit_reason``. Rows in = rows
+        out, in order."""
+        from pmmlkit.scorer.arrow import score_record_batch
+
+        return score_record_batch(self, data, keep, detail=detail, parallelism=parallelism)
+
     def verify(self) -> VerificationReport:
         """Replay the PMML's ModelVerification records through this model's backend."""
         return replay(self)

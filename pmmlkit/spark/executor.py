@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pmmlkit.spark.errors import on_executor
-from pmmlkit.spark.job import _DETAIL, _Job
+from pmmlkit.spark.job import _Job
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -97,37 +97,11 @@ def score_arrow(model: Model, batch: pa.RecordBatch, keep: Sequence[str], *,
                 names: Sequence[str] | None = None, na_values: Sequence[str] = (),
                 file_rules: bool = False, detail: bool = False,
                 parallelism: int | None = None, decimal: str = ".") -> pa.RecordBatch:
-    """Score one Arrow batch: the kept columns (as they are), the output contract's columns
-    and ``error``; with ``detail``, the failing field, value and reason of each bad row.
-    ``na_values`` or ``file_rules`` read text cells by the file rules
-    (:func:`pmmlkit.scorer.arrow.apply_file_rules`)."""
-    import numpy as np
-    import pyarrow as pa
+    """Score one Arrow batch on an executor: :meth:`pmmlkit.Model.score_arrow`, with the
+    file rules of text input (``na_values``, ``file_rules``, ``decimal``: see
+    :func:`pmmlkit.scorer.arrow.apply_file_rules`) and Spark's column names."""
+    from pmmlkit.scorer.arrow import score_record_batch
 
-    from pmmlkit.batch.sinks import cell_text
-    from pmmlkit.scorer.arrow import apply_file_rules, arrow_array, arrow_inputs
-
-    table = pa.Table.from_batches([batch])
-    if na_values or file_rules:
-        table = apply_file_rules(table, model.schema, na_values, decimal=decimal)
-    n = batch.num_rows
-    out, errors = model.score_columns(arrow_inputs(model.schema, table), n,
-                                      parallelism=parallelism)
-    arrays: list[Any] = [batch.column(name) for name in keep]
-    arrays += [arrow_array(column, values)
-               for column, values in zip(model.schema.columns, out, strict=True)]
-    messages = np.full(n, None, dtype=object)
-    for err in errors:
-        messages[err.row] = err.message
-    arrays.append(pa.array(messages, pa.string()))
-    if detail:
-        for pick in (lambda e: e.field, lambda e: cell_text(e.value), lambda e: e.reason):
-            values = np.full(n, None, dtype=object)
-            for err in errors:
-                values[err.row] = pick(err)
-            arrays.append(pa.array(values, pa.string()))
-    if names is None:
-        from pmmlkit.scorer.model import ERROR_COLUMN
-
-        names = [*keep, *model.schema.column_names, ERROR_COLUMN, *(_DETAIL if detail else ())]
-    return pa.RecordBatch.from_arrays(arrays, names=list(names))
+    return score_record_batch(model, batch, keep, names=names, na_values=na_values,
+                              file_rules=file_rules, detail=detail, parallelism=parallelism,
+                              decimal=decimal)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pmmlkit.scorer.arrow import DETAIL_COLUMNS
+
 if TYPE_CHECKING:
 
     pass
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 #: maxRecordsPerBatch``): bounds a worker's memory, large enough to amortize a JVM call.
 BATCH_ROWS = 10_000
 #: columns only ``score_files`` asks for, to write the rejects file
-_DETAIL = ("_pmmlkit_field", "_pmmlkit_value", "_pmmlkit_reason")
+_DETAIL = DETAIL_COLUMNS
 _FILE_COLUMN = "_pmmlkit_file"
 
 
