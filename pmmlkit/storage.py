@@ -49,7 +49,11 @@ def open_input(url: str) -> IO[bytes]:
     if path is None:
         import fsspec
 
-        stream: IO[bytes] = fsspec.open(url, "rb", compression="infer").open()
+        try:
+            opened = fsspec.open(url, "rb", compression="infer")
+        except (ValueError, ImportError) as exc:  # unknown protocol, filesystem not installed
+            raise ConfigurationError(f"{url}: cannot open this URL: {exc}") from exc
+        stream: IO[bytes] = opened.open()
         return stream
     if path.endswith(".gz"):
         import gzip

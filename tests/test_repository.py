@@ -253,3 +253,17 @@ def test_export_records_description_tags_metrics_and_conversion_options(tmp_path
     full_text = pmmlkit.Repository(str(tmp_path)).read_pmml(ref)
     compact_text = pmmlkit.Repository(str(tmp_path)).read_pmml(compact)
     assert full_text != compact_text and manifest["parity"]["passed"]
+
+
+def test_an_unknown_url_protocol_is_the_same_error_everywhere(tmp_path):
+    """A URL no filesystem serves is a configuration error (exit 3) whether it names a
+    model, an input file or a repository: one translation, in storage."""
+    cases = [lambda: pmmlkit.load("nosuchprotocol://bucket/model.pmml"),
+             lambda: pmmlkit.score_file(str(Path(__file__).parents[1] / "models" / "half_plus_two"),
+                                        "nosuchprotocol://bucket/in.csv",
+                                        str(tmp_path / "out.csv")),
+             lambda: Repository("nosuchprotocol://x/models")]
+    for case in cases:
+        with pytest.raises(pmmlkit.ConfigurationError) as caught:
+            case()
+        assert caught.value.exit_code == 3 and "nosuchprotocol" in str(caught.value)

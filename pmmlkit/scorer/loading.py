@@ -90,10 +90,7 @@ def read_source(uri: str) -> bytes:
     from pmmlkit.storage import open_input
 
     with storage(uri, "read the PMML file", missing=ModelLoadError):
-        try:
-            handle = open_input(uri)
-        except (ValueError, ImportError) as exc:  # unknown protocol, filesystem not installed
-            raise ModelLoadError(f"{uri}: cannot open this URL: {exc}") from exc
+        handle = open_input(uri)  # an unknown protocol: ConfigurationError, as everywhere
         with handle as fh:
             data: bytes = fh.read()
     return data
