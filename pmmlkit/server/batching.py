@@ -30,8 +30,8 @@ from pmmlkit.scorer.model import Model
 from pmmlkit.scorer.validation import RowError, object_column, row_error_of
 
 #: batches up to this many rows are scored record by record, larger ones through
-#: Model.score_columns (measured on the benchmark GBM, ms a batch, records vs columns: 0.15
-#: vs 0.42 for 1 row, 0.51 vs 0.50 for 8, 0.93 vs 0.81 for 32, 2.8 vs 1.15 for 64)
+#: Model.score_columns: the size where one columns call starts to cost less than the records
+#: (docs/performance.md, "Defaults and what they rest on")
 ROW_PATH_ROWS = 8
 
 
@@ -187,9 +187,9 @@ class Batcher:
 
     def _score(self, batch: list[Job]) -> tuple[dict[str, list[Any]], list[RowError]]:
         """In a worker thread: the whole batch in one call. Up to :data:`ROW_PATH_ROWS` rows
-        go record by record through :meth:`Model.score` (~50 µs a record); larger batches in
-        one call of :meth:`Model.score_columns` (~0.4 ms fixed, then far less per row). Both
-        give the same numbers (``tests/test_scorer_parity.py``)."""
+        go record by record through :meth:`Model.score`; larger batches in one call of
+        :meth:`Model.score_columns` (a fixed cost, then far less per row). Both give the same
+        numbers (``tests/test_scorer_parity.py``)."""
         rows = sum(job.rows for job in batch)
         if batch[0].prepared is not None:  # always alone in its batch (see _take)
             out, errors = self.model.score_columns(batch[0].prepared, rows)

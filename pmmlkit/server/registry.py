@@ -366,8 +366,8 @@ class Registry:
             with self._install_lock:
                 self._install(served, {**served.versions, version: loaded})
                 status.state = "AVAILABLE"
-                # a full collection over the loaded model's objects took 10-15 ms in the
-                # middle of requests (p99 15.8 ms at concurrency 1): collect once now and
+                # a loaded model's objects must never be collected in the middle of requests
+                # (a full collection over them is a latency spike): collect once now and
                 # move what survives out of the collector's generations. Unfreeze first, so
                 # the objects of versions unloaded since the last load can be collected.
                 gc.unfreeze()

@@ -31,8 +31,8 @@ from pmmlkit import _runtime
 from pmmlkit.errors import ConfigurationError, JavaError
 
 #: -XX:-DontCompileHugeMethods lets the JIT compile the large methods JPMML-Transpiler emits
-#: for tree ensembles (measured: 2-3x on a 100-tree GBM batch); the throughput collector beats
-#: G1 on scoring's short-lived garbage (measured: 1M-row CSV job 6.7 s -> 5.5 s).
+#: for tree ensembles; the throughput collector suits scoring's short-lived garbage better
+#: than G1 (docs/performance.md, "Defaults and what they rest on").
 DEFAULT_JAVA_OPTS = "-Xmx1g -Xss4m -XX:-DontCompileHugeMethods -XX:+UseParallelGC"
 MIN_JAVA = 11
 BRIDGE_JAR = Path(__file__).resolve().parents[2] / "jars" / "pmmlkit-bridge.jar"

@@ -16,8 +16,8 @@ from pmmlkit.scorer.backends.base import Backend, Handle
 #: JPMML computes class probabilities only when an output field asks for them, so pmmlkit
 #: declares one per class that the PMML does not declare itself, and reads it as an output.
 
-#: where compiling pays by default: 3-5x on tree ensembles; a linear model gains little
-#: (measured 133k vs 82k rows/s a batch, the same per record) for ~10 s of compiler CPU
+#: where compiling pays by default: tree ensembles gain several times; a linear model gains
+#: little for seconds of compiler CPU (docs/performance.md, "Defaults and what they rest on")
 _ENSEMBLES = frozenset({"TreeModel", "MiningModel"})
 
 
@@ -25,10 +25,9 @@ class JpmmlBackend(Backend):
     """Builds ``org.jpmml.evaluator`` evaluators.
 
     ``transpile`` compiles the model to Java bytecode with JPMML-Transpiler (several times
-    faster on tree ensembles; a linear model gains little, measured 32 vs 34 µs a record,
-    133k vs 82k rows/s a batch): ``None`` (default) follows ``PMMLKIT_TRANSPILE`` (default
-    ``auto``: tree models and ensembles in the background when the JVM is a JDK), ``True``
-    at load, ``False`` never. Scoring starts with the interpreter; the
+    faster on tree ensembles; a linear model gains little): ``None`` (default) follows
+    ``PMMLKIT_TRANSPILE`` (default ``auto``: tree models and ensembles in the background when
+    the JVM is a JDK), ``True`` at load, ``False`` never. Scoring starts with the interpreter; the
     compiled model is cached on disk and replaces it only once it reproduces it. A later
     process finds the verified jar and starts from it without parsing the PMML (see
     ``_compiled``).
