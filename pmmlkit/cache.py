@@ -25,7 +25,6 @@ import functools
 import hashlib
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,7 +73,9 @@ def source_tag(*modules: Path) -> str:
 def write_atomic(path: Path, data: bytes) -> bool:
     """Write ``path`` whole or not at all (a private name, then a rename); False when the
     cache cannot be written, which only costs the next process time."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    from pmmlkit.storage import temporary_sibling
+
+    temp = Path(temporary_sibling(str(path)))  # the one naming scheme (`pmmlkit gc` knows it)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp.write_bytes(data)

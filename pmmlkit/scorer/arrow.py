@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmmlkit.schema import Column, InputField, ModelSchema
-from pmmlkit.scorer.contract import arrow_type
+from pmmlkit.scorer.contract import ERROR_COLUMN, arrow_type
 from pmmlkit.scorer.validation import Encoded, RawColumn, boolean_spelling, encode
 
 if TYPE_CHECKING:
@@ -195,7 +195,6 @@ def score_record_batch(model: Model, batch: pa.RecordBatch | pa.Table, keep: Seq
     columns (typed by :attr:`~pmmlkit.Model.output_schema`), ``error``, and with ``detail``
     the failing field, value and reason of each bad row; one row out per row in."""
     from pmmlkit._values import cell_text
-    from pmmlkit.scorer.model import ERROR_COLUMN
 
     table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
     if na_values or file_rules:

@@ -26,6 +26,9 @@ from pmmlkit._values import pmml_text
 if TYPE_CHECKING:
     from pmmlkit.schema import Column, ModelSchema
 
+#: the column that says why a row has no result (None where it was scored)
+ERROR_COLUMN = "error"
+
 _ARROW = {"double": pa.float64(), "float": pa.float64(), "integer": pa.int64(),
           "boolean": pa.bool_()}
 
@@ -143,6 +146,6 @@ def _boolean(value: Any) -> bool | None:
     return str(value).strip().lower() in ("true", "1")
 
 
-__all__ = ["absent", "arrow_type", "input_arrow_type", "output_schema", "pandas_values",
+__all__ = ["ERROR_COLUMN", "absent", "arrow_type", "input_arrow_type", "output_schema", "pandas_values",
            "python_values", "scalar_converter", "spark_type", "tf_dtype", "v2_datatype",
            "v2_input_datatype"]

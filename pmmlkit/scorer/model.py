@@ -10,7 +10,7 @@ import numpy as np
 from pmmlkit.errors import InvalidInputError
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer.backends.base import ChunkResult, Handle, Problem, RowFailed
-from pmmlkit.scorer.contract import absent, pandas_values, scalar_converter
+from pmmlkit.scorer.contract import ERROR_COLUMN, absent, pandas_values, scalar_converter
 from pmmlkit.scorer.matching import check_columns
 from pmmlkit.scorer.validation import (
     Encoded,
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: Name of the column :meth:`Model.score_batch` adds: None for a scored row, else the reason.
-ERROR_COLUMN = "error"
 DEFAULT_CHUNK_SIZE = 50_000
 
 
