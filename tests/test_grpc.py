@@ -33,7 +33,7 @@ from pmmlkit.server import ServerConfig, VersionPolicy
 from pmmlkit.server.protocol import BadRequest
 from pmmlkit.server.rpc import tensors
 from pmmlkit.server.rpc.messages import serving, tensorflow
-from tests.test_serve import free_port
+from tests.test_serve import free_port, wait_ready
 from tests.test_serve import serving as rest_serving
 
 ROOT = Path(__file__).parents[1]
@@ -623,13 +623,7 @@ def test_cli_serves_grpc_and_a_taken_port_is_a_clear_error():
                              "--v2-grpc-port", str(v2_port), "--poll", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{rest}/v2/health/ready",
-                             timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{rest}")
         request = _predict_request("half_plus_two", {"x": _tensor([1.0, 2.0, 5.0], "DT_FLOAT")})
         answer = call(f"127.0.0.1:{tf_port}", f"{PREDICTION}/Predict", request,
                       serving.PredictResponse)

@@ -380,15 +380,9 @@ def test_cli_serve_with_redis_and_lookups(redis_url, recommender):
                              "--v2-grpc-port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        import time
+        from tests.test_serve import wait_ready
 
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}")
         answer = httpx.post(f"http://127.0.0.1:{port}/v1/models/rec:predict", json={
             "instances": [{"user_id": "user3", "item_id": 5, "hour": 7.0}]}).json()
         over_grpc = _grpc_predict(f"127.0.0.1:{grpc_port}", "rec",

@@ -36,6 +36,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_ready(base: str, timeout: float = 120) -> None:
+    """Until ``base``'s readiness probe answers 200 (a server process starting up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{base} did not become ready in {timeout:g} s")
+
+
 @contextlib.contextmanager
 def serving(config: ServerConfig, *, ready: bool = True) -> Iterator[str]:
     """uvicorn serving ``create_app(config=config)`` in a thread; yields the base URL."""
@@ -109,12 +120,7 @@ def test_cli_serves_the_committed_model_and_stops_cleanly_on_sigterm():
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+        wait_ready(url)
         r = httpx.post(f"{url}/v1/models/half_plus_two:predict",
                        content=b'{"instances": [1.0, 2.0, 5.0]}')
         assert r.text.replace(" ", "") == '{"predictions":[2.5,3.0,4.5]}'
@@ -691,13 +697,7 @@ def test_the_model_list_the_repository_index_readiness_and_the_access_log(tmp_pa
                              "--v2-grpc-port", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready",
-                             timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}")
         httpx.get(f"http://127.0.0.1:{port}/v1/models/lin")
     finally:
         proc.send_signal(signal.SIGTERM)
