@@ -524,6 +524,32 @@ def test_api_key_deadline_and_message_limit(repo):
         assert list(next(iter(answer.outputs.values())).double_val) == [2.5]
 
 
+def test_a_call_past_its_deadline_is_never_scored(repo, holdout):
+    """The client's deadline reaches the core: a call queued behind a long one and past its
+    deadline is DEADLINE_EXCEEDED and its rows never go to the JVM (the JVM calls' row
+    histogram counts only the long call's rows)."""
+    import threading
+
+    rows = _rows(holdout, 40)
+    big = pd.concat([holdout[FEATURES]] * 12, ignore_index=True)  # a call of many rows
+    config = ServerConfig(repo=str(repo), models=["gbm"], poll=0, workers=1,
+                          max_instances=len(big), max_body_bytes=64 << 20)
+    with grpc_serving(config) as server:
+        long_call = threading.Thread(target=call, args=(
+            server["tf"], f"{PREDICTION}/Predict", _predict_request("gbm", _frame_inputs(big)),
+            serving.PredictResponse))
+        long_call.start()
+        time.sleep(0.3)  # the long call holds the only worker
+        error = failure(server["tf"], f"{PREDICTION}/Predict",
+                        _predict_request("gbm", _frame_inputs(rows)), serving.PredictResponse,
+                        timeout=0.2)
+        long_call.join(timeout=120)
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        metrics = httpx.get(f"{server['rest']}/monitoring/prometheus/metrics").text
+        scored = re.search(r'pmmlkit_batch_rows_sum\{model="gbm"\} ([0-9.e+]+)', metrics)
+        assert scored is not None and float(scored[1]) == len(big), metrics[-2000:]
+
+
 def test_load_over_grpc_is_exact_and_back_pressure_is_resource_exhausted(repo, exported,
                                                                            holdout):
     """Bounded: 64 concurrent clients, 8 calls each, on 127.0.0.1; then the same load on a
