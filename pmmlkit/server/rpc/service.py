@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from pmmlkit.repository import NAME_PATTERN
 from pmmlkit.server.protocol import BadRequest, HTTPError
 from pmmlkit.server.rpc.tensors import MissingOutput
 
@@ -60,6 +61,10 @@ class Call:
 
     context: grpc.aio.ServicerContext
     model: str = "-"
+
+    def name_model(self, name: str) -> None:
+        """The model the call is for, as the metrics label it (``-``: not a model name)."""
+        self.model = name if NAME_PATTERN.match(name) else "-"
 
     def timeout(self) -> float | None:
         """Seconds left before the client's deadline (None: no deadline)."""

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from pmmlkit.repository import NAME_PATTERN
 from pmmlkit.scorer.contract import tf_dtype
 from pmmlkit.server import protocol
 from pmmlkit.server.protocol import BadRequest, HTTPError
@@ -38,9 +37,10 @@ _ERROR_CODES = {v.name: v.number for v in serving.StatusProto.DESCRIPTOR.fields_
     "error_code"].enum_type.values}
 
 
-def _spec(spec: Any) -> tuple[str, str | None, str | None]:
-    """Name, version and label of a ``ModelSpec``."""
-    if spec.signature_name not in ("", SIGNATURE):
+def _spec(spec: Any, *, signature: bool = True) -> tuple[str, str | None, str | None]:
+    """Name, version and label of a ``ModelSpec`` (and its signature checked, where the method
+    evaluates one)."""
+    if signature and spec.signature_name not in ("", SIGNATURE):
         raise RpcError(grpc.StatusCode.FAILED_PRECONDITION,
                        f'Serving signature key "{spec.signature_name}" not found (a PMML '
                        f'model has one signature, "{SIGNATURE}")')
@@ -50,7 +50,7 @@ def _spec(spec: Any) -> tuple[str, str | None, str | None]:
 
 def _resolve(server: Server, spec: Any, call: Call) -> LoadedVersion:
     name, version, label = _spec(spec)
-    call.model = name if NAME_PATTERN.match(name) else "-"
+    call.name_model(name)
     return server.resolve(name, version, label)
 
 
@@ -188,11 +188,10 @@ async def metadata(server: Server, request: Any, call: Call) -> Any:
 
 
 async def status(server: Server, request: Any, call: Call) -> Any:
-    spec = request.model_spec
-    version = str(spec.version.value) if spec.HasField("version") else None
-    call.model = spec.name if NAME_PATTERN.match(spec.name) else "-"
+    name, version, label = _spec(request.model_spec, signature=False)
+    call.name_model(name)
     response = serving.GetModelStatusResponse()
-    for each in server.model_status(spec.name, version, spec.version_label or None):
+    for each in server.model_status(name, version, label):
         response.model_version_status.add(
             version=int(each["version"]), state=_STATES.get(each["state"], 0),
             status=serving.StatusProto(

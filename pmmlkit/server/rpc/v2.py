@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from pmmlkit._version import __version__
-from pmmlkit.repository import NAME_PATTERN
 from pmmlkit.scorer.contract import v2_datatype
 from pmmlkit.server import protocol
 from pmmlkit.server.protocol import BadRequest, HTTPError
@@ -31,10 +30,6 @@ if TYPE_CHECKING:
 PROTOCOL = "v2-grpc"
 
 
-def _model(call: Call, name: str) -> None:
-    call.model = name if NAME_PATTERN.match(name) else "-"
-
-
 async def live(server: Server, request: Any, call: Call) -> Any:
     return inference.ServerLiveResponse(live=True)
 
@@ -44,7 +39,7 @@ async def ready(server: Server, request: Any, call: Call) -> Any:
 
 
 async def model_ready(server: Server, request: Any, call: Call) -> Any:
-    _model(call, request.name)
+    call.name_model(request.name)
     try:
         server.resolve(request.name, request.version or None, None)
     except HTTPError as exc:
@@ -59,7 +54,7 @@ async def server_metadata(server: Server, request: Any, call: Call) -> Any:
 
 
 async def model_metadata(server: Server, request: Any, call: Call) -> Any:
-    _model(call, request.name)
+    call.name_model(request.name)
     loaded = server.resolve(request.name, request.version or None, None)
     served = server.registry.models[loaded.name]
     described = protocol.v2_metadata(loaded.name, sorted(served.versions), loaded.model.schema)
@@ -96,7 +91,7 @@ def _tensors(request: Any) -> list[dict[str, Any]]:
 
 
 async def infer(server: Server, request: Any, call: Call) -> Any:
-    _model(call, request.model_name)
+    call.name_model(request.model_name)
     loaded = server.resolve(request.model_name, request.model_version or None, None)
     schema = loaded.model.schema
     parsed = protocol.v2_inputs_to_columns({"inputs": _tensors(request)}, schema,
