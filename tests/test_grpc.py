@@ -531,15 +531,15 @@ def test_a_call_past_its_deadline_is_never_scored(repo, holdout):
     import threading
 
     rows = _rows(holdout, 40)
-    big = pd.concat([holdout[FEATURES]] * 12, ignore_index=True)  # a call of many rows
+    big = pd.concat([holdout[FEATURES]] * 100, ignore_index=True)  # ~1 s of scoring
+    long_request = _predict_request("gbm", _frame_inputs(big))
     config = ServerConfig(repo=str(repo), models=["gbm"], poll=0, workers=1,
                           max_instances=len(big), max_body_bytes=64 << 20)
     with grpc_serving(config) as server:
         long_call = threading.Thread(target=call, args=(
-            server["tf"], f"{PREDICTION}/Predict", _predict_request("gbm", _frame_inputs(big)),
-            serving.PredictResponse))
+            server["tf"], f"{PREDICTION}/Predict", long_request, serving.PredictResponse))
         long_call.start()
-        time.sleep(0.3)  # the long call holds the only worker
+        time.sleep(0.4)  # the long call holds the only worker
         error = failure(server["tf"], f"{PREDICTION}/Predict",
                         _predict_request("gbm", _frame_inputs(rows)), serving.PredictResponse,
                         timeout=0.2)
