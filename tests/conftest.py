@@ -148,17 +148,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory, dataset: pd.DataFrame,
     return out
 
 
-#: tests that start or use Spark: with pytest-xdist they all run in one worker, so the
-#: suite starts one Spark session (and one standalone cluster) whatever the worker count
-SPARK_FIXTURES = frozenset({"spark", "spark_cluster", "frames"})
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "spark" in item.nodeid:
             item.add_marker(pytest.mark.spark)
-        if "spark" in item.nodeid or SPARK_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("spark"))
 
 
 @pytest.fixture(scope="session")
