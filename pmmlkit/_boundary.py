@@ -19,7 +19,7 @@ import errno
 import gzip
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pmmlkit.errors import (
@@ -51,17 +51,32 @@ def java_message(exc: Any) -> str:
     return f"{name}: {message}" if message is not None else name
 
 
+Advice = str | Callable[[str], str]
+
+
+def _advice(advice: Advice, reason: str) -> str:
+    return advice(reason) if callable(advice) else advice
+
+
 @contextlib.contextmanager
-def java(what: str, error: type[PmmlkitError] = ScoringError) -> Iterator[None]:
-    """Calls into the JVM: a Java exception becomes ``error`` naming ``what`` failed."""
+def java(what: str, error: type[PmmlkitError] = ScoringError, *, advice: Advice = "",
+         jpype_errors: bool = False) -> Iterator[None]:
+    """Calls into the JVM: a Java exception becomes ``error`` naming ``what`` failed, followed
+    by ``advice`` (text, or a function of the reason). With ``jpype_errors``, JPype's own
+    failures (no JVM library, a JVM that cannot start, a class missing from the classpath:
+    Python exceptions, not Java ones) are translated too."""
     try:
         yield
     except PmmlkitError:
         raise
     except Exception as exc:
-        if not is_java_exception(exc):
+        if is_java_exception(exc):
+            reason = java_message(exc)
+        elif jpype_errors:
+            reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        else:
             raise
-        raise error(f"{what}: {java_message(exc)}") from exc
+        raise error(f"{what}: {reason}{_advice(advice, reason)}") from exc
 
 
 def _storage_exception_types() -> tuple[type[BaseException], ...]:
@@ -122,9 +137,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def converter(what: str) -> Iterator[None]:
-    """Third-party conversion code (sklearn2pmml, scikit-learn, Spark): anything it raises
-    becomes a :class:`ConversionError` naming the step."""
+def converter(what: str, *, advice: Advice = "") -> Iterator[None]:
+    """Third-party conversion code (sklearn2pmml, scikit-learn, Spark and its Py4J calls):
+    anything it raises becomes a :class:`ConversionError` naming the step, then ``advice``
+    (text, or a function of the reason)."""
     try:
         yield
     except PmmlkitError:
@@ -134,7 +150,7 @@ def converter(what: str) -> Iterator[None]:
             reason = java_message(getattr(exc, "java_exception", exc))
         else:
             reason = f"{type(exc).__name__}: {_first_line(exc)}"
-        raise ConversionError(f"{what} failed: {reason}") from exc
+        raise ConversionError(f"{what} failed: {reason}{_advice(advice, reason)}") from exc
 
 
 def environment_int(name: str, value: str, *, minimum: int = 1) -> int:

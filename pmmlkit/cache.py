@@ -71,18 +71,16 @@ def source_tag(*modules: Path) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> bool:
-    """Write ``path`` whole or not at all (a private name, then a rename); False when the
-    cache cannot be written, which only costs the next process time."""
-    from pmmlkit.storage import temporary_sibling
+    """Write ``path`` whole or not at all (:func:`pmmlkit.storage.atomic_write`, the one
+    write-then-rename); False when the cache cannot be written, which only costs the next
+    process time."""
+    from pmmlkit.errors import StorageError
+    from pmmlkit.storage import atomic_write
 
-    temp = Path(temporary_sibling(str(path)))  # the one naming scheme (`pmmlkit gc` knows it)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_bytes(data)
-        os.replace(temp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temp.unlink()
+        with atomic_write(str(path)) as fh:
+            fh.write(data)
+    except (StorageError, OSError):
         return False
     return True
 

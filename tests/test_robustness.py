@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import pmmlkit
@@ -183,7 +184,7 @@ def test_java_exceptions_are_translated_at_the_jvm_boundary():
 
 # -- concurrency ---------------------------------------------------------------------------
 def test_many_threads_scoring_one_model_match_scikit_learn(exported, holdout):
-    """score, score_batch and score_chunk with parallelism 1..5 at once on one model: each
+    """score, score_batch and score_arrow with parallelism 1..5 at once on one model: each
     result equals scikit-learn's (the bridge once shut a shared pool under another call)."""
     item = exported["gbm"]
     model = pmmlkit.load(item.path)
@@ -195,9 +196,9 @@ def test_many_threads_scoring_one_model_match_scikit_learn(exported, holdout):
         if kind == 0:
             got = model.score_batch(rows)["probability(1)"].to_numpy()
         elif kind == 1:
-            out, errors = model.score_chunk(rows, parallelism=1 + i % 5)
-            assert not errors
-            got = out["probability(1)"].to_numpy()
+            out = model.score_arrow(pa.Table.from_pandas(rows), parallelism=1 + i % 5)
+            assert out.column("error").null_count == len(rows)
+            got = out.column("probability(1)").to_numpy()
         else:
             got = np.array([model.score(r)["probability(1)"]
                             for r in rows.iloc[:40].to_dict("records")])

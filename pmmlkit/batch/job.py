@@ -1,7 +1,8 @@
 """The batch job: read chunks, score them, write results and rejects, count every row.
 
 Input is read in chunks with pyarrow (:mod:`pmmlkit.batch.sources`), scored with
-:meth:`pmmlkit.Model.score_chunk`, and written to a temporary name that is moved into place
+:func:`pmmlkit.scorer.arrow.score_table` (the columnar call under
+:meth:`pmmlkit.Model.score_arrow`), and written to a temporary name that is moved into place
 only when the whole job succeeds (:mod:`pmmlkit.batch.sinks`). Every input row is accounted
 for: ``rows_read == rows_scored + rows_rejected``.
 """
@@ -31,7 +32,7 @@ from pmmlkit.errors import (
 )
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer import matching
-from pmmlkit.scorer.arrow import arrow_array, arrow_inputs
+from pmmlkit.scorer.arrow import arrow_inputs, score_table
 from pmmlkit.scorer.model import ERROR_COLUMN, Model
 from pmmlkit.scorer.validation import RowError
 from pmmlkit.storage import check_outputs
@@ -303,7 +304,7 @@ def _score_chunk(model: Model, chunk: Chunk, inputs: dict[str, Any], keep: Seque
     unparseable line) and how many rows were scored. With ``all_rows`` the table has every
     record, in the input's order, and an ``error`` column."""
     n = chunk.table.num_rows
-    out, errors = model.score_columns(inputs, n)
+    out, errors = score_table(model, chunk.table, inputs=inputs)
     if key is not None:
         errors = _keyless(chunk.table.column(key), errors, key)
     numbers = chunk.record_numbers([e.row for e in errors])
@@ -320,12 +321,13 @@ def _score_chunk(model: Model, chunk: Chunk, inputs: dict[str, Any], keep: Seque
     for name in keep:
         columns[name] = chunk.table.column(name).filter(pa.array(good)) if errors else \
             chunk.table.column(name)
+    mask = pa.array(good) if errors else None
     for column, values in zip(model.schema.columns, out, strict=True):
-        columns[column.name] = arrow_array(column, values[good] if errors else values)
+        columns[column.name] = values.filter(mask) if mask is not None else values
     return pa.table(columns), located, scored
 
 
-def _every_row(model: Model, chunk: Chunk, out: list[np.ndarray], errors: list[RowError],
+def _every_row(model: Model, chunk: Chunk, out: list[pa.Array], errors: list[RowError],
                keep: Sequence[str]) -> pa.Table:
     """Every record of the chunk in the input's order: kept columns, outputs (null where
     rejected), ``error``; an unparseable line has its place too, with only its error."""
@@ -335,7 +337,7 @@ def _every_row(model: Model, chunk: Chunk, out: list[np.ndarray], errors: list[R
         messages[e.row] = e.message
     columns: dict[str, Any] = {name: chunk.table.column(name) for name in keep}
     for column, values in zip(model.schema.columns, out, strict=True):
-        columns[column.name] = arrow_array(column, values)
+        columns[column.name] = values
     columns[ERROR_COLUMN] = pa.array(messages, pa.string())
     table = pa.table(columns)
     if not chunk.malformed:

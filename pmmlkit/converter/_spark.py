@@ -40,14 +40,12 @@ def spark_session() -> Any:
 
 def _check_jars(spark: Any, jars: str) -> None:
     jvm = spark.sparkContext._jvm
-    try:
+    with converter("finding JPMML-SparkML on the running Spark session's classpath", advice=(
+            ": the running Spark session does not have JPMML-SparkML on its classpath. Start "
+            "it with the jars pyspark2pmml ships: SparkSession.builder.config('spark.jars', "
+            f"pyspark2pmml.spark_jars()) — that is, spark.jars={jars}")):
         loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
         jvm.java.lang.Class.forName("org.jpmml.sparkml.PMMLBuilder", False, loader)
-    except Exception as exc:
-        raise ConversionError(
-            "the running Spark session does not have JPMML-SparkML on its classpath. Start it "
-            "with the jars pyspark2pmml ships: SparkSession.builder.config('spark.jars', "
-            f"pyspark2pmml.spark_jars()) — that is, spark.jars={jars}") from exc
 
 
 def load_pipeline_model(spark: Any, path: str) -> Any:
@@ -149,17 +147,13 @@ def as_spark_frame(spark: Any, sample: Any) -> Any:
 def convert(pipeline: Any, sample: Any, verify_rows: int) -> bytes:
     from pyspark2pmml import PMMLBuilder
 
-    try:
+    with converter(f"pyspark2pmml's conversion of the pipeline ({_stages(pipeline)})",
+                   advice=lambda reason: f"{_indexed_into_vector(pipeline, reason)}; tested "
+                                         f"and supported: {TESTED_STAGES}"):
         builder = PMMLBuilder(sample, pipeline)
         if verify_rows:
             builder = builder.verify(sample.limit(verify_rows))
         data: bytes = bytes(builder.buildByteArray())
-    except Exception as exc:
-        reason = _java_reason(exc)
-        raise ConversionError(f"pyspark2pmml could not convert the pipeline "
-                              f"({_stages(pipeline)}): {reason}"
-                              f"{_indexed_into_vector(pipeline, reason)}; tested and "
-                              f"supported: {TESTED_STAGES}") from exc
     return data
 
 
@@ -186,13 +180,6 @@ def _indexed_into_vector(pipeline: Any, reason: str) -> str:
 
 def _stages(pipeline: Any) -> str:
     return " -> ".join(stage_name(s) for s in pipeline.stages)
-
-
-def _java_reason(exc: Exception) -> str:
-    java = getattr(exc, "java_exception", None)
-    if java is not None:
-        return f"{java.getClass().getName()}: {java.getMessage()}"
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _output_columns(stage: Any) -> tuple[str, str | None]:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from pmmlkit.schema import Column, InputField, ModelSchema
 from pmmlkit.scorer.contract import ERROR_COLUMN, arrow_type
-from pmmlkit.scorer.validation import Encoded, RawColumn, boolean_spelling, encode
+from pmmlkit.scorer.validation import Encoded, RawColumn, RowError, boolean_spelling, encode
 
 if TYPE_CHECKING:
     from pmmlkit.scorer.model import Model
@@ -187,6 +187,21 @@ def arrow_array(column: Column, values: np.ndarray) -> pa.Array:
 DETAIL_COLUMNS = ("_pmmlkit_field", "_pmmlkit_value", "_pmmlkit_reason")
 
 
+def score_table(model: Model, table: pa.Table, *, inputs: dict[str, Any] | None = None,
+                parallelism: int | None = None) -> tuple[list[pa.Array], list[RowError]]:
+    """The columnar call under :meth:`pmmlkit.Model.score_arrow` and the batch files: the
+    contract's columns of ``table`` as Arrow (typed by :attr:`~pmmlkit.Model.output_schema`,
+    null where a row failed) and the failed rows, 0-based, in order. ``inputs``: the table's
+    :func:`arrow_inputs`, when the caller prepared them (the batch job does, on its reader
+    thread)."""
+    if inputs is None:
+        inputs = arrow_inputs(model.schema, table)
+    out, errors = model.score_columns(inputs, table.num_rows, parallelism=parallelism)
+    arrays = [arrow_array(column, values)
+              for column, values in zip(model.schema.columns, out, strict=True)]
+    return arrays, errors
+
+
 def score_record_batch(model: Model, batch: pa.RecordBatch | pa.Table, keep: Sequence[str], *,
                        names: Sequence[str] | None = None, na_values: Sequence[str] = (),
                        file_rules: bool = False, detail: bool = False,
@@ -200,11 +215,9 @@ def score_record_batch(model: Model, batch: pa.RecordBatch | pa.Table, keep: Seq
     if na_values or file_rules:
         table = apply_file_rules(table, model.schema, na_values, decimal=decimal)
     n = table.num_rows
-    out, errors = model.score_columns(arrow_inputs(model.schema, table), n,
-                                      parallelism=parallelism)
+    scored, errors = score_table(model, table, parallelism=parallelism)
     arrays: list[Any] = [batch.column(name) for name in keep]
-    arrays += [arrow_array(column, values)
-               for column, values in zip(model.schema.columns, out, strict=True)]
+    arrays += scored
     messages = np.full(n, None, dtype=object)
     for err in errors:
         messages[err.row] = err.message

@@ -184,7 +184,7 @@ class Model:
                                     field=absent[0], reason="missing column")
         parts = []
         for start in range(0, max(len(frame), 1), chunk_size):
-            out, errors = self.score_chunk(frame.iloc[start:start + chunk_size])
+            out, errors = self._score_frame(frame.iloc[start:start + chunk_size])
             messages = np.full(len(out), None, dtype=object)
             for err in errors:
                 messages[err.row] = err.message
@@ -203,13 +203,13 @@ class Model:
             scored = pd.concat([kept, scored], axis=1)
         return scored
 
-    def score_chunk(self, frame: pd.DataFrame, *, parallelism: int | None = None
-                    ) -> tuple[pd.DataFrame, list[RowError]]:
-        """Score one chunk: the output columns, and the rows that failed (0-based in chunk)."""
+    def _score_frame(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[RowError]]:
+        """Score one chunk of a DataFrame: the output columns, and the rows that failed
+        (0-based in the chunk)."""
         present = set(frame.columns)
         columns = {e.name: _from_series(frame[e.name], e.numeric)
                    for e in self._encoders if e.name in present}
-        out, errors = self.score_columns(columns, len(frame), parallelism=parallelism)
+        out, errors = self.score_columns(columns, len(frame))
         return self._frame(out), errors
 
     def score_columns(self, columns: Mapping[str, Any], nrows: int, *,
@@ -221,7 +221,7 @@ class Model:
 
         Returns the output contract's columns as NumPy arrays, float64 (NaN: no value) for
         numeric outputs and ``object`` otherwise, in :attr:`ModelSchema.columns` order (see
-        :func:`python_values` and :func:`pmmlkit.batch.job.arrow_array` for typed values),
+        :func:`python_values` and :func:`pmmlkit.scorer.arrow.arrow_array` for typed values),
         with failed rows blanked, and the failed rows (0-based, in order).
         """
         refused: dict[int, list[RowError]] = {}
@@ -268,7 +268,6 @@ class Model:
         return pd.DataFrame({col.name: pandas_values(col.data_type, values)
                              for col, values in zip(self.schema.columns, columns, strict=False)})
 
-    # -- verification --------------------------------------------------------------------
     def score_arrow(self, data: Any, *, keep: Sequence[str] = (), detail: bool = False,
                     parallelism: int | None = None) -> Any:
         """Score an Arrow ``Table`` or ``RecordBatch`` in one columnar call: a record batch of
@@ -279,6 +278,8 @@ class Model:
         from pmmlkit.scorer.arrow import score_record_batch
 
         return score_record_batch(self, data, keep, detail=detail, parallelism=parallelism)
+
+    # -- verification --------------------------------------------------------------------
 
     def verify(self) -> VerificationReport:
         """Replay the PMML's ModelVerification records through this model's backend."""

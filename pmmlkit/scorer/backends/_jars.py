@@ -17,7 +17,7 @@ from typing import Any
 
 from pmmlkit import cache
 from pmmlkit.cache import cache_dir, source_tag, write_atomic
-from pmmlkit.errors import ConfigurationError
+from pmmlkit.errors import ConfigurationError, StorageError
 
 #: bump when what pmmlkit adds to a document before compiling changes
 _FORMAT = "2"
@@ -164,14 +164,10 @@ def compile_jar(jpype: Any, pmml: Any, sha256: str) -> Path:
     # a new file name each time: the JVM caches open jars by URL, so a jar rewritten under a
     # name it has opened before would serve the old jar's resources
     target = cache_dir() / "compiled" / f"{cache_key(sha256)}-{uuid.uuid4().hex[:12]}.jar"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    stream = jpype.JClass("java.io.FileOutputStream")(str(temp))
-    try:
-        util.archive(code, stream)
-    finally:
-        stream.close()
-    os.replace(temp, target)
+    buffer = jpype.JClass("java.io.ByteArrayOutputStream")()
+    util.archive(code, buffer)
+    if not write_atomic(target, bytes(buffer.toByteArray())):
+        raise StorageError(f"{target}: cannot write the compiled model into the cache")
     return target
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pmmlkit import _runtime
+from pmmlkit._boundary import java
 from pmmlkit.errors import ConfigurationError, JavaError
 
 #: -XX:-DontCompileHugeMethods lets the JIT compile the large methods JPMML-Transpiler emits
@@ -100,14 +101,12 @@ def ensure_jvm() -> Any:
             if _state["quick_start"] and "PMMLKIT_JAVA_OPTS" not in os.environ:
                 opts = [o for o in opts if o != "-XX:+UseParallelGC"] + list(QUICK_START_OPTS)
             options = ["-Xrs", *LOG_OPTS, *opts, *archive_options(jvm_path, path)]
-            try:
+            with java(f"the JVM at {jvm_path} could not start with options {java_opts()}",
+                      JavaError, advice=". Check PMMLKIT_JAVA_OPTS.", jpype_errors=True):
                 # -Xrs and interrupt=False: Ctrl-C stays Python's KeyboardInterrupt, so a
                 # job cleans up its temporary files (the JVM's own handler would exit at once)
                 jpype.startJVM(jvm_path, *options, classpath=path, convertStrings=False,
                                interrupt=False)
-            except Exception as exc:
-                raise JavaError(f"the JVM at {jvm_path} could not start with options "
-                                f"{java_opts()}: {exc}. Check PMMLKIT_JAVA_OPTS.") from exc
             if threading.current_thread() is not threading.main_thread():
                 # the thread that starts a JVM is its user thread "main"; a worker thread
                 # (a pool's, a server's) ends before the process does, and the JVM's
@@ -226,11 +225,10 @@ def _jvm_path(jpype: Any) -> str:
                 return str(candidate)
         raise JavaError(f"Java was not found: JAVA_HOME={home} contains no JVM library. "
                         + _INSTALL)
-    try:
+    # JVMNotFoundException and platform errors
+    with java("Java was not found", JavaError, jpype_errors=True,
+              advice=". pmmlkit scores through a JVM. " + _INSTALL):
         return str(jpype.getDefaultJVMPath())
-    except Exception as exc:  # JVMNotFoundException and platform errors
-        raise JavaError("Java was not found: pmmlkit scores through a JVM. " + _INSTALL
-                        ) from exc
 
 
 def _check_version(jpype: Any) -> None:
@@ -243,14 +241,13 @@ def _check_version(jpype: Any) -> None:
 
 
 def _check_bridge(jpype: Any) -> None:
-    try:
+    with java("pmmlkit's bridge classes are not on the running JVM's classpath", JavaError,
+              jpype_errors=True, advice=(
+                  ". A JVM is already running in this process without pmmlkit's classpath (it "
+                  "was started by another library, e.g. jpmml_evaluator or pypmml). Load "
+                  "pmmlkit models before using those libraries directly, or start the JVM "
+                  "with pmmlkit.scorer.backends._jvm.classpath().")):
         jpype.JClass("pmmlkit.bridge.Batch")
-    except Exception as exc:
-        raise JavaError(
-            "a JVM is already running in this process without pmmlkit's classpath (it was "
-            "started by another library, e.g. jpmml_evaluator or pypmml). Load pmmlkit "
-            "models before using those libraries directly, or start the JVM with "
-            "pmmlkit.scorer.backends._jvm.classpath().") from exc
 
 
 def java_info() -> dict[str, Any]:

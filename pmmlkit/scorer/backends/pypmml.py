@@ -6,6 +6,7 @@ import warnings
 from importlib.metadata import version
 from typing import Any
 
+from pmmlkit._boundary import java
 from pmmlkit.errors import ModelLoadError
 from pmmlkit.schema import Column, ModelSchema
 from pmmlkit.scorer.backends import _jvm
@@ -25,14 +26,10 @@ class PypmmlBackend(Backend):
     def load(self, pmml: bytes, schema: ModelSchema, *, source: str,
              options: dict[str, Any]) -> Handle:
         jpype = _jvm.ensure_jvm()
-        try:
+        with java(f"{source}: PMML4S cannot load the model", ModelLoadError):
             model = jpype.JClass("org.pmml4s.model.Model").fromBytes(jpype.JArray(jpype.JByte)(pmml))
             model.setSupplementOutput(True)
             names = [str(n) for n in model.outputNames()]
-        except jpype.JException as exc:
-            raise ModelLoadError(f"{source}: PMML4S cannot load the model: "
-                                 f"{exc.getClass().getSimpleName()}: {exc.getMessage()}"
-                                 ) from exc
         if any(kind == "cox" for kind, _ in schema.traits):
             warnings.warn(
                 f"{source}: PMML4S computes Cox regressions differently from JPMML-Evaluator "

@@ -1,0 +1,1378 @@
+package pmmlkit.bridge;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+import org.dmg.pmml.Apply;
+import org.dmg.pmml.Constant;
+import org.dmg.pmml.DataDictionary;
+import org.dmg.pmml.DataField;
+import org.dmg.pmml.DataType;
+import org.dmg.pmml.DerivedField;
+import org.dmg.pmml.Expression;
+import org.dmg.pmml.False;
+import org.dmg.pmml.FieldRef;
+import org.dmg.pmml.InvalidValueTreatmentMethod;
+import org.dmg.pmml.LocalTransformations;
+import org.dmg.pmml.MathContext;
+import org.dmg.pmml.MiningField;
+import org.dmg.pmml.MiningFunction;
+import org.dmg.pmml.MiningSchema;
+import org.dmg.pmml.Model;
+import org.dmg.pmml.OpType;
+import org.dmg.pmml.OutlierTreatmentMethod;
+import org.dmg.pmml.Output;
+import org.dmg.pmml.OutputField;
+import org.dmg.pmml.PMML;
+import org.dmg.pmml.Predicate;
+import org.dmg.pmml.ResultFeature;
+import org.dmg.pmml.SimplePredicate;
+import org.dmg.pmml.Target;
+import org.dmg.pmml.Targets;
+import org.dmg.pmml.TransformationDictionary;
+import org.dmg.pmml.True;
+import org.dmg.pmml.Value;
+import org.dmg.pmml.mining.MiningModel;
+import org.dmg.pmml.mining.Segment;
+import org.dmg.pmml.mining.Segmentation;
+import org.dmg.pmml.regression.CategoricalPredictor;
+import org.dmg.pmml.regression.NumericPredictor;
+import org.dmg.pmml.regression.RegressionModel;
+import org.dmg.pmml.regression.RegressionTable;
+import org.dmg.pmml.tree.Node;
+import org.dmg.pmml.tree.TreeModel;
+import org.jpmml.evaluator.Evaluator;
+import org.jpmml.evaluator.FieldValue;
+import org.jpmml.evaluator.InputField;
+import org.jpmml.evaluator.ModelEvaluator;
+import org.jpmml.evaluator.TypeUtil;
+
+/**
+ * A columnar plan of a PMML model: whole columns in, one step (one derived field, one tree,
+ * one regression table) at a time over a block of rows, no per-row object.
+ *
+ * <p>The plan computes a row only when every value it reads is plain: a numeric input is a
+ * finite double, a categorical input one of its field's declared values, every derived value
+ * finite. Any other row (missing, invalid or unknown values, a value the evaluator must parse
+ * itself) is <em>deferred</em>: the evaluator scores it row by row, so its result and error are
+ * the evaluator's own. A computed row follows JPMML-Evaluator's operations in its order and
+ * types (sums from 0 in element order, intercept last; float casts where the document
+ * declares float; {@code Double.compare} in predicates; the first maximum wins), and a plan
+ * serves only after reproducing the evaluator bit for bit on real rows (the caller's gate).
+ *
+ * <p>{@link #build} refuses (throws {@link Unsupported} naming the element) any document with
+ * an element or attribute outside the supported set; that model keeps the evaluator.
+ */
+public final class Plan {
+
+    /** Why a document has no plan: the first element or attribute outside the supported set. */
+    public static final class Unsupported extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        Unsupported(String message) {
+            super(message);
+        }
+    }
+
+    // -- values --------------------------------------------------------------------------
+
+    /** A value the plan computes: a numeric slot, or a category index slot. */
+    static final class Sym {
+        final boolean numeric;
+        final int slot;
+        /** DOUBLE or FLOAT for a numeric value; the field's type for a categorical one. */
+        final DataType dataType;
+        /** A categorical value's categories, typed: index i means categories.get(i). */
+        final List<Object> categories;
+
+        Sym(boolean numeric, int slot, DataType dataType, List<Object> categories) {
+            this.numeric = numeric;
+            this.slot = slot;
+            this.dataType = dataType;
+            this.categories = categories;
+        }
+    }
+
+    /** One computation over a block: fills a slot, flags rows it cannot compute. */
+    interface Step {
+        void run(Block block);
+    }
+
+    /** The working columns of one block of rows. */
+    static final class Block {
+        final InputColumn[] columns;
+        final int[][] categoryMaps;
+        final int start;
+        final int n;
+        final double[][] numbers;
+        final int[][] codes;
+        final boolean[] deferred;
+
+        Block(InputColumn[] columns, int[][] categoryMaps, int start, int n, int numericSlots,
+                int categorySlots) {
+            this.columns = columns;
+            this.categoryMaps = categoryMaps;
+            this.start = start;
+            this.n = n;
+            this.numbers = new double[numericSlots][n];
+            this.codes = new int[categorySlots][n];
+            this.deferred = new boolean[n];
+        }
+    }
+
+    /** A model over a block: one array of values per result (a regression value, or one
+     * probability per category), NaN where the model gives none (those rows are deferred). */
+    interface ModelStep {
+        /** Results: 1 for a regression, the category count for a classification. */
+        int width();
+
+        void run(Block block, double[][] out);
+    }
+
+    // -- the plan ------------------------------------------------------------------------
+
+    private final List<Step> steps;
+    private final ModelStep model;
+    /** Per output key: -1 the predicted value, else the result index it reads. */
+    private final int[] outputs;
+    /** Per output key: cast the value to float (an OutputField declared float). */
+    private final boolean[] floatOutputs;
+    /** For a classification: the categories, typed, in result order; else null. */
+    private final List<Object> categories;
+    private final int numericSlots;
+    private final int categorySlots;
+    /** Per input column: the categories of a categorical input (null for a numeric one). */
+    private final List<Object>[] inputCategories;
+    private final InputField[] inputFields;
+    private final String summary;
+
+    private Plan(Compiler compiler, ModelStep model, int[] outputs, boolean[] floatOutputs,
+            List<Object> categories, String summary) {
+        this.steps = compiler.steps;
+        this.model = model;
+        this.outputs = outputs;
+        this.floatOutputs = floatOutputs;
+        this.categories = categories;
+        this.numericSlots = compiler.numericSlots;
+        this.categorySlots = compiler.categorySlots;
+        this.inputCategories = compiler.inputCategories;
+        this.inputFields = compiler.inputFields;
+        this.summary = summary;
+    }
+
+    /** What the plan computes, e.g. {@code MiningModel(modelChain: sum of 100 TreeModel, RegressionModel)}. */
+    public String summary() {
+        return summary;
+    }
+
+    /**
+     * The plan of {@code evaluator}'s model for inputs {@code inputNames} (the order of the
+     * chunk's columns) and the output keys {@code keys} (the target's name, or an output
+     * field's name), or {@link Unsupported} naming what it does not support.
+     */
+    public static Plan build(Evaluator evaluator, String[] inputNames, String[] keys) throws Unsupported {
+        if (!(evaluator instanceof ModelEvaluator)) {
+            throw new Unsupported("not an interpreting evaluator");
+        }
+        ModelEvaluator<?> modelEvaluator = (ModelEvaluator<?>) evaluator;
+        PMML pmml = modelEvaluator.getPMML();
+        Model top = modelEvaluator.getModel();
+        Map<String, InputField> fields = new HashMap<>();
+        for (InputField field : evaluator.getInputFields()) {
+            fields.put(field.getName(), field);
+        }
+        Compiler compiler = new Compiler(pmml, inputNames, fields);
+        Compiler.Scope scope = compiler.scope(null, top);
+        ModelStep model = compiler.model(top, scope, targetType(pmml, top));
+        List<Object> categories = compiler.categoriesOf(top);
+        int[] outputs = new int[keys.length];
+        boolean[] floats = new boolean[keys.length];
+        String target = targetName(top);
+        Map<String, OutputField> declared = new HashMap<>();
+        Output output = top.getOutput();
+        if (output != null && output.hasOutputFields()) {
+            for (OutputField field : output.getOutputFields()) {
+                declared.put(field.getName(), field);
+            }
+        }
+        for (int j = 0; j < keys.length; j++) {
+            String key = keys[j];
+            OutputField field = declared.get(key);
+            if (field == null) {
+                if (!Objects.equals(key, target)) {
+                    throw new Unsupported("output " + key + " is neither the target nor an OutputField");
+                }
+                outputs[j] = -1;
+                continue;
+            }
+            floats[j] = castsToFloat(field.getDataType());
+            ResultFeature feature = field.getResultFeature();
+            if (field.getTargetField() != null && !Objects.equals(field.getTargetField(), target)) {
+                throw new Unsupported("OutputField " + key + "@targetField");
+            }
+            if (feature == ResultFeature.PREDICTED_VALUE) {
+                outputs[j] = -1;
+            } else if (feature == ResultFeature.PROBABILITY && categories != null) {
+                int at = indexOf(categories, field.getValue(), compiler.targetDataType(top));
+                if (at < 0) {
+                    throw new Unsupported("OutputField " + key + ": probability of an unknown category");
+                }
+                outputs[j] = at;
+            } else {
+                throw new Unsupported("OutputField " + key + "@feature=" + feature);
+            }
+            if (field.getExpression() != null || field.getSegmentId() != null) {
+                throw new Unsupported("OutputField " + key + " with an expression or segmentId");
+            }
+        }
+        return new Plan(compiler, model, outputs, floats, categories, describe(top));
+    }
+
+    private static boolean castsToFloat(DataType dataType) throws Unsupported {
+        if (dataType == DataType.FLOAT) {
+            return true;
+        }
+        if (dataType != null && dataType != DataType.DOUBLE && dataType != DataType.STRING
+                && dataType != DataType.INTEGER) {
+            throw new Unsupported("OutputField@dataType=" + dataType.value());
+        }
+        return false;
+    }
+
+    static int indexOf(List<Object> categories, Object value, DataType dataType) {
+        Object typed = (value instanceof String) ? TypeUtil.parseOrCast(dataType, value) : value;
+        for (int i = 0; i < categories.size(); i++) {
+            if (Objects.equals(categories.get(i), typed)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static String targetName(Model model) {
+        MiningSchema schema = model.getMiningSchema();
+        for (MiningField field : schema.getMiningFields()) {
+            if (field.getUsageType() == MiningField.UsageType.TARGET
+                    || field.getUsageType() == MiningField.UsageType.PREDICTED) {
+                return field.getName();
+            }
+        }
+        return null;
+    }
+
+    private static DataType targetType(PMML pmml, Model model) {
+        String name = targetName(model);
+        if (name == null) {
+            return DataType.DOUBLE;
+        }
+        for (DataField field : pmml.getDataDictionary().getDataFields()) {
+            if (field.getName().equals(name)) {
+                return field.getDataType();
+            }
+        }
+        return DataType.DOUBLE;
+    }
+
+    private static String describe(Model model) {
+        if (model instanceof MiningModel) {
+            Segmentation segmentation = ((MiningModel) model).getSegmentation();
+            List<Segment> segments = segmentation.getSegments();
+            StringBuilder text = new StringBuilder("MiningModel(")
+                    .append(segmentation.getMultipleModelMethod().value()).append(": ");
+            if (segments.size() > 3) {
+                text.append(segments.size()).append(" x ").append(describe(segments.get(0).getModel()));
+            } else {
+                for (int i = 0; i < segments.size(); i++) {
+                    text.append(i == 0 ? "" : ", ").append(describe(segments.get(i).getModel()));
+                }
+            }
+            return text.append(')').toString();
+        }
+        return model.getClass().getSimpleName();
+    }
+
+    // -- scoring -------------------------------------------------------------------------
+
+    /** For each categorical input column, its dictionary's codes as category indexes (-1: the
+     * evaluator decides the row). Each distinct value is prepared once, by the evaluator's
+     * own input preparation. */
+    int[][] categoryMaps(InputColumn[] columns) {
+        int[][] maps = new int[columns.length][];
+        for (int c = 0; c < columns.length; c++) {
+            List<Object> categories = inputCategories[c];
+            if (categories == null || columns[c].values() == null) {
+                continue;
+            }
+            Object[] values = columns[c].values();
+            int[] map = new int[values.length];
+            for (int k = 0; k < values.length; k++) {
+                map[k] = category(inputFields[c], categories, values[k]);
+            }
+            maps[c] = map;
+        }
+        return maps;
+    }
+
+    private static int category(InputField field, List<Object> categories, Object value) {
+        if (value == null) {
+            return -1;
+        }
+        try {
+            FieldValue prepared = field.prepare(value);
+            if (prepared == null || !(prepared instanceof org.jpmml.evaluator.ScalarValue)
+                    || !((org.jpmml.evaluator.ScalarValue) prepared).isValid()) {
+                return -1;
+            }
+            Object typed = prepared.getValue();
+            for (int i = 0; i < categories.size(); i++) {
+                if (Objects.equals(categories.get(i), typed)) {
+                    return i;
+                }
+            }
+            return -1;
+        } catch (RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Computes the rows {@code start..end} of a chunk into the output columns ({@code double[]}
+     * or {@code Object[]} by {@code outKinds}, as {@link Batch} lays them out); returns which
+     * rows it deferred (null: none).
+     */
+    boolean[] scoreBlock(InputColumn[] columns, int[][] categoryMaps, int start, int end,
+            int[] outKinds, Object[] rawOut) {
+        int n = end - start;
+        Block block = new Block(columns, categoryMaps, start, n, numericSlots, categorySlots);
+        for (Step step : steps) {
+            step.run(block);
+        }
+        double[][] results = new double[model.width()][n];
+        model.run(block, results);
+        boolean[] deferred = block.deferred;
+        int width = results.length;
+        boolean any = false;
+        for (int i = 0; i < n; i++) {
+            if (deferred[i]) {
+                any = true;
+                continue;
+            }
+            int winner = -1;
+            if (categories != null) {
+                // Guava's Ordering.max, as the evaluator's Classification: the first maximum
+                winner = 0;
+                for (int k = 0; k < width; k++) {
+                    double p = results[k][i];
+                    if (Double.isNaN(p)) {
+                        winner = -1;
+                        break;
+                    }
+                    if (Double.compare(p, results[winner][i]) > 0) {
+                        winner = k;
+                    }
+                }
+                if (winner < 0) {
+                    deferred[i] = true;
+                    any = true;
+                    continue;
+                }
+            } else if (Double.isNaN(results[0][i])) {
+                deferred[i] = true;
+                any = true;
+                continue;
+            }
+            for (int j = 0; j < outputs.length; j++) {
+                Object value;
+                double number;
+                if (outputs[j] >= 0) {
+                    number = results[outputs[j]][i];
+                    value = null;
+                } else if (categories != null) {
+                    value = categories.get(winner);
+                    number = Double.NaN;
+                } else {
+                    number = results[0][i];
+                    value = null;
+                }
+                if (value == null && floatOutputs[j]) {
+                    number = (double) toFloat(number);
+                }
+                int row = start + i;
+                if (outKinds[j] == 0) {
+                    ((double[]) rawOut[j])[row] = (value != null) ? Batch.number(value) : number;
+                } else {
+                    ((Object[]) rawOut[j])[row] = (value != null) ? value : (Object) number;
+                }
+            }
+        }
+        return any ? deferred : null;
+    }
+
+    /** The evaluator's cast of a double to float: a zero of either sign is positive zero. */
+    static float toFloat(double value) {
+        float single = (float) value;
+        return (single == 0f) ? 0f : single;
+    }
+
+    // -- compiling the document ----------------------------------------------------------
+
+    /** Builds steps from PMML elements; refuses anything outside the supported set. */
+    static final class Compiler {
+        final PMML pmml;
+        final Map<String, DataField> dataFields = new HashMap<>();
+        final Map<String, DerivedField> globalDerived = new HashMap<>();
+        final Map<String, Integer> inputIndex = new HashMap<>();
+        final Map<String, InputField> fields;
+        final List<Step> steps = new ArrayList<>();
+        final List<Object>[] inputCategories;
+        final InputField[] inputFields;
+        final Map<String, Sym> inputs = new HashMap<>();
+        int numericSlots;
+        int categorySlots;
+
+        @SuppressWarnings("unchecked")
+        Compiler(PMML pmml, String[] inputNames, Map<String, InputField> fields) throws Unsupported {
+            this.pmml = pmml;
+            this.fields = fields;
+            DataDictionary dictionary = pmml.requireDataDictionary();
+            for (DataField field : dictionary.getDataFields()) {
+                dataFields.put(field.getName(), field);
+            }
+            TransformationDictionary transformations = pmml.getTransformationDictionary();
+            if (transformations != null) {
+                if (transformations.hasDefineFunctions()) {
+                    throw new Unsupported("DefineFunction");
+                }
+                for (DerivedField field : transformations.getDerivedFields()) {
+                    globalDerived.put(field.getName(), field);
+                }
+            }
+            for (int i = 0; i < inputNames.length; i++) {
+                inputIndex.put(inputNames[i], i);
+            }
+            this.inputCategories = new List[inputNames.length];
+            this.inputFields = new InputField[inputNames.length];
+        }
+
+        /** Field names visible in a model: its own derived fields, then its parents'. */
+        final class Scope {
+            final Scope parent;
+            final Map<String, DerivedField> derived = new HashMap<>();
+            final Map<String, Sym> computed = new HashMap<>();
+
+            Scope(Scope parent) {
+                this.parent = parent;
+            }
+
+            Sym resolve(String name) throws Unsupported {
+                for (Scope s = this; s != null; s = s.parent) {
+                    Sym sym = s.computed.get(name);
+                    if (sym != null) {
+                        return sym;
+                    }
+                    DerivedField field = s.derived.get(name);
+                    if (field != null) {
+                        Sym made = derivedField(field, s);
+                        s.computed.put(name, made);
+                        return made;
+                    }
+                }
+                DerivedField global = globalDerived.get(name);
+                if (global != null) {
+                    Sym made = inputs.get("\u0000" + name);
+                    if (made == null) {
+                        made = derivedField(global, null);
+                        inputs.put("\u0000" + name, made);
+                    }
+                    return made;
+                }
+                return input(name);
+            }
+        }
+
+        Scope scope(Scope parent, Model model) throws Unsupported {
+            Scope scope = new Scope(parent);
+            LocalTransformations local = model.getLocalTransformations();
+            if (local != null) {
+                for (DerivedField field : local.getDerivedFields()) {
+                    scope.derived.put(field.getName(), field);
+                }
+            }
+            checkMiningSchema(model);
+            MathContext mathContext = model.getMathContext();
+            if (mathContext != null && mathContext != MathContext.DOUBLE) {
+                throw new Unsupported(model.getClass().getSimpleName() + "@mathContext=" + mathContext.value());
+            }
+            return scope;
+        }
+
+        /** Every MiningField with the default treatments: the plan reads inputs as they are. */
+        private void checkMiningSchema(Model model) throws Unsupported {
+            for (MiningField field : model.requireMiningSchema().getMiningFields()) {
+                String what = "MiningField " + field.getName();
+                if (field.getOutlierTreatment() != null && field.getOutlierTreatment() != OutlierTreatmentMethod.AS_IS) {
+                    throw new Unsupported(what + "@outliers");
+                }
+                if (field.getMissingValueReplacement() != null) {
+                    throw new Unsupported(what + "@missingValueReplacement");
+                }
+                InvalidValueTreatmentMethod invalid = field.getInvalidValueTreatment();
+                if (invalid != null && invalid != InvalidValueTreatmentMethod.RETURN_INVALID) {
+                    throw new Unsupported(what + "@invalidValueTreatment=" + invalid.value());
+                }
+                if (field.getInvalidValueReplacement() != null) {
+                    throw new Unsupported(what + "@invalidValueReplacement");
+                }
+                if (field.getOpType() != null && dataFields.containsKey(field.getName())
+                        && field.getOpType() != dataFields.get(field.getName()).getOpType()) {
+                    throw new Unsupported(what + "@optype");
+                }
+            }
+        }
+
+        /** A data field read from the chunk's columns. */
+        Sym input(String name) throws Unsupported {
+            Sym known = inputs.get(name);
+            if (known != null) {
+                return known;
+            }
+            DataField field = dataFields.get(name);
+            Integer column = inputIndex.get(name);
+            InputField inputField = fields.get(name);
+            if (field == null || column == null || inputField == null) {
+                throw new Unsupported("field " + name + " is not a model input");
+            }
+            if (field.hasIntervals()) {
+                throw new Unsupported("DataField " + name + " with Intervals");
+            }
+            OpType opType = field.requireOpType();
+            DataType dataType = field.requireDataType();
+            Sym sym;
+            int c = column;
+            if (opType == OpType.CONTINUOUS && dataType == DataType.DOUBLE) {
+                if (field.hasValues()) {
+                    throw new Unsupported("continuous DataField " + name + " with Values");
+                }
+                int slot = numericSlots++;
+                sym = new Sym(true, slot, DataType.DOUBLE, null);
+                steps.add(block -> readNumbers(block, c, slot));
+            } else if (opType == OpType.CATEGORICAL && dataType == DataType.STRING) {
+                List<Object> categories = new ArrayList<>();
+                for (Value value : field.getValues()) {
+                    if (value.getProperty() != Value.Property.VALID) {
+                        throw new Unsupported("DataField " + name + " with invalid or missing Values");
+                    }
+                    categories.add(TypeUtil.parseOrCast(dataType, value.requireValue()));
+                }
+                if (categories.isEmpty()) {
+                    throw new Unsupported("categorical DataField " + name + " without Values");
+                }
+                int slot = categorySlots++;
+                sym = new Sym(false, slot, dataType, categories);
+                inputCategories[c] = categories;
+                inputFields[c] = inputField;
+                steps.add(block -> readCategories(block, c, slot));
+            } else {
+                throw new Unsupported("DataField " + name + " (" + opType.value() + " " + dataType.value() + ")");
+            }
+            inputs.put(name, sym);
+            return sym;
+        }
+
+        private static void readNumbers(Block block, int column, int slot) {
+            InputColumn input = block.columns[column];
+            double[] numbers = input.numbers();
+            int[] codes = input.codes();
+            double[] out = block.numbers[slot];
+            boolean[] deferred = block.deferred;
+            for (int i = 0, r = block.start; i < block.n; i++, r++) {
+                double x = (numbers == null) ? Double.NaN : numbers[r];
+                if ((codes != null && codes[r] >= 0) || !Double.isFinite(x)) {
+                    deferred[i] = true;
+                }
+                out[i] = x;
+            }
+        }
+
+        private static void readCategories(Block block, int column, int slot) {
+            InputColumn input = block.columns[column];
+            int[] codes = input.codes();
+            int[] map = block.categoryMaps[column];
+            int[] out = block.codes[slot];
+            boolean[] deferred = block.deferred;
+            for (int i = 0, r = block.start; i < block.n; i++, r++) {
+                int code = (codes == null || map == null) ? -1 : codes[r];
+                int category = (code >= 0) ? map[code] : -1;
+                if (category < 0) {
+                    deferred[i] = true;
+                }
+                out[i] = category;
+            }
+        }
+
+        /** A derived field: its expression, cast to its declared type (double or float). */
+        Sym derivedField(DerivedField field, Scope scope) throws Unsupported {
+            OpType opType = field.requireOpType();
+            DataType dataType = field.requireDataType();
+            if (opType != OpType.CONTINUOUS || (dataType != DataType.DOUBLE && dataType != DataType.FLOAT)) {
+                throw new Unsupported("DerivedField " + field.getName() + " (" + opType.value() + " " + dataType.value() + ")");
+            }
+            Operand value = expression(field.requireExpression(), scope);
+            int slot = numericSlots++;
+            boolean toFloat = (dataType == DataType.FLOAT) && value.dataType != DataType.FLOAT;
+            steps.add(block -> {
+                double[] out = block.numbers[slot];
+                boolean[] deferred = block.deferred;
+                for (int i = 0; i < block.n; i++) {
+                    double x = value.at(block, i);
+                    if (!Double.isFinite(x)) {
+                        deferred[i] = true;
+                    }
+                    out[i] = toFloat ? (double) toFloat(x) : x;
+                }
+            });
+            return new Sym(true, slot, dataType, null);
+        }
+
+        /** A numeric operand: a slot or a constant, with the evaluator's data type. */
+        static final class Operand {
+            final int slot;
+            final double constant;
+            final DataType dataType;
+
+            Operand(int slot, double constant, DataType dataType) {
+                this.slot = slot;
+                this.constant = constant;
+                this.dataType = dataType;
+            }
+
+            double at(Block block, int i) {
+                return (slot < 0) ? constant : block.numbers[slot][i];
+            }
+        }
+
+        Operand expression(Expression expression, Scope scope) throws Unsupported {
+            if (expression instanceof FieldRef) {
+                FieldRef ref = (FieldRef) expression;
+                if (ref.getMapMissingTo() != null) {
+                    throw new Unsupported("FieldRef@mapMissingTo");
+                }
+                Sym sym = resolve(scope, ref.requireField());
+                if (!sym.numeric) {
+                    throw new Unsupported("FieldRef to the categorical field " + ref.requireField());
+                }
+                return new Operand(sym.slot, 0, sym.dataType);
+            }
+            if (expression instanceof Constant) {
+                Constant constant = (Constant) expression;
+                if (constant.isMissing() || constant.getValue() == null) {
+                    throw new Unsupported("a missing Constant");
+                }
+                DataType dataType = constant.getDataType();
+                if (dataType == null) {
+                    dataType = TypeUtil.getConstantDataType(constant.getValue());
+                }
+                if (dataType != DataType.DOUBLE && dataType != DataType.FLOAT) {
+                    throw new Unsupported("Constant@dataType=" + dataType.value());
+                }
+                Number number = (Number) TypeUtil.parseOrCast(dataType, constant.getValue());
+                return new Operand(-1, number.doubleValue(), dataType);
+            }
+            if (expression instanceof Apply) {
+                Apply apply = (Apply) expression;
+                if (apply.getMapMissingTo() != null || apply.getDefaultValue() != null
+                        || (apply.getInvalidValueTreatment() != null
+                            && apply.getInvalidValueTreatment() != InvalidValueTreatmentMethod.RETURN_INVALID)) {
+                    throw new Unsupported("Apply with mapMissingTo, defaultValue or invalidValueTreatment");
+                }
+                List<Expression> arguments = apply.getExpressions();
+                String function = apply.requireFunction();
+                if (arguments.size() != 2) {
+                    throw new Unsupported("Apply function=" + function + " with " + arguments.size() + " arguments");
+                }
+                Operand left = expression(arguments.get(0), scope);
+                Operand right = expression(arguments.get(1), scope);
+                int op;
+                switch (function) {
+                    case "+": op = 0; break;
+                    case "-": op = 1; break;
+                    case "*": op = 2; break;
+                    case "/": op = 3; break;
+                    default: throw new Unsupported("Apply function=" + function);
+                }
+                // the evaluator computes in double and keeps the common type (float op float
+                // is cast back to float)
+                DataType common = TypeUtil.getCommonDataType(left.dataType, right.dataType);
+                boolean single = (common == DataType.FLOAT);
+                int slot = numericSlots++;
+                steps.add(block -> {
+                    double[] out = block.numbers[slot];
+                    for (int i = 0; i < block.n; i++) {
+                        double a = left.at(block, i);
+                        double b = right.at(block, i);
+                        double x;
+                        switch (op) {
+                            case 0: x = a + b; break;
+                            case 1: x = a - b; break;
+                            case 2: x = a * b; break;
+                            default: x = a / b; break;
+                        }
+                        out[i] = single ? (double) toFloat(x) : x;
+                    }
+                });
+                return new Operand(slot, 0, common);
+            }
+            throw new Unsupported(expression.getClass().getSimpleName());
+        }
+
+        Sym resolve(Scope scope, String name) throws Unsupported {
+            if (scope != null) {
+                return scope.resolve(name);
+            }
+            DerivedField global = globalDerived.get(name);
+            if (global != null) {
+                Sym made = inputs.get("\u0000" + name);
+                if (made == null) {
+                    made = derivedField(global, null);
+                    inputs.put("\u0000" + name, made);
+                }
+                return made;
+            }
+            return input(name);
+        }
+
+        DataType targetDataType(Model model) {
+            return targetType(pmml, model);
+        }
+
+        /** A classification's categories in the order of its result (regression tables'). */
+        List<Object> categoriesOf(Model model) throws Unsupported {
+            if (model.requireMiningFunction() != MiningFunction.CLASSIFICATION) {
+                return null;
+            }
+            if (model instanceof RegressionModel) {
+                List<Object> categories = new ArrayList<>();
+                DataType dataType = targetDataType(model);
+                for (RegressionTable table : ((RegressionModel) model).requireRegressionTables()) {
+                    categories.add(TypeUtil.parseOrCast(dataType, table.requireTargetCategory()));
+                }
+                return categories;
+            }
+            if (model instanceof MiningModel) {
+                Segmentation segmentation = ((MiningModel) model).requireSegmentation();
+                if (segmentation.getMultipleModelMethod() == Segmentation.MultipleModelMethod.MODEL_CHAIN) {
+                    List<Segment> segments = segmentation.requireSegments();
+                    return categoriesOf(segments.get(segments.size() - 1).requireModel());
+                }
+            }
+            throw new Unsupported("classification by " + model.getClass().getSimpleName());
+        }
+
+        // -- models --------------------------------------------------------------------
+
+        ModelStep model(Model model, Scope scope, DataType targetType) throws Unsupported {
+            if (model.getModelVerification() != null && model != model) {
+                throw new Unsupported("unreachable");
+            }
+            if (model.getModelStats() != null || model.getModelExplanation() != null) {
+                // descriptive only: the evaluator does not read them
+            }
+            if (model instanceof RegressionModel) {
+                return regression((RegressionModel) model, scope);
+            }
+            if (model instanceof TreeModel) {
+                return tree((TreeModel) model, scope);
+            }
+            if (model instanceof MiningModel) {
+                return mining((MiningModel) model, scope);
+            }
+            throw new Unsupported(model.getClass().getSimpleName());
+        }
+
+        private Target target(Model model) throws Unsupported {
+            Targets targets = model.getTargets();
+            if (targets == null || !targets.hasTargets()) {
+                return null;
+            }
+            if (targets.getTargets().size() != 1) {
+                throw new Unsupported("Targets with more than one Target");
+            }
+            Target target = targets.getTargets().get(0);
+            if (target.getCastInteger() != null || target.hasTargetValues()) {
+                throw new Unsupported("Target@castInteger or TargetValues");
+            }
+            return target;
+        }
+
+        /** The evaluator's Target processing of a regression value ({@code TargetUtil.processValue}). */
+        private static ModelStep withTarget(ModelStep inner, Target target) {
+            if (target == null) {
+                return inner;
+            }
+            double low = (target.getMin() != null) ? target.getMin().doubleValue() : Double.NEGATIVE_INFINITY;
+            double high = (target.getMax() != null) ? target.getMax().doubleValue() : Double.POSITIVE_INFINITY;
+            boolean restrict = target.getMin() != null || target.getMax() != null;
+            double factor = target.getRescaleFactor().doubleValue();
+            double constant = target.getRescaleConstant().doubleValue();
+            return new ModelStep() {
+                public int width() {
+                    return 1;
+                }
+
+                public void run(Block block, double[][] out) {
+                    inner.run(block, out);
+                    double[] values = out[0];
+                    for (int i = 0; i < block.n; i++) {
+                        double x = values[i];
+                        if (restrict) {
+                            x = Math.min(Math.max(x, low), high);
+                        }
+                        values[i] = x * factor + constant;
+                    }
+                }
+            };
+        }
+
+        ModelStep regression(RegressionModel model, Scope scope) throws Unsupported {
+            List<RegressionTable> tables = model.requireRegressionTables();
+            RegressionModel.NormalizationMethod normalization = model.getNormalizationMethod();
+            int k = tables.size();
+            double[][] numericCoefficients = new double[k][];
+            int[][] numericSlotsOf = new int[k][];
+            int[][] categorySlotsOf = new int[k][];
+            double[][][] categoryCoefficients = new double[k][][];
+            double[] intercepts = new double[k];
+            for (int t = 0; t < k; t++) {
+                RegressionTable table = tables.get(t);
+                if (table.hasPredictorTerms()) {
+                    throw new Unsupported("PredictorTerm");
+                }
+                List<NumericPredictor> numeric = table.getNumericPredictors();
+                numericCoefficients[t] = new double[numeric.size()];
+                numericSlotsOf[t] = new int[numeric.size()];
+                for (int p = 0; p < numeric.size(); p++) {
+                    NumericPredictor predictor = numeric.get(p);
+                    if (predictor.getExponent() != null && predictor.getExponent() != 1) {
+                        throw new Unsupported("NumericPredictor@exponent");
+                    }
+                    Sym sym = scope.resolve(predictor.requireField());
+                    if (!sym.numeric) {
+                        throw new Unsupported("NumericPredictor on a categorical field");
+                    }
+                    numericCoefficients[t][p] = predictor.requireCoefficient().doubleValue();
+                    numericSlotsOf[t][p] = sym.slot;
+                }
+                // the evaluator adds the coefficient of the first predictor of a field that
+                // matches, and skips the rest of that field's predictors (which follow it)
+                List<CategoricalPredictor> categorical = table.getCategoricalPredictors();
+                List<String> order = new ArrayList<>();
+                Map<String, double[]> byField = new HashMap<>();
+                String previous = null;
+                for (CategoricalPredictor predictor : categorical) {
+                    String name = predictor.requireField();
+                    if (!name.equals(previous) && byField.containsKey(name)) {
+                        throw new Unsupported("CategoricalPredictors of field " + name + " are not consecutive");
+                    }
+                    previous = name;
+                    Sym sym = scope.resolve(name);
+                    if (sym.numeric) {
+                        throw new Unsupported("CategoricalPredictor on the continuous field " + name);
+                    }
+                    double[] coefficients = byField.get(name);
+                    if (coefficients == null) {
+                        coefficients = new double[sym.categories.size()];
+                        java.util.Arrays.fill(coefficients, Double.NaN);
+                        byField.put(name, coefficients);
+                        order.add(name);
+                    }
+                    int at = indexOf(sym.categories, predictor.requireValue(), sym.dataType);
+                    if (at >= 0 && Double.isNaN(coefficients[at])) {
+                        coefficients[at] = predictor.requireCoefficient().doubleValue();
+                    }
+                }
+                categorySlotsOf[t] = new int[order.size()];
+                categoryCoefficients[t] = new double[order.size()][];
+                for (int f = 0; f < order.size(); f++) {
+                    categorySlotsOf[t][f] = scope.resolve(order.get(f)).slot;
+                    categoryCoefficients[t][f] = byField.get(order.get(f));
+                }
+                intercepts[t] = table.requireIntercept().doubleValue();
+            }
+            MiningFunction function = model.requireMiningFunction();
+            if (function == MiningFunction.REGRESSION) {
+                if (k != 1) {
+                    throw new Unsupported("a regression with " + k + " RegressionTables");
+                }
+                int normalize;
+                switch (normalization) {
+                    case NONE: normalize = 0; break;
+                    case SOFTMAX:
+                    case LOGIT: normalize = 1; break;
+                    case EXP: normalize = 2; break;
+                    default: throw new Unsupported("RegressionModel@normalizationMethod=" + normalization.value());
+                }
+                ModelStep sum = tableSums(numericCoefficients, numericSlotsOf, categorySlotsOf,
+                        categoryCoefficients, intercepts);
+                ModelStep normalized = new ModelStep() {
+                    public int width() {
+                        return 1;
+                    }
+
+                    public void run(Block block, double[][] out) {
+                        sum.run(block, out);
+                        if (normalize == 0) {
+                            return;
+                        }
+                        double[] values = out[0];
+                        for (int i = 0; i < block.n; i++) {
+                            values[i] = (normalize == 1) ? 1d / (1d + Math.exp(-values[i])) : Math.exp(values[i]);
+                        }
+                    }
+                };
+                return withTarget(normalized, target(model));
+            }
+            if (function != MiningFunction.CLASSIFICATION) {
+                throw new Unsupported("RegressionModel@functionName=" + function.value());
+            }
+            if (target(model) != null) {
+                throw new Unsupported("Targets on a classification");
+            }
+            if (targetDataType(model) == null || k < 2) {
+                throw new Unsupported("a classification with " + k + " RegressionTables");
+            }
+            DataType targetType = targetDataType(model);
+            MiningField targetField = null;
+            for (MiningField field : model.requireMiningSchema().getMiningFields()) {
+                if (field.getUsageType() == MiningField.UsageType.TARGET) {
+                    targetField = field;
+                }
+            }
+            DataField targetData = (targetField != null) ? dataFields.get(targetField.getName()) : null;
+            if (targetData == null || targetData.requireOpType() != OpType.CATEGORICAL) {
+                throw new Unsupported("a classification whose target is not a categorical DataField");
+            }
+            if (targetData.hasValues()) {
+                List<Object> declared = new ArrayList<>();
+                for (Value value : targetData.getValues()) {
+                    declared.add(TypeUtil.parseOrCast(targetType, value.requireValue()));
+                }
+                for (RegressionTable table : tables) {
+                    if (!declared.contains(TypeUtil.parseOrCast(targetType, table.requireTargetCategory()))) {
+                        throw new Unsupported("a RegressionTable for an undeclared category");
+                    }
+                }
+                if (declared.size() != k) {
+                    throw new Unsupported("RegressionTables and target Values differ in number");
+                }
+            }
+            ModelStep sums = tableSums(numericCoefficients, numericSlotsOf, categorySlotsOf,
+                    categoryCoefficients, intercepts);
+            int mode;
+            if (k == 2 && (normalization == RegressionModel.NormalizationMethod.LOGIT
+                    || (normalization == RegressionModel.NormalizationMethod.SOFTMAX && isDefault(tables.get(1))))) {
+                mode = 0; // binomial logit: the first table's inverse logit, the second 1 - it
+            } else if (k == 2 && normalization == RegressionModel.NormalizationMethod.NONE) {
+                mode = 1; // binomial, restricted to [0, 1]
+            } else if (normalization == RegressionModel.NormalizationMethod.SOFTMAX) {
+                mode = 2;
+            } else {
+                throw new Unsupported("RegressionModel classification with normalizationMethod="
+                        + normalization.value() + " and " + k + " tables");
+            }
+            return new ModelStep() {
+                public int width() {
+                    return k;
+                }
+
+                public void run(Block block, double[][] out) {
+                    sums.run(block, out);
+                    if (mode == 0 || mode == 1) {
+                        double[] first = out[0];
+                        double[] second = out[1];
+                        for (int i = 0; i < block.n; i++) {
+                            double p = (mode == 0) ? 1d / (1d + Math.exp(-first[i]))
+                                    : Math.min(Math.max(first[i], 0d), 1d);
+                            first[i] = p;
+                            second[i] = 1d - p;
+                        }
+                        return;
+                    }
+                    softMax(out, block.n);
+                }
+            };
+        }
+
+        private static boolean isDefault(RegressionTable table) {
+            return !table.hasNumericPredictors() && !table.hasCategoricalPredictors()
+                    && !table.hasPredictorTerms() && table.requireIntercept().doubleValue() == 0d;
+        }
+
+        /** ValueUtil.normalizeSoftMax: exp(x - max) / the sum of them, in category order. */
+        static void softMax(double[][] out, int n) {
+            int k = out.length;
+            for (int i = 0; i < n; i++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int c = 0; c < k; c++) {
+                    max = Math.max(max, out[c][i]);
+                }
+                double sum = 0d;
+                for (int c = 0; c < k; c++) {
+                    double e = Math.exp(out[c][i] - max);
+                    out[c][i] = e;
+                    sum += e;
+                }
+                for (int c = 0; c < k; c++) {
+                    out[c][i] /= sum;
+                }
+            }
+        }
+
+        /** Each table's sum: 0, then coefficient x value in element order, then the matching
+         * categorical coefficients, then the intercept when it is not zero. */
+        private static ModelStep tableSums(double[][] coefficients, int[][] slots, int[][] categorySlots,
+                double[][][] categoryCoefficients, double[] intercepts) {
+            int k = coefficients.length;
+            return new ModelStep() {
+                public int width() {
+                    return k;
+                }
+
+                public void run(Block block, double[][] out) {
+                    for (int t = 0; t < k; t++) {
+                        double[] sum = out[t];
+                        java.util.Arrays.fill(sum, 0, block.n, 0d);
+                        double[] c = coefficients[t];
+                        int[] s = slots[t];
+                        for (int p = 0; p < c.length; p++) {
+                            double coefficient = c[p];
+                            double[] x = block.numbers[s[p]];
+                            for (int i = 0; i < block.n; i++) {
+                                sum[i] += coefficient * x[i];
+                            }
+                        }
+                        for (int f = 0; f < categorySlots[t].length; f++) {
+                            int[] codes = block.codes[categorySlots[t][f]];
+                            double[] values = categoryCoefficients[t][f];
+                            for (int i = 0; i < block.n; i++) {
+                                int code = codes[i];
+                                if (code >= 0 && !Double.isNaN(values[code])) {
+                                    sum[i] += values[code];
+                                }
+                            }
+                        }
+                        double intercept = intercepts[t];
+                        if (intercept != 0d) {
+                            for (int i = 0; i < block.n; i++) {
+                                sum[i] += intercept;
+                            }
+                        }
+                    }
+                }
+            };
+        }
+
+        /** A regression tree as flat arrays, walked per row. */
+        ModelStep tree(TreeModel model, Scope scope) throws Unsupported {
+            if (model.requireMiningFunction() != MiningFunction.REGRESSION) {
+                throw new Unsupported("TreeModel@functionName=" + model.requireMiningFunction().value());
+            }
+            TreeModel.NoTrueChildStrategy noTrueChild = model.getNoTrueChildStrategy();
+            boolean lastPrediction = noTrueChild == TreeModel.NoTrueChildStrategy.RETURN_LAST_PREDICTION;
+            if (!lastPrediction && noTrueChild != TreeModel.NoTrueChildStrategy.RETURN_NULL_PREDICTION) {
+                throw new Unsupported("TreeModel@noTrueChildStrategy=" + noTrueChild.value());
+            }
+            Target target = target(model);
+            Flat flat = new Flat();
+            flat.add(model.requireNode(), scope);
+            int[] first = flat.toInts(flat.firstChild);
+            int[] count = flat.toInts(flat.childCount);
+            int[] kind = flat.toInts(flat.kind);
+            int[] slot = flat.toInts(flat.slot);
+            double[] threshold = flat.toDoubles(flat.threshold);
+            double[] score = flat.toDoubles(flat.score);
+            if (kind[0] != Flat.TRUE) {
+                throw new Unsupported("a TreeModel whose root predicate is not True");
+            }
+            ModelStep walk = new ModelStep() {
+                public int width() {
+                    return 1;
+                }
+
+                public void run(Block block, double[][] out) {
+                    double[] values = out[0];
+                    double[][] numbers = block.numbers;
+                    int[][] codes = block.codes;
+                    for (int i = 0; i < block.n; i++) {
+                        int node = 0;
+                        while (true) {
+                            int chosen = -1;
+                            for (int c = first[node], end = first[node] + count[node]; c < end; c++) {
+                                if (holds(kind[c], slot[c], threshold[c], numbers, codes, i)) {
+                                    chosen = c;
+                                    break;
+                                }
+                            }
+                            if (chosen < 0) {
+                                // a leaf gives its score; an inner node with no true child its
+                                // own (lastPrediction) or none (nullPrediction: the evaluator's)
+                                values[i] = (count[node] == 0 || lastPrediction) ? score[node] : Double.NaN;
+                                break;
+                            }
+                            node = chosen;
+                        }
+                    }
+                }
+            };
+            return withTarget(walk, target);
+        }
+
+        static boolean holds(int kind, int slot, double threshold, double[][] numbers, int[][] codes, int i) {
+            switch (kind) {
+                case Flat.TRUE: return true;
+                case Flat.FALSE: return false;
+                case Flat.LESS_THAN: return Double.compare(numbers[slot][i], threshold) < 0;
+                case Flat.LESS_OR_EQUAL: return Double.compare(numbers[slot][i], threshold) <= 0;
+                case Flat.GREATER_THAN: return Double.compare(numbers[slot][i], threshold) > 0;
+                case Flat.GREATER_OR_EQUAL: return Double.compare(numbers[slot][i], threshold) >= 0;
+                case Flat.EQUAL: return Double.compare(numbers[slot][i], threshold) == 0;
+                case Flat.NOT_EQUAL: return Double.compare(numbers[slot][i], threshold) != 0;
+                case Flat.IS: return codes[slot][i] == (int) threshold;
+                case Flat.IS_NOT: return codes[slot][i] != (int) threshold;
+                default: throw new IllegalStateException();
+            }
+        }
+
+        /** A tree's nodes in breadth order: each node's children are consecutive. */
+        final class Flat {
+            static final int TRUE = 0, FALSE = 1, LESS_THAN = 2, LESS_OR_EQUAL = 3, GREATER_THAN = 4,
+                    GREATER_OR_EQUAL = 5, EQUAL = 6, NOT_EQUAL = 7, IS = 8, IS_NOT = 9;
+            final List<Integer> firstChild = new ArrayList<>();
+            final List<Integer> childCount = new ArrayList<>();
+            final List<Integer> kind = new ArrayList<>();
+            final List<Integer> slot = new ArrayList<>();
+            final List<Double> threshold = new ArrayList<>();
+            final List<Double> score = new ArrayList<>();
+
+            void add(Node root, Scope scope) throws Unsupported {
+                List<Node> queue = new ArrayList<>();
+                queue.add(root);
+                for (int at = 0; at < queue.size(); at++) {
+                    Node node = queue.get(at);
+                    predicate(node.requirePredicate(), scope);
+                    if (node.hasScoreDistributions() || node.getEmbeddedModel() != null
+                            || node.getPartition() != null || node.getDefaultChild() != null) {
+                        throw new Unsupported("a Node with ScoreDistributions, an embedded model or defaultChild");
+                    }
+                    Object value = node.getScore();
+                    score.add((value == null) ? Double.NaN : ((Number) TypeUtil.parseOrCast(DataType.DOUBLE, value)).doubleValue());
+                    List<Node> children = node.hasNodes() ? node.getNodes() : java.util.Collections.emptyList();
+                    firstChild.add(queue.size());
+                    childCount.add(children.size());
+                    queue.addAll(children);
+                }
+            }
+
+            private void predicate(Predicate predicate, Scope scope) throws Unsupported {
+                if (predicate instanceof True) {
+                    kind.add(TRUE);
+                    slot.add(0);
+                    threshold.add(0d);
+                    return;
+                }
+                if (predicate instanceof False) {
+                    kind.add(FALSE);
+                    slot.add(0);
+                    threshold.add(0d);
+                    return;
+                }
+                if (!(predicate instanceof SimplePredicate)) {
+                    throw new Unsupported(predicate.getClass().getSimpleName());
+                }
+                SimplePredicate simple = (SimplePredicate) predicate;
+                Sym sym = scope.resolve(simple.requireField());
+                SimplePredicate.Operator operator = simple.requireOperator();
+                if (sym.numeric) {
+                    int k;
+                    switch (operator) {
+                        case LESS_THAN: k = LESS_THAN; break;
+                        case LESS_OR_EQUAL: k = LESS_OR_EQUAL; break;
+                        case GREATER_THAN: k = GREATER_THAN; break;
+                        case GREATER_OR_EQUAL: k = GREATER_OR_EQUAL; break;
+                        case EQUAL: k = EQUAL; break;
+                        case NOT_EQUAL: k = NOT_EQUAL; break;
+                        default: throw new Unsupported("SimplePredicate@operator=" + operator.value());
+                    }
+                    Number value = (Number) TypeUtil.parseOrCast(sym.dataType, simple.requireValue());
+                    kind.add(k);
+                    slot.add(sym.slot);
+                    threshold.add(value.doubleValue());
+                    return;
+                }
+                if (operator != SimplePredicate.Operator.EQUAL && operator != SimplePredicate.Operator.NOT_EQUAL) {
+                    throw new Unsupported("SimplePredicate@operator=" + operator.value() + " on a categorical field");
+                }
+                int at = indexOf(sym.categories, simple.requireValue(), sym.dataType);
+                kind.add(operator == SimplePredicate.Operator.EQUAL ? IS : IS_NOT);
+                slot.add(sym.slot);
+                threshold.add((double) at); // -1: a category no row has, never equal
+            }
+
+            int[] toInts(List<Integer> values) {
+                int[] out = new int[values.size()];
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = values.get(i);
+                }
+                return out;
+            }
+
+            double[] toDoubles(List<Double> values) {
+                double[] out = new double[values.size()];
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = values.get(i);
+                }
+                return out;
+            }
+        }
+
+        /** sum / average of regression segments, or a model chain ending in a classification. */
+        ModelStep mining(MiningModel model, Scope scope) throws Unsupported {
+            Segmentation segmentation = model.requireSegmentation();
+            if (segmentation.getMissingPredictionTreatment() != null
+                    && segmentation.getMissingPredictionTreatment() != Segmentation.MissingPredictionTreatment.RETURN_MISSING) {
+                throw new Unsupported("Segmentation@missingPredictionTreatment=" + segmentation.getMissingPredictionTreatment().value());
+            }
+            if (segmentation.getLocalTransformations() != null) {
+                throw new Unsupported("Segmentation with LocalTransformations");
+            }
+            List<Segment> segments = segmentation.requireSegments();
+            for (Segment segment : segments) {
+                if (!(segment.requirePredicate() instanceof True)) {
+                    throw new Unsupported("a Segment whose predicate is not True");
+                }
+                if (segment.getWeight().doubleValue() != 1d) {
+                    throw new Unsupported("a weighted Segment");
+                }
+            }
+            Segmentation.MultipleModelMethod method = segmentation.requireMultipleModelMethod();
+            if (method == Segmentation.MultipleModelMethod.MODEL_CHAIN) {
+                return chain(model, segments, scope);
+            }
+            if (model.requireMiningFunction() != MiningFunction.REGRESSION) {
+                throw new Unsupported("MiningModel classification by " + method.value());
+            }
+            boolean average;
+            if (method == Segmentation.MultipleModelMethod.SUM) {
+                average = false;
+            } else if (method == Segmentation.MultipleModelMethod.AVERAGE) {
+                average = true;
+            } else {
+                throw new Unsupported("Segmentation@multipleModelMethod=" + method.value());
+            }
+            ModelStep[] parts = new ModelStep[segments.size()];
+            for (int s = 0; s < parts.length; s++) {
+                Model inner = segments.get(s).requireModel();
+                if (inner.requireMiningFunction() != MiningFunction.REGRESSION || inner.getOutput() != null
+                        && inner.getOutput().hasOutputFields()) {
+                    throw new Unsupported("a segment that is not a plain regression");
+                }
+                parts[s] = model(inner, scope(scope, inner), DataType.DOUBLE);
+            }
+            int size = parts.length;
+            ModelStep aggregate = new ModelStep() {
+                public int width() {
+                    return 1;
+                }
+
+                public void run(Block block, double[][] out) {
+                    double[] total = out[0];
+                    java.util.Arrays.fill(total, 0, block.n, 0d);
+                    double[][] part = new double[1][block.n];
+                    for (ModelStep step : parts) {
+                        step.run(block, part);
+                        double[] values = part[0];
+                        for (int i = 0; i < block.n; i++) {
+                            total[i] += values[i]; // NaN (no prediction) stays NaN: deferred
+                        }
+                    }
+                    if (average) {
+                        for (int i = 0; i < block.n; i++) {
+                            total[i] /= size;
+                        }
+                    }
+                }
+            };
+            return withTarget(aggregate, target(model));
+        }
+
+        /** A model chain: each segment but the last feeds its predicted value, through an
+         * OutputField, to the next. */
+        ModelStep chain(MiningModel model, List<Segment> segments, Scope scope) throws Unsupported {
+            if (target(model) != null) {
+                throw new Unsupported("Targets on a model chain");
+            }
+            Scope chainScope = new Scope(scope);
+            List<ModelStep> feeders = new ArrayList<>();
+            List<Integer> feederSlots = new ArrayList<>();
+            List<Boolean> feederFloat = new ArrayList<>();
+            for (int s = 0; s < segments.size() - 1; s++) {
+                Model inner = segments.get(s).requireModel();
+                if (inner.requireMiningFunction() != MiningFunction.REGRESSION) {
+                    throw new Unsupported("a model chain with a classification before its last segment");
+                }
+                Output output = inner.getOutput();
+                if (output == null || output.getOutputFields().size() != 1) {
+                    throw new Unsupported("a chained segment without exactly one OutputField");
+                }
+                OutputField field = output.getOutputFields().get(0);
+                if (field.getResultFeature() != ResultFeature.PREDICTED_VALUE || field.getExpression() != null) {
+                    throw new Unsupported("a chained OutputField other than the predicted value");
+                }
+                DataType type = field.getDataType();
+                if (type != null && type != DataType.DOUBLE && type != DataType.FLOAT) {
+                    throw new Unsupported("a chained OutputField@dataType=" + type.value());
+                }
+                feeders.add(model(inner, scope(chainScope, inner), DataType.DOUBLE));
+                int slot = numericSlots++;
+                feederSlots.add(slot);
+                feederFloat.add(type == DataType.FLOAT);
+                chainScope.computed.put(field.getName(), new Sym(true, slot,
+                        (type == DataType.FLOAT) ? DataType.FLOAT : DataType.DOUBLE, null));
+            }
+            Model last = segments.get(segments.size() - 1).requireModel();
+            if (last.getOutput() != null && last.getOutput().hasOutputFields()) {
+                for (OutputField field : last.getOutput().getOutputFields()) {
+                    if (field.getResultFeature() != ResultFeature.PROBABILITY) {
+                        throw new Unsupported("an OutputField of the chain's last segment other than a probability");
+                    }
+                }
+            }
+            // the feeders' steps run in the block before the last model reads their slots
+            int n = feeders.size();
+            ModelStep[] feeding = feeders.toArray(new ModelStep[0]);
+            int[] slots = new int[n];
+            boolean[] floats = new boolean[n];
+            for (int f = 0; f < n; f++) {
+                slots[f] = feederSlots.get(f);
+                floats[f] = feederFloat.get(f);
+            }
+            steps.add(block -> {
+                double[][] out = new double[1][block.n];
+                for (int f = 0; f < n; f++) {
+                    feeding[f].run(block, out);
+                    double[] target = block.numbers[slots[f]];
+                    for (int i = 0; i < block.n; i++) {
+                        double x = out[0][i];
+                        if (Double.isNaN(x)) {
+                            block.deferred[i] = true;
+                        }
+                        target[i] = floats[f] ? (double) toFloat(x) : x;
+                    }
+                }
+            });
+            return model(last, scope(chainScope, last), targetDataType(last));
+        }
+    }
+}
