@@ -80,6 +80,13 @@ class Model:
         ``transpiled`` once a compiled model has replaced the interpreter)."""
         return self._handle.description
 
+    @property
+    def plan(self) -> str:
+        """The columnar plan's state: ``serving: <what it computes>``, ``pending: …`` (until
+        it has reproduced the evaluator bit for bit on real rows), ``refused: …`` (it did not)
+        or ``none: <reason>`` (e.g. the first element it does not support)."""
+        return self._handle.plan
+
     def wait_compiled(self, timeout: float | None = None) -> bool:
         """Wait for a background compilation to finish (or its budget to run out); True when
         a compiled model is in use or will be tried on the next chunk scored."""

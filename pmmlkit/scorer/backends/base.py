@@ -103,6 +103,13 @@ class Handle:
         self._layout = jpype.JArray(jpype.JInt)(self._take)
         self._n_inputs = len(schema.inputs)
         self._local = threading.local()
+        #: the columnar plan (``pmmlkit.bridge.Plan``) once it serves, a candidate until it
+        #: has reproduced the evaluator on :data:`GATE_ROWS` rows it computes, and its state
+        self._plan: Any = None
+        self._plan_candidate: Any = None
+        self._plan_needed = GATE_ROWS
+        self.plan = "none: not offered"
+        self._plan_summary = ""
 
     def score_row(self, numbers: list[float], objects: list[Any]) -> list[Any]:
         """Score one row given in schema input order as numbers (NaN = none) and raw values
@@ -151,8 +158,44 @@ class Handle:
         """Score a chunk given as raw columns in schema input order."""
         if self._compilation is not None:
             self._consider_compiled(columns, nrows)
+        if self._plan_candidate is not None and nrows:
+            self._consider_plan(columns, nrows)
         return self._run(self._scorer, self._java_columns(columns, nrows), nrows,
-                         parallelism or default_parallelism())
+                         parallelism or default_parallelism(), self._plan)
+
+    # -- a columnar plan serves only once it reproduces the evaluator bit for bit ----------
+    def offer_plan(self, plan: Any, summary: str) -> None:
+        """Score with ``plan`` once it has computed :data:`GATE_ROWS` rows of real chunks
+        (the verification records count) exactly as the evaluator does; until then the
+        evaluator scores, and for good when they differ in one bit."""
+        self._plan_candidate = plan
+        self.plan = f"pending: {summary} (not yet checked against the evaluator)"
+        self._plan_summary = summary
+
+    def refuse_plan(self, reason: str) -> None:
+        self.plan = f"none: {reason}"
+
+    def _consider_plan(self, columns: list[RawColumn], nrows: int) -> None:
+        with self._swap_lock:
+            plan = self._plan_candidate
+            if plan is None:
+                return
+            rows = min(nrows, max(self._plan_needed, GATE_ROWS))
+            java_columns = self._java_columns(columns, rows)
+            current = self._run(self._scorer, java_columns, rows, 1)
+            planned = self._run(self._scorer, java_columns, rows, 1, plan)
+            disagreement = _first_difference(current, planned, exact=True)
+            if disagreement is not None:
+                self._plan_candidate = None
+                self.plan = (f"refused: {self._plan_summary} differs from the evaluator "
+                             f"({disagreement})")
+                warnings.warn(f"{self.source}: the columnar plan differs from the evaluator "
+                              f"({disagreement}); scoring with the evaluator", stacklevel=5)
+                return
+            self._plan_needed -= int(plan.count(java_columns, rows, self._java_out_kinds))
+            if self._plan_needed <= 0:
+                self._plan, self._plan_candidate = plan, None
+                self.plan = f"serving: {self._plan_summary}"
 
     def _java_columns(self, columns: list[RawColumn], stop: int) -> Any:
         """The chunk's first ``stop`` rows as ``InputColumn[]`` in the evaluator's input
@@ -213,10 +256,11 @@ class Handle:
             compilation.mark_verified()
             self.description = self.description.replace("(interpreted", "(transpiled", 1)
 
-    def _run(self, scorer: Any, java_columns: Any, nrows: int, parallelism: int) -> ChunkResult:
+    def _run(self, scorer: Any, java_columns: Any, nrows: int, parallelism: int,
+             plan: Any = None) -> ChunkResult:
         with java(f"{self.source}: the evaluator failed on a chunk of {nrows} rows"):
-            result = self._batch.score(scorer, java_columns, nrows, self._java_out_kinds,
-                                       parallelism)
+            result = self._batch.score(scorer, plan, java_columns, nrows,
+                                       self._java_out_kinds, parallelism)
         ncols = len(self._out_kinds)
         out: list[np.ndarray] = []
         for j, kind in enumerate(self._out_kinds):
@@ -243,12 +287,17 @@ class Handle:
 GATE_ROWS = 512
 
 
-def _first_difference(a: ChunkResult, b: ChunkResult) -> str | None:
-    """Where two results of the same rows differ (beyond 1e-9 relative), or None."""
+def _first_difference(a: ChunkResult, b: ChunkResult, *, exact: bool = False) -> str | None:
+    """Where two results of the same rows differ (beyond 1e-9 relative; with ``exact``, in
+    one bit), or None."""
     if not np.array_equal(a.error_rows, b.error_rows):
         return "they fail on different rows"
+    if exact and a.error_messages != b.error_messages:
+        return "they fail with different messages"
     for j, (x, y) in enumerate(zip(a.columns, b.columns, strict=True)):
-        if x.dtype.kind == "f":
+        if x.dtype.kind == "f" and exact:
+            same = (x.view(np.int64) == y.view(np.int64)) | (np.isnan(x) & np.isnan(y))
+        elif x.dtype.kind == "f":
             same = np.isclose(x, y, rtol=1e-9, atol=0.0, equal_nan=True)
         else:
             same = np.array([p == q for p, q in zip(x.tolist(), y.tolist(), strict=True)],

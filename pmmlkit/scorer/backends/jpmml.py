@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from importlib.metadata import version
 from typing import Any
 
-from pmmlkit._boundary import java
-from pmmlkit.errors import ModelLoadError
+from pmmlkit._boundary import java, java_message
+from pmmlkit.errors import ConfigurationError, ModelLoadError
 from pmmlkit.schema import ModelSchema
 from pmmlkit.scorer.backends import _compiled, _jars, _jvm, _parsed
 from pmmlkit.scorer.backends.base import Backend, Handle
@@ -49,6 +50,12 @@ class JpmmlBackend(Backend):
         if transpile is not False:
             cached = _load_verified(jpype, sha256, schema, source, self.version())
             if cached is not None:
+                parsed = _parsed.load(jpype, sha256) if plan_enabled() else None
+                if parsed is not None:
+                    offer_plan(jpype, cached, parsed, schema)
+                else:
+                    cached.refuse_plan("off (PMMLKIT_PLAN=off)" if not plan_enabled() else
+                                       "the document's parsed form is not cached")
                 return cached
         evaluator = _parsed.load(jpype, sha256)
         if evaluator is None:
@@ -58,6 +65,10 @@ class JpmmlBackend(Backend):
             _parsed.store(jpype, sha256, builder.getPMML())
         handle = Handle(_scorer(jpype, evaluator, schema), schema, source=source,
                         description=f"JPMML-Evaluator {self.version()} (interpreted)")
+        if plan_enabled():
+            offer_plan(jpype, handle, evaluator, schema)
+        else:
+            handle.refuse_plan("off (PMMLKIT_PLAN=off)")
         if transpile is False or (transpile is None and not _jvm.has_compiler()):
             return handle  # a JRE cannot compile; a verified jar from a JDK still loads
         compilation = _compiled.obtain(jpype, sha256, source, pmml,
@@ -71,6 +82,33 @@ class JpmmlBackend(Backend):
 
     def version(self) -> str:
         return "1.7 via jpmml-evaluator " + version("jpmml-evaluator")
+
+
+def plan_enabled() -> bool:
+    """``PMMLKIT_PLAN``: ``on`` (default) offers each model a columnar plan
+    (``pmmlkit.bridge.Plan``); ``off`` scores every row through the evaluator."""
+    text = os.environ.get("PMMLKIT_PLAN", "on").strip().lower()
+    if text not in ("on", "off"):
+        raise ConfigurationError(f"PMMLKIT_PLAN={text!r}: use 'on' or 'off'")
+    return text == "on"
+
+
+def offer_plan(jpype: Any, handle: Handle, evaluator: Any, schema: ModelSchema) -> None:
+    """Build the columnar plan of ``evaluator``'s document and offer it to ``handle``, or
+    record why there is none (the first element the plan does not support)."""
+    columns = schema.columns
+    keys = [c.name if c.kind == "probability" else c.key for c in columns]
+    try:
+        plan = jpype.JClass("pmmlkit.bridge.Plan").build(
+            evaluator, jpype.JArray(jpype.JString)(schema.input_names),
+            jpype.JArray(jpype.JString)(keys))
+    except jpype.JException as exc:  # Plan.Unsupported, or a document it cannot read
+        if not isinstance(exc, jpype.JClass("pmmlkit.bridge.Plan$Unsupported")):
+            handle.refuse_plan(f"not supported: {java_message(exc)}")
+        else:
+            handle.refuse_plan(f"not supported: {exc.getMessage()}")
+        return
+    handle.offer_plan(plan, str(plan.summary()))
 
 
 #: JPMML 1.7 loads these but fails on every record that needs them

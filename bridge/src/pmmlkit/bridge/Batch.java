@@ -34,6 +34,16 @@ public final class Batch {
     /** Scores {@code nrows} rows; see the class comment for the layout of the result. */
     public static Object[] score(RowScorer scorer, InputColumn[] columns, int nrows, int[] outKinds,
             int parallelism) throws Exception {
+        return score(scorer, null, columns, nrows, outKinds, parallelism);
+    }
+
+    /**
+     * Scores {@code nrows} rows with {@code plan} (null: none): the plan computes each block's
+     * plain rows, {@code scorer} the rows it defers, one by one.
+     */
+    public static Object[] score(RowScorer scorer, Plan plan, InputColumn[] columns, int nrows,
+            int[] outKinds, int parallelism) throws Exception {
+        int[][] maps = (plan == null) ? null : plan.categoryMaps(columns);
         int ncols = outKinds.length;
         Object[] rawOut = new Object[ncols];
         for (int j = 0; j < ncols; j++) {
@@ -45,9 +55,11 @@ public final class Batch {
         IntStream range = IntStream.range(0, blocks);
         if (parallelism > 1 && blocks > 1) {
             pool(parallelism).submit(() -> range.parallel().forEach(
-                    b -> scoreBlock(scorer, columns, b, nrows, outKinds, rawOut, errors, problems))).get();
+                    b -> scoreBlock(scorer, plan, maps, columns, b, nrows, outKinds, rawOut, errors,
+                            problems))).get();
         } else {
-            range.forEach(b -> scoreBlock(scorer, columns, b, nrows, outKinds, rawOut, errors, problems));
+            range.forEach(b -> scoreBlock(scorer, plan, maps, columns, b, nrows, outKinds, rawOut, errors,
+                    problems));
         }
         Object[] result = new Object[2 * ncols + 6];
         for (int j = 0; j < ncols; j++) {
@@ -92,12 +104,23 @@ public final class Batch {
         return result;
     }
 
-    private static void scoreBlock(RowScorer scorer, InputColumn[] columns, int block, int nrows,
-            int[] outKinds, Object[] rawOut, String[] errors, FieldProblem[][] problems) {
+    private static void scoreBlock(RowScorer scorer, Plan plan, int[][] maps, InputColumn[] columns,
+            int block, int nrows, int[] outKinds, Object[] rawOut, String[] errors,
+            FieldProblem[][] problems) {
         int start = block * BLOCK;
         int end = Math.min(nrows, start + BLOCK);
+        boolean[] deferred = null;
+        if (plan != null) {
+            deferred = plan.scoreBlock(columns, maps, start, end, outKinds, rawOut);
+            if (deferred == null) {
+                return;
+            }
+        }
         Object[] row = new Object[columns.length];
         for (int i = start; i < end; i++) {
+            if (deferred != null && !deferred[i - start]) {
+                continue;
+            }
             for (int c = 0; c < columns.length; c++) {
                 row[c] = columns[c].get(i);
             }
@@ -124,14 +147,15 @@ public final class Batch {
         for (int j = 0; j < outKinds.length; j++) {
             Object value = (values == null) ? null : values[j];
             if (outKinds[j] == 0) {
-                ((double[]) rawOut[j])[i] = toDouble(value);
+                ((double[]) rawOut[j])[i] = number(value);
             } else {
                 ((Object[]) rawOut[j])[i] = value;
             }
         }
     }
 
-    private static double toDouble(Object value) {
+    /** A result as a number column holds it: booleans 1 and 0, text parsed, else NaN. */
+    static double number(Object value) {
         if (value instanceof Number) {
             return ((Number) value).doubleValue();
         }
@@ -201,7 +225,7 @@ public final class Batch {
         for (int j = 0; j < outKinds.length; j++) {
             Object value = values[j];
             if (outKinds[j] == 0) {
-                outNumbers[j] = toDouble(value);
+                outNumbers[j] = number(value);
             } else {
                 outTexts[j] = (value == null) ? null : text(value);
             }

@@ -24,6 +24,18 @@ public final class InputColumn {
         this.values = values;
     }
 
+    double[] numbers() {
+        return numbers;
+    }
+
+    int[] codes() {
+        return codes;
+    }
+
+    Object[] values() {
+        return values;
+    }
+
     /** The raw value of row {@code i}: null when missing. */
     public Object get(int i) {
         if (codes != null) {

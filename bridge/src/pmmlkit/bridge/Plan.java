@@ -191,11 +191,14 @@ public final class Plan {
         int[] outputs = new int[keys.length];
         boolean[] floats = new boolean[keys.length];
         String target = targetName(top);
+        // a model chain's result is its last segment's, with that segment's output fields
         Map<String, OutputField> declared = new HashMap<>();
-        Output output = top.getOutput();
-        if (output != null && output.hasOutputFields()) {
-            for (OutputField field : output.getOutputFields()) {
-                declared.put(field.getName(), field);
+        for (Model at = top; at != null; at = lastOfChain(at)) {
+            Output output = at.getOutput();
+            if (output != null && output.hasOutputFields()) {
+                for (OutputField field : output.getOutputFields()) {
+                    declared.putIfAbsent(field.getName(), field);
+                }
             }
         }
         for (int j = 0; j < keys.length; j++) {
@@ -229,6 +232,18 @@ public final class Plan {
             }
         }
         return new Plan(compiler, model, outputs, floats, categories, describe(top));
+    }
+
+    private static Model lastOfChain(Model model) {
+        if (!(model instanceof MiningModel)) {
+            return null;
+        }
+        Segmentation segmentation = ((MiningModel) model).getSegmentation();
+        if (segmentation == null || segmentation.getMultipleModelMethod() != Segmentation.MultipleModelMethod.MODEL_CHAIN) {
+            return null;
+        }
+        List<Segment> segments = segmentation.getSegments();
+        return segments.isEmpty() ? null : segments.get(segments.size() - 1).getModel();
     }
 
     private static boolean castsToFloat(DataType dataType) throws Unsupported {
@@ -409,6 +424,26 @@ public final class Plan {
             }
         }
         return any ? deferred : null;
+    }
+
+    /** How many of the first {@code nrows} rows the plan computes (the others it defers). */
+    public int count(InputColumn[] columns, int nrows, int[] outKinds) {
+        int[][] maps = categoryMaps(columns);
+        Object[] scratch = new Object[outKinds.length];
+        for (int j = 0; j < outKinds.length; j++) {
+            scratch[j] = (outKinds[j] == 0) ? new double[nrows] : new Object[nrows];
+        }
+        int computed = 0;
+        for (int start = 0; start < nrows; start += 512) {
+            int end = Math.min(nrows, start + 512);
+            boolean[] deferred = scoreBlock(columns, maps, start, end, outKinds, scratch);
+            for (int i = 0; i < end - start; i++) {
+                if (deferred == null || !deferred[i]) {
+                    computed++;
+                }
+            }
+        }
+        return computed;
     }
 
     /** The evaluator's cast of a double to float: a zero of either sign is positive zero. */
@@ -774,12 +809,6 @@ public final class Plan {
         // -- models --------------------------------------------------------------------
 
         ModelStep model(Model model, Scope scope, DataType targetType) throws Unsupported {
-            if (model.getModelVerification() != null && model != model) {
-                throw new Unsupported("unreachable");
-            }
-            if (model.getModelStats() != null || model.getModelExplanation() != null) {
-                // descriptive only: the evaluator does not read them
-            }
             if (model instanceof RegressionModel) {
                 return regression((RegressionModel) model, scope);
             }
@@ -1022,10 +1051,12 @@ public final class Plan {
                 for (int c = 0; c < k; c++) {
                     double e = Math.exp(out[c][i] - max);
                     out[c][i] = e;
-                    sum += e;
+                    sum = (c == 0) ? e : sum + e;
                 }
-                for (int c = 0; c < k; c++) {
-                    out[c][i] /= sum;
+                if (sum != 1d) {
+                    for (int c = 0; c < k; c++) {
+                        out[c][i] /= sum;
+                    }
                 }
             }
         }
@@ -1240,10 +1271,8 @@ public final class Plan {
         /** sum / average of regression segments, or a model chain ending in a classification. */
         ModelStep mining(MiningModel model, Scope scope) throws Unsupported {
             Segmentation segmentation = model.requireSegmentation();
-            if (segmentation.getMissingPredictionTreatment() != null
-                    && segmentation.getMissingPredictionTreatment() != Segmentation.MissingPredictionTreatment.RETURN_MISSING) {
-                throw new Unsupported("Segmentation@missingPredictionTreatment=" + segmentation.getMissingPredictionTreatment().value());
-            }
+            // every missingPredictionTreatment is the same where no segment's prediction is
+            // missing; a row where one is (NaN) is deferred to the evaluator
             if (segmentation.getLocalTransformations() != null) {
                 throw new Unsupported("Segmentation with LocalTransformations");
             }

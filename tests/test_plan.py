@@ -1,0 +1,306 @@
+"""The columnar plan (``pmmlkit.bridge.Plan``): every number it computes is JPMML-Evaluator's.
+
+The oracle is the raw evaluator (``tests/_raw.py``: ``Evaluator.evaluate`` per record, no
+pmmlkit code) compared bit for bit, and the native scikit-learn model. Each model first
+scores enough plain rows for the plan to pass its gate (it serves only after reproducing the
+evaluator on real rows); then the rows under test, which the serving plan computes or defers:
+values on thresholds, float rounding boundaries, signed zeros, missing values, unknown
+categories, values that overflow a float.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pmmlkit
+from pmmlkit.datasets import FEATURES
+from tests import _raw
+
+
+def _same(a, b) -> bool:
+    """Equal to the last bit (a signed zero is not the other zero), or both missing."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        fa, fb = float(a), float(b)
+        if math.isnan(fa) or math.isnan(fb):
+            return math.isnan(fa) and math.isnan(fb)
+        return fa == fb and math.copysign(1.0, fa) == math.copysign(1.0, fb)
+    return a == b
+
+
+def _value(x):
+    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
+        return None
+    return x.item() if hasattr(x, "item") else x
+
+
+def _check_against_raw(model: pmmlkit.Model, xml: str, rows: pd.DataFrame) -> int:
+    """Score ``rows`` through pmmlkit and through the raw evaluator; every output and every
+    refusal must agree. Returns how many rows the evaluator scored."""
+    records = [{k: _value(v) for k, v in r.items()} for r in rows.to_dict("records")]
+    expected = _raw.jpmml(xml, records)
+    got = model.score_batch(rows)
+    scored = 0
+    for i, want in enumerate(expected):
+        # pmmlkit's contract: a row the evaluator gives no prediction for is an error
+        if isinstance(want, Exception) or any(want.get(c.key) is None for c in
+                                              model.schema.columns if c.kind == "target"):
+            assert got["error"][i] is not None, (i, records[i], want)
+            continue
+        assert got["error"][i] is None, (i, records[i], got["error"][i])
+        scored += 1
+        for column in model.schema.columns:
+            key = column.name if column.kind == "probability" else column.key
+            mine = _value(got[column.name][i])
+            theirs = want.get(key)
+            if isinstance(theirs, int) and not isinstance(theirs, bool) and mine is not None:
+                mine = int(mine)
+            assert _same(mine, theirs), (i, records[i], column.name, mine, theirs)
+    return scored
+
+
+def _serve(model: pmmlkit.Model, warm: pd.DataFrame) -> None:
+    assert model.plan.startswith("pending:"), model.plan
+    for _ in range(3):  # the gate counts only rows the plan computes (512 of them)
+        model.score_batch(warm)
+    assert model.plan.startswith("serving:"), model.plan
+
+
+# -- exported pipelines ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["logreg", "gbm", "linreg"])
+def test_exported_pipeline_plan_equals_evaluator_and_native(exported, holdout, name):
+    item = exported[name]
+    xml = item.path.read_text()
+    model = pmmlkit.load(item.path)
+    rows = holdout[FEATURES].reset_index(drop=True)
+    _serve(model, rows)
+    assert _check_against_raw(model, xml, rows) == len(rows)
+    native = item.native(rows)
+    got = model.score_batch(rows)
+    for column in native:
+        assert np.allclose(got[column].to_numpy(float), native[column], rtol=0, atol=1e-12)
+
+
+def test_exported_pipeline_edge_rows_are_the_evaluators(exported, holdout):
+    """Missing values, unknown categories and extreme numbers: the plan defers each such row
+    to the evaluator, whose answer (or refusal) is what pmmlkit gives."""
+    item = exported["gbm"]
+    model = pmmlkit.load(item.path)
+    rows = holdout[FEATURES].reset_index(drop=True)
+    _serve(model, rows)
+    edge = rows.iloc[:8].copy().astype(object)
+    edge.loc[0, "x0"] = None
+    edge.loc[1, "color"] = None
+    edge.loc[2, "color"] = "purple"
+    edge.loc[3, "x1"] = 1e308
+    edge.loc[4, "x2"] = -0.0
+    edge.loc[5, "x3"] = 0.0
+    edge.loc[6, "size"] = "M "
+    scored = _check_against_raw(model, item.path.read_text(), edge)
+    assert 0 < scored < len(edge)
+
+
+# -- hand-written documents -----------------------------------------------------------------
+HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+  <Header/>
+  <DataDictionary>
+    <DataField name="y" optype="{y_optype}" dataType="{y_type}">{y_values}</DataField>
+    <DataField name="a" optype="continuous" dataType="double"/>
+    <DataField name="b" optype="continuous" dataType="double"/>
+    <DataField name="c" optype="categorical" dataType="string">
+      <Value value="red"/><Value value="green"/><Value value="blue"/>
+    </DataField>
+  </DataDictionary>
+"""
+TAIL = "</PMML>"
+SCHEMA = """<MiningSchema><MiningField name="y" usageType="target"/><MiningField name="a"/>
+  <MiningField name="b"/><MiningField name="c"/></MiningSchema>"""
+
+#: a float derived field, each comparison operator, categorical (not) equal, both
+#: no-true-child strategies, Targets rescaling with min/max, an average of trees
+TREES = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <MiningModel functionName="regression">
+    {SCHEMA}
+    <Targets><Target field="y" min="-5" max="50" rescaleFactor="0.5" rescaleConstant="0.25"/></Targets>
+    <LocalTransformations>
+      <DerivedField name="af" optype="continuous" dataType="float">
+        <Apply function="/"><Apply function="-"><FieldRef field="a"/><Constant dataType="double">0.1</Constant></Apply>
+        <Constant dataType="double">3.0</Constant></Apply>
+      </DerivedField>
+      <DerivedField name="ab" optype="continuous" dataType="double">
+        <Apply function="*"><FieldRef field="a"/><FieldRef field="b"/></Apply>
+      </DerivedField>
+    </LocalTransformations>
+    <Segmentation multipleModelMethod="average">
+      <Segment id="1"><True/>
+        <TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction">
+          <MiningSchema><MiningField name="af"/><MiningField name="c"/><MiningField name="b"/></MiningSchema>
+          <Node score="1.5"><True/>
+            <Node score="2.25"><SimplePredicate field="af" operator="lessOrEqual" value="0.3"/>
+              <Node score="-4.0"><SimplePredicate field="c" operator="equal" value="red"/></Node>
+              <Node score="8.125"><SimplePredicate field="b" operator="greaterThan" value="0"/></Node>
+            </Node>
+            <Node score="3.0"><SimplePredicate field="c" operator="notEqual" value="blue"/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="2"><True/>
+        <TreeModel functionName="regression" noTrueChildStrategy="returnNullPrediction">
+          <MiningSchema><MiningField name="ab"/><MiningField name="b"/></MiningSchema>
+          <Node score="0.5"><True/>
+            <Node score="10.0"><SimplePredicate field="ab" operator="lessThan" value="-1.5"/></Node>
+            <Node score="20.0"><SimplePredicate field="b" operator="greaterOrEqual" value="-0.0"/>
+              <Node score="30.0"><SimplePredicate field="b" operator="equal" value="2.5"/></Node>
+              <Node score="40.0"><SimplePredicate field="b" operator="notEqual" value="7"/></Node>
+            </Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="3"><True/>
+        <TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction">
+          <MiningSchema><MiningField name="a"/></MiningSchema>
+          <Node score="100"><True/>
+            <Node score="0.1"><SimplePredicate field="a" operator="greaterThan" value="1e300"/></Node>
+            <Node score="-0.1"><False/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+    </Segmentation>
+  </MiningModel>
+""" + TAIL
+
+#: a three-class softmax with categorical predictors, one probability declared float
+SOFTMAX = HEAD.format(y_optype="categorical", y_type="string",
+                      y_values='<Value value="p"/><Value value="q"/><Value value="r"/>') + f"""
+  <RegressionModel functionName="classification" normalizationMethod="softmax">
+    {SCHEMA}
+    <Output>
+      <OutputField name="P(p)" optype="continuous" dataType="double" feature="probability" value="p"/>
+      <OutputField name="P(q)" optype="continuous" dataType="float" feature="probability" value="q"/>
+      <OutputField name="P(r)" optype="continuous" dataType="double" feature="probability" value="r"/>
+    </Output>
+    <RegressionTable intercept="0.3" targetCategory="p">
+      <NumericPredictor name="a" coefficient="1.25"/><NumericPredictor name="b" coefficient="-0.5"/>
+      <CategoricalPredictor name="c" value="red" coefficient="0.7"/>
+      <CategoricalPredictor name="c" value="blue" coefficient="-0.2"/>
+    </RegressionTable>
+    <RegressionTable intercept="-0.1" targetCategory="q">
+      <NumericPredictor name="b" coefficient="2.0"/>
+      <CategoricalPredictor name="c" value="green" coefficient="1.1"/>
+    </RegressionTable>
+    <RegressionTable intercept="0" targetCategory="r"/>
+  </RegressionModel>
+""" + TAIL
+
+#: binomial without normalization (clipped to [0, 1]) and a log-link regression
+BINOMIAL = HEAD.format(y_optype="categorical", y_type="integer",
+                       y_values='<Value value="1"/><Value value="0"/>') + f"""
+  <RegressionModel functionName="classification" normalizationMethod="none">
+    {SCHEMA}
+    <Output>
+      <OutputField name="probability(1)" optype="continuous" dataType="double" feature="probability" value="1"/>
+      <OutputField name="probability(0)" optype="continuous" dataType="double" feature="probability" value="0"/>
+    </Output>
+    <RegressionTable intercept="0.5" targetCategory="1">
+      <NumericPredictor name="a" coefficient="0.1"/>
+      <CategoricalPredictor name="c" value="green" coefficient="-0.25"/>
+    </RegressionTable>
+    <RegressionTable intercept="0" targetCategory="0"/>
+  </RegressionModel>
+""" + TAIL
+
+EXP = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <RegressionModel functionName="regression" normalizationMethod="exp">
+    {SCHEMA}
+    <RegressionTable intercept="-0.75">
+      <NumericPredictor name="a" coefficient="0.01"/><NumericPredictor name="b" coefficient="0.02"/>
+      <CategoricalPredictor name="c" value="red" coefficient="0.5"/>
+    </RegressionTable>
+  </RegressionModel>
+""" + TAIL
+
+
+def _warm_rows(n: int = 700, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"a": rng.normal(0, 2, n), "b": rng.normal(1, 3, n),
+                         "c": rng.choice(["red", "green", "blue"], n)})
+
+
+def _boundaries() -> pd.DataFrame:
+    """Rows on every threshold of the documents, and around them to the last bit."""
+    import struct
+
+    def next_up(x: float) -> float:
+        return math.nextafter(x, math.inf)
+
+    # a = 3 * af + 0.1: af lands on, below and above the float threshold 0.3f
+    f03 = struct.unpack("f", struct.pack("f", 0.3))[0]
+    a_values = [0.1 + 3 * f03, math.nextafter(0.1 + 3 * f03, -math.inf), next_up(0.1 + 3 * f03),
+                1.0, 1e300, next_up(1e300), 1e39 * 3, -0.0, 0.0, 0.1, 5e-324]
+    # ab = a * b on -1.5; b on -0.0, 0.0, 2.5, 7 and their neighbours
+    b_values = [-0.0, 0.0, 2.5, next_up(2.5), 7.0, math.nextafter(7.0, 0), -1.5, 1.0]
+    rows = [{"a": a, "b": b, "c": c} for a in a_values for b in b_values
+            for c in ("red", "blue", "green")]
+    rows += [{"a": -1.5, "b": 1.0, "c": "red"}, {"a": 1.0, "b": -1.5, "c": "green"},
+             {"a": None, "b": 1.0, "c": "red"}, {"a": 1.0, "b": None, "c": "red"},
+             {"a": 1.0, "b": 1.0, "c": None}, {"a": 1.0, "b": 1.0, "c": "purple"},
+             {"a": 1.0, "b": 1.0, "c": "Red"}]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "BINOMIAL", "EXP"])
+def test_hand_written_documents_bit_for_bit(tmp_path, name):
+    xml = globals()[name]
+    path = tmp_path / f"{name}.pmml"
+    path.write_text(xml)
+    model = pmmlkit.load(path)
+    warm = _warm_rows()
+    _serve(model, warm)
+    # (the second tree of TREES gives no prediction where no child holds: about a quarter)
+    assert _check_against_raw(model, xml, warm) > len(warm) // 2
+    edge = _boundaries()
+    scored = _check_against_raw(model, xml, edge)
+    assert scored > len(edge) // 2
+    # and the plan computed most of them itself (the rest it deferred to the evaluator)
+    assert _computed_by_plan(model, edge) > len(edge) // 3
+
+
+def _computed_by_plan(model: pmmlkit.Model, rows: pd.DataFrame) -> int:
+    import pyarrow as pa
+
+    from pmmlkit.scorer.arrow import arrow_inputs
+
+    handle = model._handle
+    inputs = arrow_inputs(model.schema, pa.Table.from_pandas(rows))
+    prepared = [e.prepare(inputs.get(e.name), len(rows), {}) for e in model._encoders]
+    columns = handle._java_columns(prepared, len(rows))
+    return int(handle._plan.count(columns, len(rows), handle._java_out_kinds))
+
+
+def test_unsupported_element_falls_back_and_says_so(tmp_path):
+    xml = EXP.replace('<NumericPredictor name="a" coefficient="0.01"/>',
+                      '<NumericPredictor name="a" coefficient="0.01" exponent="2"/>')
+    path = tmp_path / "squared.pmml"
+    path.write_text(xml)
+    model = pmmlkit.load(path)
+    assert model.plan == "none: not supported: NumericPredictor@exponent"
+    warm = _warm_rows()
+    assert _check_against_raw(model, xml, warm) == len(warm)
+    assert model.plan.startswith("none:")
+
+
+def test_plan_switched_off(tmp_path, monkeypatch):
+    path = tmp_path / "exp.pmml"
+    path.write_text(EXP)
+    monkeypatch.setenv("PMMLKIT_PLAN", "off")
+    model = pmmlkit.load(path)
+    assert model.plan == "none: off (PMMLKIT_PLAN=off)"
+    monkeypatch.setenv("PMMLKIT_PLAN", "sometimes")
+    with pytest.raises(pmmlkit.ConfigurationError, match="PMMLKIT_PLAN"):
+        pmmlkit.load(path)
