@@ -129,6 +129,11 @@ public final class Plan {
         /** Results: 1 for a regression, the category count for a classification. */
         int width();
 
+        /** A classification's categories, typed, in the order of its results; else null. */
+        default List<Object> categories() {
+            return null;
+        }
+
         void run(Block block, double[][] out);
     }
 
@@ -187,7 +192,10 @@ public final class Plan {
         Compiler compiler = new Compiler(pmml, inputNames, fields);
         Compiler.Scope scope = compiler.scope(null, top);
         ModelStep model = compiler.model(top, scope, targetType(pmml, top));
-        List<Object> categories = compiler.categoriesOf(top);
+        List<Object> categories = model.categories();
+        if (categories == null && top.requireMiningFunction() == MiningFunction.CLASSIFICATION) {
+            throw new Unsupported("a classification without a probability distribution");
+        }
         int[] outputs = new int[keys.length];
         boolean[] floats = new boolean[keys.length];
         String target = targetName(top);
@@ -368,7 +376,10 @@ public final class Plan {
         double[][] results = new double[model.width()][n];
         model.run(block, results);
         boolean[] deferred = block.deferred;
-        int width = results.length;
+        // a classification's results: one probability per category, then (a tree) the
+        // category its node's score names, which is the tree's prediction
+        int width = (categories != null) ? categories.size() : 1;
+        boolean byScore = results.length > width;
         boolean any = false;
         for (int i = 0; i < n; i++) {
             if (deferred[i]) {
@@ -388,6 +399,10 @@ public final class Plan {
                     if (Double.compare(p, results[winner][i]) > 0) {
                         winner = k;
                     }
+                }
+                if (byScore && winner >= 0) {
+                    double named = results[width][i];
+                    winner = Double.isNaN(named) ? -1 : (int) named;
                 }
                 if (winner < 0) {
                     deferred[i] = true;
@@ -779,32 +794,14 @@ public final class Plan {
             return input(name);
         }
 
+        /** The data type of the target a model predicts: its own target field's, or (a
+         * segment without one) the enclosing model's. */
         DataType targetDataType(Model model) {
-            return targetType(pmml, model);
+            return (targetName(model) == null && inheritedTarget != null) ? inheritedTarget
+                    : targetType(pmml, model);
         }
 
-        /** A classification's categories in the order of its result (regression tables'). */
-        List<Object> categoriesOf(Model model) throws Unsupported {
-            if (model.requireMiningFunction() != MiningFunction.CLASSIFICATION) {
-                return null;
-            }
-            if (model instanceof RegressionModel) {
-                List<Object> categories = new ArrayList<>();
-                DataType dataType = targetDataType(model);
-                for (RegressionTable table : ((RegressionModel) model).requireRegressionTables()) {
-                    categories.add(TypeUtil.parseOrCast(dataType, table.requireTargetCategory()));
-                }
-                return categories;
-            }
-            if (model instanceof MiningModel) {
-                Segmentation segmentation = ((MiningModel) model).requireSegmentation();
-                if (segmentation.getMultipleModelMethod() == Segmentation.MultipleModelMethod.MODEL_CHAIN) {
-                    List<Segment> segments = segmentation.requireSegments();
-                    return categoriesOf(segments.get(segments.size() - 1).requireModel());
-                }
-            }
-            throw new Unsupported("classification by " + model.getClass().getSimpleName());
-        }
+        DataType inheritedTarget;
 
         // -- models --------------------------------------------------------------------
 
@@ -1011,9 +1008,17 @@ public final class Plan {
                 throw new Unsupported("RegressionModel classification with normalizationMethod="
                         + normalization.value() + " and " + k + " tables");
             }
+            List<Object> tableCategories = new ArrayList<>();
+            for (RegressionTable table : tables) {
+                tableCategories.add(TypeUtil.parseOrCast(targetType, table.requireTargetCategory()));
+            }
             return new ModelStep() {
                 public int width() {
                     return k;
+                }
+
+                public List<Object> categories() {
+                    return tableCategories;
                 }
 
                 public void run(Block block, double[][] out) {
@@ -1105,18 +1110,26 @@ public final class Plan {
             };
         }
 
-        /** A regression tree as flat arrays, walked per row. */
+        /** A tree as flat arrays, walked per row: a regression tree's node score, or a
+         * classification tree's node distribution (in its ScoreDistribution order). */
         ModelStep tree(TreeModel model, Scope scope) throws Unsupported {
-            if (model.requireMiningFunction() != MiningFunction.REGRESSION) {
-                throw new Unsupported("TreeModel@functionName=" + model.requireMiningFunction().value());
+            MiningFunction function = model.requireMiningFunction();
+            boolean classification = function == MiningFunction.CLASSIFICATION;
+            if (!classification && function != MiningFunction.REGRESSION) {
+                throw new Unsupported("TreeModel@functionName=" + function.value());
             }
             TreeModel.NoTrueChildStrategy noTrueChild = model.getNoTrueChildStrategy();
             boolean lastPrediction = noTrueChild == TreeModel.NoTrueChildStrategy.RETURN_LAST_PREDICTION;
             if (!lastPrediction && noTrueChild != TreeModel.NoTrueChildStrategy.RETURN_NULL_PREDICTION) {
                 throw new Unsupported("TreeModel@noTrueChildStrategy=" + noTrueChild.value());
             }
+            // (missingValueStrategy and defaultChild apply only where a predicate meets a
+            // missing value: such rows are deferred)
             Target target = target(model);
-            Flat flat = new Flat();
+            if (classification && target != null) {
+                throw new Unsupported("Targets on a classification tree");
+            }
+            Flat flat = new Flat(classification ? targetDataType(model) : null);
             flat.add(model.requireNode(), scope);
             int[] first = flat.toInts(flat.firstChild);
             int[] count = flat.toInts(flat.childCount);
@@ -1124,16 +1137,39 @@ public final class Plan {
             int[] slot = flat.toInts(flat.slot);
             double[] threshold = flat.toDoubles(flat.threshold);
             double[] score = flat.toDoubles(flat.score);
+            boolean[] scored = new boolean[score.length];
+            for (int i = 0; i < scored.length; i++) {
+                scored[i] = !Double.isNaN(score[i]);
+            }
             if (kind[0] != Flat.TRUE) {
                 throw new Unsupported("a TreeModel whose root predicate is not True");
             }
+            double[][] distributions = classification ? flat.distributions() : null;
+            int k = classification ? flat.categories.size() : 0;
+            // a classification tree predicts its node's score (NodeScoreDistribution), a
+            // category index here; a node without one fails in the evaluator: deferred
+            double[] named = new double[score.length];
+            if (classification) {
+                for (int i = 0; i < named.length; i++) {
+                    Object value = flat.scores.get(i);
+                    named[i] = (value == null) ? Double.NaN : indexOf(flat.categories, value, flat.targetType);
+                    if (named[i] < 0) {
+                        throw new Unsupported("a Node whose score is not one of its categories");
+                    }
+                }
+            }
+            int width = classification ? k + 1 : 1;
+            List<Object> treeCategories = classification ? flat.categories : null;
             ModelStep walk = new ModelStep() {
                 public int width() {
-                    return 1;
+                    return width;
+                }
+
+                public List<Object> categories() {
+                    return treeCategories;
                 }
 
                 public void run(Block block, double[][] out) {
-                    double[] values = out[0];
                     double[][] numbers = block.numbers;
                     int[][] codes = block.codes;
                     for (int i = 0; i < block.n; i++) {
@@ -1147,17 +1183,28 @@ public final class Plan {
                                 }
                             }
                             if (chosen < 0) {
-                                // a leaf gives its score; an inner node with no true child its
-                                // own (lastPrediction) or none (nullPrediction: the evaluator's)
-                                values[i] = (count[node] == 0 || lastPrediction) ? score[node] : Double.NaN;
+                                // a leaf is the result; an inner node with no true child is
+                                // (lastPrediction, when it has a score) or there is none
+                                if (count[node] > 0 && !(lastPrediction && scored[node])) {
+                                    node = -1;
+                                }
                                 break;
                             }
                             node = chosen;
                         }
+                        if (!classification) {
+                            out[0][i] = (node < 0) ? Double.NaN : score[node];
+                            continue;
+                        }
+                        double[] distribution = (node < 0) ? null : distributions[node];
+                        for (int c = 0; c < k; c++) {
+                            out[c][i] = (distribution == null) ? Double.NaN : distribution[c];
+                        }
+                        out[k][i] = (node < 0) ? Double.NaN : named[node];
                     }
                 }
             };
-            return withTarget(walk, target);
+            return classification ? walk : withTarget(walk, target);
         }
 
         static boolean holds(int kind, int slot, double threshold, double[][] numbers, int[][] codes, int i) {
@@ -1186,6 +1233,68 @@ public final class Plan {
             final List<Integer> slot = new ArrayList<>();
             final List<Double> threshold = new ArrayList<>();
             final List<Double> score = new ArrayList<>();
+            /** A classification tree's categories, typed, in its ScoreDistribution order. */
+            final DataType targetType;
+            final List<Object> categories = new ArrayList<>();
+            final List<double[]> distribution = new ArrayList<>();
+            /** A classification tree's node scores, typed (null: none). */
+            final List<Object> scores = new ArrayList<>();
+
+            Flat(DataType targetType) {
+                this.targetType = targetType;
+            }
+
+            double[][] distributions() {
+                return distribution.toArray(new double[0][]);
+            }
+
+            /** ComplexTreeModelEvaluator's node distribution: probabilities, else record
+             * counts, each divided by their sum (from 0, in order) unless it is one. */
+            private double[] distributionOf(Node node) throws Unsupported {
+                if (targetType == null) {
+                    if (node.hasScoreDistributions()) {
+                        throw new Unsupported("ScoreDistributions in a regression tree");
+                    }
+                    return null;
+                }
+                if (!node.hasScoreDistributions()) {
+                    return null; // the evaluator votes by score there: deferred
+                }
+                List<org.dmg.pmml.ScoreDistribution> items = node.getScoreDistributions();
+                boolean probabilities = items.get(0).getProbability() != null;
+                List<Object> found = new ArrayList<>();
+                double[] values = new double[items.size()];
+                double sum = 0d;
+                for (int k = 0; k < items.size(); k++) {
+                    org.dmg.pmml.ScoreDistribution item = items.get(k);
+                    found.add(TypeUtil.parseOrCast(targetType, item.requireValue()));
+                    Number number = probabilities ? item.requireProbability() : item.requireRecordCount();
+                    if (probabilities && (number.doubleValue() < 0d || number.doubleValue() > 1d)) {
+                        throw new Unsupported("a ScoreDistribution probability outside [0, 1]");
+                    }
+                    values[k] = number.doubleValue();
+                    sum += number.doubleValue();
+                }
+                // every node lists the same categories in the same order: the order of the
+                // evaluator's distribution, whose first maximum wins
+                if (categories.isEmpty()) {
+                    if (new java.util.HashSet<>(found).size() != found.size()) {
+                        throw new Unsupported("a ScoreDistribution listing a category twice");
+                    }
+                    categories.addAll(found);
+                } else if (!categories.equals(found)) {
+                    throw new Unsupported("ScoreDistributions in different category orders");
+                }
+                if (sum != 1d) {
+                    if (sum == 0d) {
+                        return null; // the evaluator's "undefined result": deferred
+                    }
+                    for (int k = 0; k < values.length; k++) {
+                        values[k] /= sum;
+                    }
+                }
+                return values;
+            }
 
             void add(Node root, Scope scope) throws Unsupported {
                 List<Node> queue = new ArrayList<>();
@@ -1193,12 +1302,17 @@ public final class Plan {
                 for (int at = 0; at < queue.size(); at++) {
                     Node node = queue.get(at);
                     predicate(node.requirePredicate(), scope);
-                    if (node.hasScoreDistributions() || node.getEmbeddedModel() != null
-                            || node.getPartition() != null || node.getDefaultChild() != null) {
-                        throw new Unsupported("a Node with ScoreDistributions, an embedded model or defaultChild");
+                    if (node.getEmbeddedModel() != null || node.getPartition() != null) {
+                        throw new Unsupported("a Node with an embedded model or a Partition");
                     }
                     Object value = node.getScore();
-                    score.add((value == null) ? Double.NaN : ((Number) TypeUtil.parseOrCast(DataType.DOUBLE, value)).doubleValue());
+                    if (targetType == null) {
+                        score.add((value == null) ? Double.NaN : ((Number) TypeUtil.parseOrCast(DataType.DOUBLE, value)).doubleValue());
+                    } else {
+                        score.add((value == null) ? Double.NaN : 0d); // only whether it has one
+                        scores.add((value == null) ? null : TypeUtil.parseOrCast(targetType, value));
+                    }
+                    distribution.add(distributionOf(node));
                     List<Node> children = node.hasNodes() ? node.getNodes() : java.util.Collections.emptyList();
                     firstChild.add(queue.size());
                     childCount.add(children.size());
@@ -1289,8 +1403,14 @@ public final class Plan {
             if (method == Segmentation.MultipleModelMethod.MODEL_CHAIN) {
                 return chain(model, segments, scope);
             }
+            if (model.requireMiningFunction() == MiningFunction.CLASSIFICATION) {
+                if (method != Segmentation.MultipleModelMethod.AVERAGE) {
+                    throw new Unsupported("MiningModel classification by " + method.value());
+                }
+                return averageDistribution(model, segments, scope);
+            }
             if (model.requireMiningFunction() != MiningFunction.REGRESSION) {
-                throw new Unsupported("MiningModel classification by " + method.value());
+                throw new Unsupported("MiningModel@functionName=" + model.requireMiningFunction().value());
             }
             boolean average;
             if (method == Segmentation.MultipleModelMethod.SUM) {
@@ -1334,6 +1454,81 @@ public final class Plan {
                 }
             };
             return withTarget(aggregate, target(model));
+        }
+
+        /** The average of the segments' probability distributions (ProbabilityAggregator:
+         * each category's sum from 0 in segment order, divided by the segment count). */
+        ModelStep averageDistribution(MiningModel model, List<Segment> segments, Scope scope) throws Unsupported {
+            if (target(model) != null) {
+                throw new Unsupported("Targets on a classification");
+            }
+            ModelStep[] parts = new ModelStep[segments.size()];
+            List<Object> categories = null;
+            DataType saved = inheritedTarget;
+            inheritedTarget = targetDataType(model);
+            for (int s = 0; s < parts.length; s++) {
+                Model inner = segments.get(s).requireModel();
+                if (inner.requireMiningFunction() != MiningFunction.CLASSIFICATION
+                        || (inner.getOutput() != null && inner.getOutput().hasOutputFields())) {
+                    throw new Unsupported("a segment that is not a plain classification");
+                }
+                parts[s] = model(inner, scope(scope, inner), targetDataType(inner));
+                if (parts[s].categories() == null) {
+                    throw new Unsupported("a segment without a probability distribution");
+                }
+                if (categories == null) {
+                    categories = parts[s].categories();
+                } else if (!categories.equals(parts[s].categories())) {
+                    throw new Unsupported("segments with different category orders");
+                }
+            }
+            inheritedTarget = saved;
+            int k = categories.size();
+            int size = parts.length;
+            List<Object> averaged = categories;
+            int[] widths = new int[parts.length];
+            for (int s = 0; s < parts.length; s++) {
+                widths[s] = parts[s].width();
+            }
+            return new ModelStep() {
+                public int width() {
+                    return k;
+                }
+
+                public List<Object> categories() {
+                    return averaged;
+                }
+
+                public void run(Block block, double[][] out) {
+                    for (int c = 0; c < k; c++) {
+                        java.util.Arrays.fill(out[c], 0, block.n, 0d);
+                    }
+                    double[][] part = new double[k + 1][block.n];
+                    for (int s = 0; s < parts.length; s++) {
+                        parts[s].run(block, part);
+                        for (int c = 0; c < k; c++) {
+                            double[] total = out[c];
+                            double[] values = part[c];
+                            for (int i = 0; i < block.n; i++) {
+                                total[i] += values[i]; // NaN (no distribution): deferred
+                            }
+                        }
+                        if (widths[s] > k) { // a tree without a prediction fails the row
+                            double[] named = part[k];
+                            for (int i = 0; i < block.n; i++) {
+                                if (Double.isNaN(named[i])) {
+                                    out[0][i] = Double.NaN;
+                                }
+                            }
+                        }
+                    }
+                    for (int c = 0; c < k; c++) {
+                        for (int i = 0; i < block.n; i++) {
+                            out[c][i] /= size;
+                        }
+                    }
+                }
+            };
         }
 
         /** A model chain: each segment but the last feeds its predicted value, through an
