@@ -122,8 +122,9 @@ TAIL = "</PMML>"
 SCHEMA = """<MiningSchema><MiningField name="y" usageType="target"/><MiningField name="a"/>
   <MiningField name="b"/><MiningField name="c"/></MiningSchema>"""
 
-#: a float derived field, each comparison operator, categorical (not) equal, both
-#: no-true-child strategies, Targets rescaling with min/max, an average of trees
+#: a float derived field, a NormDiscrete indicator, each comparison operator, categorical
+#: (not) equal, both no-true-child strategies, Targets rescaling with min/max, an average of
+#: trees
 TREES = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
   <MiningModel functionName="regression">
     {SCHEMA}
@@ -132,6 +133,9 @@ TREES = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
       <DerivedField name="af" optype="continuous" dataType="float">
         <Apply function="/"><Apply function="-"><FieldRef field="a"/><Constant dataType="double">0.1</Constant></Apply>
         <Constant dataType="double">3.0</Constant></Apply>
+      </DerivedField>
+      <DerivedField name="isRed" optype="continuous" dataType="double">
+        <NormDiscrete field="c" value="red"/>
       </DerivedField>
       <DerivedField name="ab" optype="continuous" dataType="double">
         <Apply function="*"><FieldRef field="a"/><FieldRef field="b"/></Apply>
@@ -164,9 +168,10 @@ TREES = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
       </Segment>
       <Segment id="3"><True/>
         <TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction">
-          <MiningSchema><MiningField name="a"/></MiningSchema>
+          <MiningSchema><MiningField name="a"/><MiningField name="isRed"/></MiningSchema>
           <Node score="100"><True/>
             <Node score="0.1"><SimplePredicate field="a" operator="greaterThan" value="1e300"/></Node>
+            <Node score="0.7"><SimplePredicate field="isRed" operator="greaterThan" value="0.5"/></Node>
             <Node score="-0.1"><False/></Node>
           </Node>
         </TreeModel>

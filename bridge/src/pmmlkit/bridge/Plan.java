@@ -21,6 +21,7 @@ import org.dmg.pmml.MathContext;
 import org.dmg.pmml.MiningField;
 import org.dmg.pmml.MiningFunction;
 import org.dmg.pmml.MiningSchema;
+import org.dmg.pmml.NormDiscrete;
 import org.dmg.pmml.Model;
 import org.dmg.pmml.OpType;
 import org.dmg.pmml.OutlierTreatmentMethod;
@@ -730,6 +731,25 @@ public final class Plan {
                 }
                 Number number = (Number) TypeUtil.parseOrCast(dataType, constant.getValue());
                 return new Operand(-1, number.doubleValue(), dataType);
+            }
+            if (expression instanceof NormDiscrete) {
+                // 1.0 where the categorical field has the value, else 0.0 (a missing value,
+                // which mapMissingTo would replace, is deferred)
+                NormDiscrete norm = (NormDiscrete) expression;
+                Sym sym = resolve(scope, norm.requireField());
+                if (sym.numeric) {
+                    throw new Unsupported("NormDiscrete of the continuous field " + norm.requireField());
+                }
+                int at = indexOf(sym.categories, norm.requireValue(), sym.dataType);
+                int slot = numericSlots++;
+                steps.add(block -> {
+                    double[] out = block.numbers[slot];
+                    int[] codes = block.codes[sym.slot];
+                    for (int i = 0; i < block.n; i++) {
+                        out[i] = (codes[i] == at) ? 1d : 0d;
+                    }
+                });
+                return new Operand(slot, 0, DataType.DOUBLE);
             }
             if (expression instanceof Apply) {
                 Apply apply = (Apply) expression;

@@ -1,0 +1,178 @@
+"""pmmlkit against the native model: scikit-learn's own predict_proba, same rows, same process.
+
+    .venv/bin/python benchmarks/bench_native.py [--rows 10000,100000,1000000] [--models logreg,gbm,...]
+
+The models of the columnar-evaluator issue: a ColumnTransformer (StandardScaler on 8 numeric
+columns, OneHotEncoder on 3 categorical ones of 3, 4 and 5 levels) before LogisticRegression,
+GradientBoosting (100 trees, depth 3), RandomForest (100 trees, depth 8),
+HistGradientBoosting (30 iterations), XGBoost (100 trees, depth 4) and LightGBM (100 trees),
+trained once on 20,000 rows and exported with sklearn2pmml (cached under
+benchmarks/.cache/native). For each model and row count, side by side in one process on the
+same generated rows: scikit-learn ``predict_proba`` on the DataFrame, pmmlkit ``score_batch``
+(DataFrame in, DataFrame out) with the columnar plan (the default) and with
+``PMMLKIT_PLAN=off``, and ``score_arrow`` (Arrow in, Arrow out) with the plan. Each pmmlkit
+model is warmed first (the plan's gate passed, a background compilation finished); the best
+of 3 timed calls counts (1 at a million rows with the plan off). Also the largest
+|difference| from scikit-learn, and ``Model.score(dict)`` per record. Prints JSON and a
+Markdown table; the results are recorded in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _models import CACHE, best_of
+
+from pmmlkit.datasets import CATEGORICAL, FEATURES, NUMERIC, make_churn
+
+FOLDER = CACHE / "native"
+
+
+def _estimators() -> dict[str, Any]:
+    import lightgbm
+    import xgboost
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.linear_model import LogisticRegression
+
+    return {
+        "logreg": LogisticRegression(max_iter=1000),
+        "gbm": GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0),
+        "forest": RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0,
+                                         n_jobs=2),
+        "histgb": HistGradientBoostingClassifier(max_iter=30, random_state=0),
+        "xgboost": xgboost.XGBClassifier(n_estimators=100, max_depth=4, n_jobs=2,
+                                         random_state=0),
+        "lightgbm": lightgbm.LGBMClassifier(n_estimators=100, n_jobs=2, random_state=0,
+                                            verbose=-1),
+    }
+
+
+def models(names: list[str]) -> dict[str, tuple[Path, Any]]:
+    """Export (once) each pipeline; return its PMML path and the fitted pipeline."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn2pmml import sklearn2pmml
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    FOLDER.mkdir(parents=True, exist_ok=True)
+    out = {}
+    train = make_churn(20_000, seed=10)
+    for name, estimator in _estimators().items():
+        if name not in names:
+            continue
+        path, pickled = FOLDER / f"{name}.pmml", FOLDER / f"{name}.pkl"
+        if path.exists() and pickled.exists():
+            out[name] = (path, pickle.loads(pickled.read_bytes()))
+            continue
+        pre = ColumnTransformer([("num", StandardScaler(), NUMERIC),
+                                 ("cat", OneHotEncoder(), CATEGORICAL)])
+        pipeline = PMMLPipeline([("pre", pre), ("model", estimator)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline.fit(train[FEATURES], train["churn"])
+        pipeline.verify(train[FEATURES].iloc[:50], precision=1e-6, zeroThreshold=1e-6)
+        sklearn2pmml(pipeline, str(path))
+        pickled.write_bytes(pickle.dumps(pipeline))
+        out[name] = (path, pipeline)
+    return out
+
+
+def _load(path: Path, plan: bool, warm: Any) -> Any:
+    import pmmlkit
+
+    os.environ["PMMLKIT_PLAN"] = "on" if plan else "off"
+    model = pmmlkit.load(path)
+    for _ in range(4):  # the plan's gate, then the JIT
+        model.score_batch(warm)
+    model.wait_compiled(600)
+    model.score_batch(warm)
+    return model
+
+
+def run(names: list[str], sizes: list[int], single: int) -> dict[str, Any]:
+    import pyarrow as pa
+
+    report: dict[str, Any] = {"rows": sizes, "models": {}}
+    warm = make_churn(5_000, seed=12)[FEATURES]
+    for name, (path, pipeline) in models(names).items():
+        planned = _load(path, True, warm)
+        plain = _load(path, False, warm)
+        entry: dict[str, Any] = {"plan": planned.plan, "evaluator": planned.evaluator,
+                                 "sizes": {}}
+        for n in sizes:
+            X = make_churn(n, seed=11)[FEATURES]
+            table = pa.Table.from_pandas(X, preserve_index=False)
+            native = pipeline.predict_proba(X)[:, 1]
+            got = planned.score_batch(X)["probability(1)"].to_numpy(float)
+            repeat_off = 1 if n >= 1_000_000 else 3
+            times = {
+                "sklearn": best_of(lambda X=X: pipeline.predict_proba(X), 3),
+                "plan": best_of(lambda X=X: planned.score_batch(X), 3),
+                "plan_arrow": best_of(lambda t=table: planned.score_arrow(t), 3),
+                "off": best_of(lambda X=X: plain.score_batch(X), repeat_off),
+            }
+            entry["sizes"][str(n)] = {
+                "rows_per_s": {k: n / v for k, v in times.items()},
+                "ratio_to_sklearn": {k: times["sklearn"] / v for k, v in times.items()},
+                "max_abs_diff": float(np.max(np.abs(got - native))),
+            }
+        records = make_churn(single, seed=13)[FEATURES].to_dict("records")
+        for record in records[:200]:
+            planned.score(record)
+        each = []
+        for record in records:
+            start = time.perf_counter()
+            planned.score(record)
+            each.append(time.perf_counter() - start)
+        entry["single_record_us"] = statistics.median(each) * 1e6
+        report["models"][name] = entry
+        print(json.dumps({name: entry}), file=sys.stderr, flush=True)
+    return report
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = ["| model | rows | scikit-learn rows/s | pmmlkit plan `score_batch` | plan `score_arrow` "
+             "| `PMMLKIT_PLAN=off` | max abs diff | `score(dict)` µs | plan |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, entry in report["models"].items():
+        for n, size in entry["sizes"].items():
+            r, q = size["rows_per_s"], size["ratio_to_sklearn"]
+            lines.append(
+                f"| {name} | {int(n):,} | {r['sklearn']:,.0f} | {r['plan']:,.0f} "
+                f"({q['plan']:.2f}×) | {r['plan_arrow']:,.0f} ({q['plan_arrow']:.2f}×) | "
+                f"{r['off']:,.0f} ({q['off']:.2f}×) | {size['max_abs_diff']:.1e} | "
+                f"{entry['single_record_us']:.0f} | {entry['plan'].split(':')[0]} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", default="10000,100000,1000000")
+    parser.add_argument("--models", default="logreg,gbm,forest,histgb,xgboost,lightgbm")
+    parser.add_argument("--single", type=int, default=2000)
+    args = parser.parse_args()
+    report = run(args.models.split(","), [int(r) for r in args.rows.split(",")], args.single)
+    print(json.dumps(report, indent=1))
+    print(table(report))
+    for name, entry in report["models"].items():
+        print(f"{name}: {entry['plan']}")
+
+
+if __name__ == "__main__":
+    main()
