@@ -122,10 +122,10 @@ def run(names: list[str], sizes: list[int], single: int) -> dict[str, Any]:
             got = planned.score_batch(X)["probability(1)"].to_numpy(float)
             repeat_off = 1 if n >= 1_000_000 else 3
             times = {
-                "sklearn": best_of(lambda X=X: pipeline.predict_proba(X), 3),
-                "plan": best_of(lambda X=X: planned.score_batch(X), 3),
-                "plan_arrow": best_of(lambda t=table: planned.score_arrow(t), 3),
-                "off": best_of(lambda X=X: plain.score_batch(X), repeat_off),
+                "sklearn": best_of(lambda X=X, p=pipeline: p.predict_proba(X), 3),
+                "plan": best_of(lambda X=X, m=planned: m.score_batch(X), 3),
+                "plan_arrow": best_of(lambda t=table, m=planned: m.score_arrow(t), 3),
+                "off": best_of(lambda X=X, m=plain: m.score_batch(X), repeat_off),
             }
             entry["sizes"][str(n)] = {
                 "rows_per_s": {k: n / v for k, v in times.items()},

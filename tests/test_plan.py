@@ -278,6 +278,20 @@ TIES = HEAD.format(y_optype="categorical", y_type="integer",
 """ + TAIL
 
 
+#: the same documents computed in 32-bit floats, as XGBoost's are (x-mathContext="float"):
+#: each model value rounded to float and each operation in float
+TREES_FLOAT = TREES.replace('<MiningModel functionName="regression">',
+                            '<MiningModel functionName="regression" x-mathContext="float">').replace(
+    '<TreeModel functionName="regression"', '<TreeModel x-mathContext="float" functionName="regression"')
+SOFTMAX_FLOAT = SOFTMAX.replace('normalizationMethod="softmax"',
+                                'normalizationMethod="softmax" x-mathContext="float"')
+LOGIT_FLOAT = BINOMIAL.replace('normalizationMethod="none"',
+                               'normalizationMethod="logit" x-mathContext="float"')
+TIES_FLOAT = TIES.replace('<MiningModel functionName="classification">',
+                          '<MiningModel functionName="classification" x-mathContext="float">').replace(
+    '<TreeModel functionName="classification"', '<TreeModel x-mathContext="float" functionName="classification"')
+
+
 def _warm_rows(n: int = 700, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame({"a": rng.normal(0, 2, n), "b": rng.normal(1, 3, n),
@@ -306,7 +320,8 @@ def _boundaries() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "BINOMIAL", "EXP", "TIES"])
+@pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "BINOMIAL", "EXP", "TIES", "TREES_FLOAT",
+                                  "SOFTMAX_FLOAT", "LOGIT_FLOAT", "TIES_FLOAT"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"

@@ -468,6 +468,61 @@ public final class Plan {
         return (single == 0f) ? 0f : single;
     }
 
+    /**
+     * The evaluator's arithmetic on model values ({@code DoubleValue}, or {@code FloatValue}
+     * where a model declares {@code mathContext="float"}: each operand rounded to float and
+     * each operation in float). Values are held as doubles; a float one exactly.
+     */
+    static final class Arith {
+        private Arith() {
+        }
+
+        static double add(boolean single, double a, double b) {
+            return single ? (double) ((float) a + (float) b) : a + b;
+        }
+
+        static double mulAdd(boolean single, double sum, double coefficient, double x) {
+            return single ? (double) ((float) sum + (float) coefficient * (float) x) : sum + coefficient * x;
+        }
+
+        static double mul(boolean single, double a, double b) {
+            return single ? (double) ((float) a * (float) b) : a * b;
+        }
+
+        static double div(boolean single, double a, double b) {
+            return single ? (double) ((float) a / (float) b) : a / b;
+        }
+
+        static double exp(boolean single, double x) {
+            return single ? (double) org.jpmml.evaluator.FloatValue.exp((float) x) : Math.exp(x);
+        }
+
+        static double inverseLogit(boolean single, double x) {
+            return single ? (double) (1f / (1f + org.jpmml.evaluator.FloatValue.exp(-(float) x)))
+                    : 1d / (1d + Math.exp(-x));
+        }
+
+        static double residual(boolean single, double p) {
+            return single ? (double) (1f - (float) p) : 1d - p;
+        }
+
+        static double restrict(boolean single, double x, double low, double high) {
+            if (single) {
+                return (double) Math.min(Math.max((float) x, (float) low), (float) high);
+            }
+            return Math.min(Math.max(x, low), high);
+        }
+
+        /** A number as the model's value type holds it. */
+        static double of(boolean single, double x) {
+            return single ? (double) (float) x : x;
+        }
+    }
+
+    static boolean single(Model model) {
+        return model.getMathContext() == MathContext.FLOAT;
+    }
+
     // -- compiling the document ----------------------------------------------------------
 
     /** Builds steps from PMML elements; refuses anything outside the supported set. */
@@ -553,10 +608,6 @@ public final class Plan {
                 }
             }
             checkMiningSchema(model);
-            MathContext mathContext = model.getMathContext();
-            if (mathContext != null && mathContext != MathContext.DOUBLE) {
-                throw new Unsupported(model.getClass().getSimpleName() + "@mathContext=" + mathContext.value());
-            }
             return scope;
         }
 
@@ -854,7 +905,7 @@ public final class Plan {
         }
 
         /** The evaluator's Target processing of a regression value ({@code TargetUtil.processValue}). */
-        private static ModelStep withTarget(ModelStep inner, Target target) {
+        private static ModelStep withTarget(ModelStep inner, Target target, boolean single) {
             if (target == null) {
                 return inner;
             }
@@ -874,15 +925,16 @@ public final class Plan {
                     for (int i = 0; i < block.n; i++) {
                         double x = values[i];
                         if (restrict) {
-                            x = Math.min(Math.max(x, low), high);
+                            x = Arith.restrict(single, x, low, high);
                         }
-                        values[i] = x * factor + constant;
+                        values[i] = Arith.add(single, Arith.mul(single, x, factor), constant);
                     }
                 }
             };
         }
 
         ModelStep regression(RegressionModel model, Scope scope) throws Unsupported {
+            boolean single = single(model);
             List<RegressionTable> tables = model.requireRegressionTables();
             RegressionModel.NormalizationMethod normalization = model.getNormalizationMethod();
             int k = tables.size();
@@ -961,7 +1013,7 @@ public final class Plan {
                     default: throw new Unsupported("RegressionModel@normalizationMethod=" + normalization.value());
                 }
                 ModelStep sum = tableSums(numericCoefficients, numericSlotsOf, categorySlotsOf,
-                        categoryCoefficients, intercepts);
+                        categoryCoefficients, intercepts, single);
                 ModelStep normalized = new ModelStep() {
                     public int width() {
                         return 1;
@@ -974,11 +1026,12 @@ public final class Plan {
                         }
                         double[] values = out[0];
                         for (int i = 0; i < block.n; i++) {
-                            values[i] = (normalize == 1) ? 1d / (1d + Math.exp(-values[i])) : Math.exp(values[i]);
+                            values[i] = (normalize == 1) ? Arith.inverseLogit(single, values[i])
+                                    : Arith.exp(single, values[i]);
                         }
                     }
                 };
-                return withTarget(normalized, target(model));
+                return withTarget(normalized, target(model), single);
             }
             if (function != MiningFunction.CLASSIFICATION) {
                 throw new Unsupported("RegressionModel@functionName=" + function.value());
@@ -1015,7 +1068,7 @@ public final class Plan {
                 }
             }
             ModelStep sums = tableSums(numericCoefficients, numericSlotsOf, categorySlotsOf,
-                    categoryCoefficients, intercepts);
+                    categoryCoefficients, intercepts, single);
             int mode;
             if (k == 2 && (normalization == RegressionModel.NormalizationMethod.LOGIT
                     || (normalization == RegressionModel.NormalizationMethod.SOFTMAX && isDefault(tables.get(1))))) {
@@ -1047,14 +1100,14 @@ public final class Plan {
                         double[] first = out[0];
                         double[] second = out[1];
                         for (int i = 0; i < block.n; i++) {
-                            double p = (mode == 0) ? 1d / (1d + Math.exp(-first[i]))
-                                    : Math.min(Math.max(first[i], 0d), 1d);
+                            double p = (mode == 0) ? Arith.inverseLogit(single, first[i])
+                                    : Arith.restrict(single, first[i], 0d, 1d);
                             first[i] = p;
-                            second[i] = 1d - p;
+                            second[i] = Arith.residual(single, p);
                         }
                         return;
                     }
-                    softMax(out, block.n);
+                    softMax(out, block.n, single);
                 }
             };
         }
@@ -1065,7 +1118,7 @@ public final class Plan {
         }
 
         /** ValueUtil.normalizeSoftMax: exp(x - max) / the sum of them, in category order. */
-        static void softMax(double[][] out, int n) {
+        static void softMax(double[][] out, int n, boolean single) {
             int k = out.length;
             for (int i = 0; i < n; i++) {
                 double max = Double.NEGATIVE_INFINITY;
@@ -1074,13 +1127,13 @@ public final class Plan {
                 }
                 double sum = 0d;
                 for (int c = 0; c < k; c++) {
-                    double e = Math.exp(out[c][i] - max);
+                    double e = Arith.exp(single, Arith.add(single, out[c][i], -max));
                     out[c][i] = e;
-                    sum = (c == 0) ? e : sum + e;
+                    sum = (c == 0) ? e : Arith.add(single, sum, e);
                 }
                 if (sum != 1d) {
                     for (int c = 0; c < k; c++) {
-                        out[c][i] /= sum;
+                        out[c][i] = Arith.div(single, out[c][i], sum);
                     }
                 }
             }
@@ -1089,7 +1142,7 @@ public final class Plan {
         /** Each table's sum: 0, then coefficient x value in element order, then the matching
          * categorical coefficients, then the intercept when it is not zero. */
         private static ModelStep tableSums(double[][] coefficients, int[][] slots, int[][] categorySlots,
-                double[][][] categoryCoefficients, double[] intercepts) {
+                double[][][] categoryCoefficients, double[] intercepts, boolean single) {
             int k = coefficients.length;
             return new ModelStep() {
                 public int width() {
@@ -1105,8 +1158,14 @@ public final class Plan {
                         for (int p = 0; p < c.length; p++) {
                             double coefficient = c[p];
                             double[] x = block.numbers[s[p]];
-                            for (int i = 0; i < block.n; i++) {
-                                sum[i] += coefficient * x[i];
+                            if (single) {
+                                for (int i = 0; i < block.n; i++) {
+                                    sum[i] = Arith.mulAdd(true, sum[i], coefficient, x[i]);
+                                }
+                            } else {
+                                for (int i = 0; i < block.n; i++) {
+                                    sum[i] += coefficient * x[i];
+                                }
                             }
                         }
                         for (int f = 0; f < categorySlots[t].length; f++) {
@@ -1115,14 +1174,14 @@ public final class Plan {
                             for (int i = 0; i < block.n; i++) {
                                 int code = codes[i];
                                 if (code >= 0 && !Double.isNaN(values[code])) {
-                                    sum[i] += values[code];
+                                    sum[i] = Arith.add(single, sum[i], values[code]);
                                 }
                             }
                         }
                         double intercept = intercepts[t];
                         if (intercept != 0d) {
                             for (int i = 0; i < block.n; i++) {
-                                sum[i] += intercept;
+                                sum[i] = Arith.add(single, sum[i], intercept);
                             }
                         }
                     }
@@ -1133,6 +1192,7 @@ public final class Plan {
         /** A tree as flat arrays, walked per row: a regression tree's node score, or a
          * classification tree's node distribution (in its ScoreDistribution order). */
         ModelStep tree(TreeModel model, Scope scope) throws Unsupported {
+            boolean single = single(model);
             MiningFunction function = model.requireMiningFunction();
             boolean classification = function == MiningFunction.CLASSIFICATION;
             if (!classification && function != MiningFunction.REGRESSION) {
@@ -1149,7 +1209,7 @@ public final class Plan {
             if (classification && target != null) {
                 throw new Unsupported("Targets on a classification tree");
             }
-            Flat flat = new Flat(classification ? targetDataType(model) : null);
+            Flat flat = new Flat(classification ? targetDataType(model) : null, single);
             flat.add(model.requireNode(), scope);
             int[] first = flat.toInts(flat.firstChild);
             int[] count = flat.toInts(flat.childCount);
@@ -1224,7 +1284,7 @@ public final class Plan {
                     }
                 }
             };
-            return classification ? walk : withTarget(walk, target);
+            return classification ? walk : withTarget(walk, target, single);
         }
 
         static boolean holds(int kind, int slot, double threshold, double[][] numbers, int[][] codes, int i) {
@@ -1260,8 +1320,11 @@ public final class Plan {
             /** A classification tree's node scores, typed (null: none). */
             final List<Object> scores = new ArrayList<>();
 
-            Flat(DataType targetType) {
+            final boolean single;
+
+            Flat(DataType targetType, boolean single) {
                 this.targetType = targetType;
+                this.single = single;
             }
 
             double[][] distributions() {
@@ -1292,8 +1355,8 @@ public final class Plan {
                     if (probabilities && (number.doubleValue() < 0d || number.doubleValue() > 1d)) {
                         throw new Unsupported("a ScoreDistribution probability outside [0, 1]");
                     }
-                    values[k] = number.doubleValue();
-                    sum += number.doubleValue();
+                    values[k] = Arith.of(single, number.doubleValue());
+                    sum = Arith.add(single, sum, number.doubleValue());
                 }
                 // every node lists the same categories in the same order: the order of the
                 // evaluator's distribution, whose first maximum wins
@@ -1310,7 +1373,7 @@ public final class Plan {
                         return null; // the evaluator's "undefined result": deferred
                     }
                     for (int k = 0; k < values.length; k++) {
-                        values[k] /= sum;
+                        values[k] = Arith.div(single, values[k], sum);
                     }
                 }
                 return values;
@@ -1327,7 +1390,8 @@ public final class Plan {
                     }
                     Object value = node.getScore();
                     if (targetType == null) {
-                        score.add((value == null) ? Double.NaN : ((Number) TypeUtil.parseOrCast(DataType.DOUBLE, value)).doubleValue());
+                        score.add((value == null) ? Double.NaN
+                                : Arith.of(single, ((Number) TypeUtil.parseOrCast(DataType.DOUBLE, value)).doubleValue()));
                     } else {
                         score.add((value == null) ? Double.NaN : 0d); // only whether it has one
                         scores.add((value == null) ? null : TypeUtil.parseOrCast(targetType, value));
@@ -1404,6 +1468,7 @@ public final class Plan {
 
         /** sum / average of regression segments, or a model chain ending in a classification. */
         ModelStep mining(MiningModel model, Scope scope) throws Unsupported {
+            boolean single = single(model);
             Segmentation segmentation = model.requireSegmentation();
             // every missingPredictionTreatment is the same where no segment's prediction is
             // missing; a row where one is (NaN) is deferred to the evaluator
@@ -1463,22 +1528,24 @@ public final class Plan {
                         step.run(block, part);
                         double[] values = part[0];
                         for (int i = 0; i < block.n; i++) {
-                            total[i] += values[i]; // NaN (no prediction) stays NaN: deferred
+                            // NaN (no prediction) stays NaN: deferred
+                            total[i] = Arith.add(single, total[i], values[i]);
                         }
                     }
                     if (average) {
                         for (int i = 0; i < block.n; i++) {
-                            total[i] /= size;
+                            total[i] = Arith.div(single, total[i], size);
                         }
                     }
                 }
             };
-            return withTarget(aggregate, target(model));
+            return withTarget(aggregate, target(model), single);
         }
 
         /** The average of the segments' probability distributions (ProbabilityAggregator:
          * each category's sum from 0 in segment order, divided by the segment count). */
         ModelStep averageDistribution(MiningModel model, List<Segment> segments, Scope scope) throws Unsupported {
+            boolean single = single(model);
             if (target(model) != null) {
                 throw new Unsupported("Targets on a classification");
             }
@@ -1530,7 +1597,8 @@ public final class Plan {
                             double[] total = out[c];
                             double[] values = part[c];
                             for (int i = 0; i < block.n; i++) {
-                                total[i] += values[i]; // NaN (no distribution): deferred
+                                // NaN (no distribution): deferred
+                                total[i] = Arith.add(single, total[i], values[i]);
                             }
                         }
                         if (widths[s] > k) { // a tree without a prediction fails the row
@@ -1544,7 +1612,7 @@ public final class Plan {
                     }
                     for (int c = 0; c < k; c++) {
                         for (int i = 0; i < block.n; i++) {
-                            out[c][i] /= size;
+                            out[c][i] = Arith.div(single, out[c][i], size);
                         }
                     }
                 }
@@ -1561,6 +1629,7 @@ public final class Plan {
             List<ModelStep> feeders = new ArrayList<>();
             List<Integer> feederSlots = new ArrayList<>();
             List<Boolean> feederFloat = new ArrayList<>();
+            List<Boolean> feederSingle = new ArrayList<>();
             for (int s = 0; s < segments.size() - 1; s++) {
                 Model inner = segments.get(s).requireModel();
                 if (inner.requireMiningFunction() != MiningFunction.REGRESSION) {
@@ -1579,6 +1648,7 @@ public final class Plan {
                     throw new Unsupported("a chained OutputField@dataType=" + type.value());
                 }
                 feeders.add(model(inner, scope(chainScope, inner), DataType.DOUBLE));
+                feederSingle.add(single(inner));
                 int slot = numericSlots++;
                 feederSlots.add(slot);
                 feederFloat.add(type == DataType.FLOAT);
@@ -1598,9 +1668,11 @@ public final class Plan {
             ModelStep[] feeding = feeders.toArray(new ModelStep[0]);
             int[] slots = new int[n];
             boolean[] floats = new boolean[n];
+            boolean[] singles = new boolean[n];
             for (int f = 0; f < n; f++) {
                 slots[f] = feederSlots.get(f);
                 floats[f] = feederFloat.get(f);
+                singles[f] = feederSingle.get(f);
             }
             steps.add(block -> {
                 double[][] out = new double[1][block.n];
@@ -1612,7 +1684,8 @@ public final class Plan {
                         if (Double.isNaN(x)) {
                             block.deferred[i] = true;
                         }
-                        target[i] = floats[f] ? (double) toFloat(x) : x;
+                        // a Double cast to float loses its zero's sign; a Float stays as it is
+                        target[i] = !floats[f] ? x : singles[f] ? (double) (float) x : (double) toFloat(x);
                     }
                 }
             });
