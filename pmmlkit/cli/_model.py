@@ -22,7 +22,8 @@ def inspect(model: ModelArg, backend: BackendOption = None, json: JsonOption = F
     schema = loaded.schema
     if json:
         print_json({"source": loaded.source, "sha256": loaded.sha256,
-                    "evaluator": loaded.evaluator, "schema": schema.to_dict()})
+                    "evaluator": loaded.evaluator, "plan": loaded.plan,
+                    "schema": schema.to_dict()})
         return
     from rich.table import Table
 
@@ -30,6 +31,8 @@ def inspect(model: ModelArg, backend: BackendOption = None, json: JsonOption = F
     out_console.print(f"[bold]{loaded.source}[/bold]: {schema.model_element} "
                   f"({schema.function_name}), {schema.algorithm or 'no algorithm name'}, "
                   f"PMML {schema.pmml_version}, made by {schema.application or 'unknown'}")
+    out_console.print(f"evaluator: {loaded.evaluator}; columnar plan: {loaded.plan}",
+                      markup=False)
     table = Table("input", "data type", "op type", "valid values", "an invalid value",
                   "a missing value")
     for f in schema.inputs:

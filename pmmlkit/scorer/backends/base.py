@@ -169,7 +169,8 @@ class Handle:
         (the verification records count) exactly as the evaluator does; until then the
         evaluator scores, and for good when they differ in one bit."""
         self._plan_candidate = plan
-        self.plan = f"pending: {summary} (not yet checked against the evaluator)"
+        self.plan = (f"pending: {summary} (serves once it has reproduced the evaluator on "
+                     f"{GATE_ROWS} rows)")
         self._plan_summary = summary
 
     def refuse_plan(self, reason: str) -> None:

@@ -41,7 +41,9 @@ class PypmmlBackend(Backend):
         # JPMML-Evaluator's input rules for this document (None: JPMML cannot read it)
         fields = scorer_class.inputFields(jpype.JArray(jpype.JByte)(pmml), model.inputNames())
         scorer = scorer_class(model, jpype.JArray(jpype.JInt)(index), fields)
-        return Handle(scorer, schema, source=source, description=f"PMML4S {self.version()}")
+        handle = Handle(scorer, schema, source=source, description=f"PMML4S {self.version()}")
+        handle.refuse_plan("the plan reproduces JPMML-Evaluator, not PMML4S")
+        return handle
 
     def version(self) -> str:
         return version("pypmml")
