@@ -1,6 +1,7 @@
 """pmmlkit against the native model: scikit-learn's own predict_proba, same rows, same process.
 
     .venv/bin/python benchmarks/bench_native.py [--rows 10000,100000,1000000] [--models logreg,gbm,...]
+    .venv/bin/python benchmarks/bench_native.py --csv 1000000
 
 The models of the columnar-evaluator issue: a ColumnTransformer (StandardScaler on 8 numeric
 columns, OneHotEncoder on 3 categorical ones of 3, 4 and 5 levels) before LogisticRegression,
@@ -13,8 +14,10 @@ same generated rows: scikit-learn ``predict_proba`` on the DataFrame, pmmlkit ``
 ``PMMLKIT_PLAN=off``, and ``score_arrow`` (Arrow in, Arrow out) with the plan. Each pmmlkit
 model is warmed first (the plan's gate passed, a background compilation finished); the best
 of 3 timed calls counts (1 at a million rows with the plan off). Also the largest
-|difference| from scikit-learn, and ``Model.score(dict)`` per record. Prints JSON and a
-Markdown table; the results are recorded in docs/performance.md.
+|difference| from scikit-learn, and ``Model.score(dict)`` per record. With ``--csv ROWS``:
+``pmmlkit score`` of a CSV file against pandas ``read_csv`` + ``predict_proba`` + ``to_csv``,
+each a fresh process. Prints JSON and a Markdown table; the results are recorded in
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -146,6 +149,49 @@ def run(names: list[str], sizes: list[int], single: int) -> dict[str, Any]:
     return report
 
 
+_USER = """
+import pickle, sys, pandas as pd
+pipeline = pickle.load(open(sys.argv[1], "rb"))
+frame = pd.read_csv(sys.argv[2])
+proba = pipeline.predict_proba(frame.drop(columns=["id"]))
+out = pd.DataFrame({"id": frame["id"], "probability(0)": proba[:, 0], "probability(1)": proba[:, 1]})
+out.to_csv(sys.argv[3], index=False)
+"""
+
+
+def csv_files(names: list[str], rows: int) -> dict[str, Any]:
+    """``pmmlkit score MODEL in.csv -o out.csv --keep id`` against what a user holding the
+    pickle runs instead (pandas ``read_csv``, ``predict_proba``, ``to_csv``), each a fresh
+    process on the same file, best of 2; seconds and the ratio."""
+    import subprocess
+
+    folder = FOLDER / "csv"
+    folder.mkdir(exist_ok=True)
+    source = folder / f"in-{rows}.csv"
+    if not source.exists():
+        frame = make_churn(rows, seed=14)[FEATURES]
+        frame.insert(0, "id", range(rows))
+        frame.to_csv(source, index=False)
+    out: dict[str, Any] = {}
+    for name, (path, _) in models(names).items():
+        pickled = FOLDER / f"{name}.pkl"
+
+        def pmmlkit_cli(path: Path = path) -> None:
+            subprocess.run([sys.executable, "-m", "pmmlkit", "score", str(path), str(source),
+                            "-o", str(folder / "out-pmmlkit.csv"), "--keep", "id"],
+                           check=True, capture_output=True)
+
+        def user(pickled: Path = pickled) -> None:
+            subprocess.run([sys.executable, "-c", _USER, str(pickled), str(source),
+                            str(folder / "out-user.csv")], check=True, capture_output=True)
+
+        seconds = {"pmmlkit score": best_of(pmmlkit_cli, 2), "pandas + predict_proba": best_of(user, 2)}
+        out[name] = {"seconds": seconds,
+                     "ratio": seconds["pandas + predict_proba"] / seconds["pmmlkit score"]}
+        print(json.dumps({name: out[name]}), file=sys.stderr, flush=True)
+    return out
+
+
 def table(report: dict[str, Any]) -> str:
     lines = ["| model | rows | scikit-learn rows/s | pmmlkit plan `score_batch` | plan `score_arrow` "
              "| `PMMLKIT_PLAN=off` | max abs diff | `score(dict)` µs | plan |",
@@ -166,7 +212,19 @@ def main() -> None:
     parser.add_argument("--rows", default="10000,100000,1000000")
     parser.add_argument("--models", default="logreg,gbm,forest,histgb,xgboost,lightgbm")
     parser.add_argument("--single", type=int, default=2000)
+    parser.add_argument("--csv", type=int, default=0, metavar="ROWS",
+                        help="instead: pmmlkit score of a ROWS-row CSV against pandas + predict_proba")
     args = parser.parse_args()
+    if args.csv:
+        result = csv_files(args.models.split(","), args.csv)
+        print(json.dumps(result, indent=1))
+        print("| model | `pmmlkit score` s | pandas + `predict_proba` + `to_csv` s | ratio |")
+        print("|---|---|---|---|")
+        for name, entry in result.items():
+            t = entry["seconds"]
+            print(f"| {name} | {t['pmmlkit score']:.2f} | {t['pandas + predict_proba']:.2f} | "
+                  f"{entry['ratio']:.2f}× |")
+        return
     report = run(args.models.split(","), [int(r) for r in args.rows.split(",")], args.single)
     print(json.dumps(report, indent=1))
     print(table(report))

@@ -384,3 +384,28 @@ def test_exact_ties_take_the_evaluators_winner(tmp_path):
     assert _computed_by_plan(model, rows) == 3
     assert _check_against_raw(model, TIES, rows) == 3  # "1", listed first, wins each tie
     assert got["y"].tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "TIES_FLOAT"])
+def test_single_records_through_the_serving_plan(tmp_path, name):
+    """``Model.score`` takes the plan once it serves: each record, or its refusal, is the
+    evaluator's."""
+    xml = globals()[name]
+    path = tmp_path / f"{name}.pmml"
+    path.write_text(xml)
+    model = pmmlkit.load(path)
+    _serve(model, _warm_rows())
+    edge = _boundaries()
+    records = [{k: _value(v) for k, v in r.items()} for r in edge.to_dict("records")]
+    expected = _raw.jpmml(xml, records)
+    for record, want in zip(records, expected, strict=True):
+        no_prediction = isinstance(want, Exception) or any(
+            want.get(c.key) is None for c in model.schema.columns if c.kind == "target")
+        if no_prediction:
+            with pytest.raises(pmmlkit.InvalidInputError):
+                model.score(record)
+            continue
+        got = model.score(record)
+        for column in model.schema.columns:
+            key = column.name if column.kind == "probability" else column.key
+            assert _same(got[column.name], want.get(key)), (record, column.name)

@@ -147,7 +147,7 @@ class Handle:
         if call is None or getattr(self._local, "generation", -1) != self._generation:
             self._local.generation = self._generation
             java = self._jpype.JClass("pmmlkit.bridge.RowCall")(
-                self._scorer, self._n_inputs, self._layout, self._java_out_kinds)
+                self._scorer, self._plan, self._n_inputs, self._layout, self._java_out_kinds)
             call = _RowCall(java, java.numbers, java.objects, java.outNumbers, java.outTexts,
                             [_NAN] * self._n_inputs, [None] * self._n_inputs)
             self._local.call = call
@@ -196,6 +196,7 @@ class Handle:
             self._plan_needed -= int(plan.count(java_columns, rows, self._java_out_kinds))
             if self._plan_needed <= 0:
                 self._plan, self._plan_candidate = plan, None
+                self._generation += 1  # each thread's single-row call takes the plan too
                 self.plan = f"serving: {self._plan_summary}"
 
     def _java_columns(self, columns: list[RawColumn], stop: int) -> Any:

@@ -1240,6 +1240,17 @@ public final class Plan {
             }
             int width = classification ? k + 1 : 1;
             List<Object> treeCategories = classification ? flat.categories : null;
+            // two children, the second True: the first's test alone chooses; held by the
+            // node itself, so a step down reads one node's entries
+            int[] testKind = new int[count.length];
+            int[] testSlot = new int[count.length];
+            double[] testThreshold = new double[count.length];
+            for (int i = 0; i < testKind.length; i++) {
+                boolean binary = count[i] == 2 && kind[first[i] + 1] == Flat.TRUE;
+                testKind[i] = binary ? kind[first[i]] : -1;
+                testSlot[i] = binary ? slot[first[i]] : 0;
+                testThreshold[i] = binary ? threshold[first[i]] : 0d;
+            }
             ModelStep walk = new ModelStep() {
                 public int width() {
                     return width;
@@ -1252,9 +1263,16 @@ public final class Plan {
                 public void run(Block block, double[][] out) {
                     double[][] numbers = block.numbers;
                     int[][] codes = block.codes;
+                    int[] leaves = new int[block.n];
                     for (int i = 0; i < block.n; i++) {
                         int node = 0;
                         while (true) {
+                            int test = testKind[node];
+                            if (test >= 0) { // a test, else the True child after it
+                                node = holds(test, testSlot[node], testThreshold[node], numbers, codes, i)
+                                        ? first[node] : first[node] + 1;
+                                continue;
+                            }
                             int chosen = -1;
                             for (int c = first[node], end = first[node] + count[node]; c < end; c++) {
                                 if (holds(kind[c], slot[c], threshold[c], numbers, codes, i)) {
@@ -1272,6 +1290,10 @@ public final class Plan {
                             }
                             node = chosen;
                         }
+                        leaves[i] = node;
+                    }
+                    for (int i = 0; i < block.n; i++) {
+                        int node = leaves[i];
                         if (!classification) {
                             out[0][i] = (node < 0) ? Double.NaN : score[node];
                             continue;
@@ -1291,12 +1313,32 @@ public final class Plan {
             switch (kind) {
                 case Flat.TRUE: return true;
                 case Flat.FALSE: return false;
-                case Flat.LESS_THAN: return Double.compare(numbers[slot][i], threshold) < 0;
-                case Flat.LESS_OR_EQUAL: return Double.compare(numbers[slot][i], threshold) <= 0;
-                case Flat.GREATER_THAN: return Double.compare(numbers[slot][i], threshold) > 0;
-                case Flat.GREATER_OR_EQUAL: return Double.compare(numbers[slot][i], threshold) >= 0;
-                case Flat.EQUAL: return Double.compare(numbers[slot][i], threshold) == 0;
-                case Flat.NOT_EQUAL: return Double.compare(numbers[slot][i], threshold) != 0;
+                // Double.compare's order (the evaluator's): it differs from < and == only
+                // between a zero and the other zero (values are never NaN here)
+                case Flat.LESS_THAN: {
+                    double x = numbers[slot][i];
+                    return x < threshold || (x == threshold && Double.compare(x, threshold) < 0);
+                }
+                case Flat.LESS_OR_EQUAL: {
+                    double x = numbers[slot][i];
+                    return x < threshold || (x == threshold && Double.compare(x, threshold) <= 0);
+                }
+                case Flat.GREATER_THAN: {
+                    double x = numbers[slot][i];
+                    return x > threshold || (x == threshold && Double.compare(x, threshold) > 0);
+                }
+                case Flat.GREATER_OR_EQUAL: {
+                    double x = numbers[slot][i];
+                    return x > threshold || (x == threshold && Double.compare(x, threshold) >= 0);
+                }
+                case Flat.EQUAL: {
+                    double x = numbers[slot][i];
+                    return x == threshold && Double.compare(x, threshold) == 0;
+                }
+                case Flat.NOT_EQUAL: {
+                    double x = numbers[slot][i];
+                    return x != threshold || Double.compare(x, threshold) != 0;
+                }
                 case Flat.IS: return codes[slot][i] == (int) threshold;
                 case Flat.IS_NOT: return codes[slot][i] != (int) threshold;
                 default: throw new IllegalStateException();

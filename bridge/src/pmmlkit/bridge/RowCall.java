@@ -21,8 +21,33 @@ public final class RowCall {
     private final Object[] row;
     private final FieldProblem[][] found = new FieldProblem[1][];
 
+    /** The columnar plan, or null: a row it computes never reaches the scorer. */
+    private final Plan plan;
+    private final InputColumn[] columns;
+    private final double[][] columnNumbers;
+    private final int[][] columnCodes;
+    private final Object[][] columnValues;
+    private final Object[] planOut;
+
     public RowCall(RowScorer scorer, int inputCount, int[] layout, int[] outKinds) {
+        this(scorer, null, inputCount, layout, outKinds);
+    }
+
+    public RowCall(RowScorer scorer, Plan plan, int inputCount, int[] layout, int[] outKinds) {
         this.scorer = scorer;
+        this.plan = plan;
+        int n = layout.length;
+        this.columns = new InputColumn[n];
+        this.columnNumbers = new double[n][1];
+        this.columnCodes = new int[n][1];
+        this.columnValues = new Object[n][1];
+        for (int i = 0; i < n; i++) {
+            columns[i] = new InputColumn(columnNumbers[i], columnCodes[i], columnValues[i]);
+        }
+        this.planOut = new Object[outKinds.length];
+        for (int j = 0; j < outKinds.length; j++) {
+            planOut[j] = (outKinds[j] == 0) ? new double[1] : new Object[1];
+        }
         this.numbers = new double[inputCount];
         this.objects = new Object[inputCount];
         this.layout = layout;
@@ -44,8 +69,39 @@ public final class RowCall {
             row[i] = value;
         }
         found[0] = new FieldProblem[0];
+        if (plan != null && planned()) {
+            problems = found[0];
+            return null;
+        }
         String error = Batch.scoreOne(scorer, row, outKinds, outNumbers, outTexts, found);
         problems = found[0];
         return error;
+    }
+
+    /** The row as a one-row chunk through the plan; false when the plan defers it. */
+    private boolean planned() {
+        for (int i = 0; i < row.length; i++) {
+            Object value = row[i];
+            if (value instanceof Double) {
+                columnNumbers[i][0] = (Double) value;
+                columnCodes[i][0] = -1;
+            } else {
+                columnNumbers[i][0] = Double.NaN;
+                columnCodes[i][0] = (value == null) ? -1 : 0;
+                columnValues[i][0] = value;
+            }
+        }
+        if (plan.scoreBlock(columns, plan.categoryMaps(columns), 0, 1, outKinds, planOut) != null) {
+            return false;
+        }
+        for (int j = 0; j < outKinds.length; j++) {
+            if (outKinds[j] == 0) {
+                outNumbers[j] = ((double[]) planOut[j])[0];
+            } else {
+                Object value = ((Object[]) planOut[j])[0];
+                outTexts[j] = (value == null) ? null : Batch.text(value);
+            }
+        }
+        return true;
     }
 }
