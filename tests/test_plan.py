@@ -278,6 +278,47 @@ TIES = HEAD.format(y_optype="categorical", y_type="integer",
 """ + TAIL
 
 
+#: weighted segments (Spark's GBT) and set predicates (Spark's categorical splits)
+WEIGHTED = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <MiningModel functionName="regression">
+    {SCHEMA}
+    <Segmentation multipleModelMethod="weightedAverage">
+      <Segment id="1" weight="0.3"><True/>
+        <TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction">
+          <MiningSchema><MiningField name="a"/><MiningField name="c"/></MiningSchema>
+          <Node score="1.1"><True/>
+            <Node score="2.2"><SimpleSetPredicate field="c" booleanOperator="isIn">
+              <Array type="string" n="2">red "blue"</Array></SimpleSetPredicate>
+              <Node score="3.3"><SimplePredicate field="a" operator="lessThan" value="0.5"/></Node>
+            </Node>
+            <Node score="4.4"><SimpleSetPredicate field="c" booleanOperator="isNotIn">
+              <Array type="string" n="1">blue</Array></SimpleSetPredicate></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="2" weight="1"><True/>
+        <TreeModel functionName="regression">
+          <MiningSchema><MiningField name="b"/></MiningSchema>
+          <Node score="0.7"><True/>
+            <Node score="-0.35"><SimplePredicate field="b" operator="lessOrEqual" value="1"/></Node>
+            <Node score="0.35"><True/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="3" weight="2.5"><True/>
+        <TreeModel functionName="regression">
+          <MiningSchema><MiningField name="a"/></MiningSchema>
+          <Node score="0"><True/>
+            <Node score="0.1"><SimplePredicate field="a" operator="greaterThan" value="-0.25"/></Node>
+            <Node score="0.3"><True/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+    </Segmentation>
+  </MiningModel>
+""" + TAIL
+WEIGHTED_SUM = WEIGHTED.replace('multipleModelMethod="weightedAverage"', 'multipleModelMethod="weightedSum"')
+
 #: the same documents computed in 32-bit floats, as XGBoost's are (x-mathContext="float"):
 #: each model value rounded to float and each operation in float
 TREES_FLOAT = TREES.replace('<MiningModel functionName="regression">',
@@ -321,7 +362,8 @@ def _boundaries() -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "BINOMIAL", "EXP", "TIES", "TREES_FLOAT",
-                                  "SOFTMAX_FLOAT", "LOGIT_FLOAT", "TIES_FLOAT"])
+                                  "SOFTMAX_FLOAT", "LOGIT_FLOAT", "TIES_FLOAT", "WEIGHTED",
+                                  "WEIGHTED_SUM"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"

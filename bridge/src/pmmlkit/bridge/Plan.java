@@ -1341,6 +1341,8 @@ public final class Plan {
                 }
                 case Flat.IS: return codes[slot][i] == (int) threshold;
                 case Flat.IS_NOT: return codes[slot][i] != (int) threshold;
+                case Flat.IN: return ((Double.doubleToRawLongBits(threshold) >>> codes[slot][i]) & 1L) != 0;
+                case Flat.NOT_IN: return ((Double.doubleToRawLongBits(threshold) >>> codes[slot][i]) & 1L) == 0;
                 default: throw new IllegalStateException();
             }
         }
@@ -1348,7 +1350,7 @@ public final class Plan {
         /** A tree's nodes in breadth order: each node's children are consecutive. */
         final class Flat {
             static final int TRUE = 0, FALSE = 1, LESS_THAN = 2, LESS_OR_EQUAL = 3, GREATER_THAN = 4,
-                    GREATER_OR_EQUAL = 5, EQUAL = 6, NOT_EQUAL = 7, IS = 8, IS_NOT = 9;
+                    GREATER_OR_EQUAL = 5, EQUAL = 6, NOT_EQUAL = 7, IS = 8, IS_NOT = 9, IN = 10, NOT_IN = 11;
             final List<Integer> firstChild = new ArrayList<>();
             final List<Integer> childCount = new ArrayList<>();
             final List<Integer> kind = new ArrayList<>();
@@ -1459,6 +1461,10 @@ public final class Plan {
                     threshold.add(0d);
                     return;
                 }
+                if (predicate instanceof org.dmg.pmml.SimpleSetPredicate) {
+                    setPredicate((org.dmg.pmml.SimpleSetPredicate) predicate, scope);
+                    return;
+                }
                 if (!(predicate instanceof SimplePredicate)) {
                     throw new Unsupported(predicate.getClass().getSimpleName());
                 }
@@ -1489,6 +1495,29 @@ public final class Plan {
                 kind.add(operator == SimplePredicate.Operator.EQUAL ? IS : IS_NOT);
                 slot.add(sym.slot);
                 threshold.add((double) at); // -1: a category no row has, never equal
+            }
+
+            /** isIn / isNotIn on a categorical field: a bit set of its categories. */
+            private void setPredicate(org.dmg.pmml.SimpleSetPredicate predicate, Scope scope) throws Unsupported {
+                Sym sym = scope.resolve(predicate.requireField());
+                if (sym.numeric) {
+                    throw new Unsupported("SimpleSetPredicate on the continuous field " + predicate.requireField());
+                }
+                // the set travels as a double's bits: 52 categories keep it from being a NaN
+                if (sym.categories.size() > 52) {
+                    throw new Unsupported("SimpleSetPredicate on a field of more than 52 categories");
+                }
+                long members = 0L;
+                for (Object value : org.jpmml.evaluator.ArrayUtil.getContent(predicate.requireArray())) {
+                    int at = indexOf(sym.categories, value, sym.dataType);
+                    if (at >= 0) {
+                        members |= 1L << at;
+                    }
+                }
+                boolean in = predicate.requireBooleanOperator() == org.dmg.pmml.SimpleSetPredicate.BooleanOperator.IS_IN;
+                kind.add(in ? IN : NOT_IN);
+                slot.add(sym.slot);
+                threshold.add(Double.longBitsToDouble(members));
             }
 
             int[] toInts(List<Integer> values) {
@@ -1522,9 +1551,6 @@ public final class Plan {
                 if (!(segment.requirePredicate() instanceof True)) {
                     throw new Unsupported("a Segment whose predicate is not True");
                 }
-                if (segment.getWeight().doubleValue() != 1d) {
-                    throw new Unsupported("a weighted Segment");
-                }
             }
             Segmentation.MultipleModelMethod method = segmentation.requireMultipleModelMethod();
             if (method == Segmentation.MultipleModelMethod.MODEL_CHAIN) {
@@ -1539,13 +1565,32 @@ public final class Plan {
             if (model.requireMiningFunction() != MiningFunction.REGRESSION) {
                 throw new Unsupported("MiningModel@functionName=" + model.requireMiningFunction().value());
             }
+            // ValueAggregator: a weighted sum adds weight x value (the value alone where the
+            // weight is 1); a weighted average divides that by the weights' sum
             boolean average;
-            if (method == Segmentation.MultipleModelMethod.SUM) {
-                average = false;
-            } else if (method == Segmentation.MultipleModelMethod.AVERAGE) {
-                average = true;
-            } else {
-                throw new Unsupported("Segmentation@multipleModelMethod=" + method.value());
+            boolean weighted;
+            switch (method) {
+                case SUM: average = false; weighted = false; break;
+                case AVERAGE: average = true; weighted = false; break;
+                case WEIGHTED_SUM: average = false; weighted = true; break;
+                case WEIGHTED_AVERAGE: average = true; weighted = true; break;
+                default: throw new Unsupported("Segmentation@multipleModelMethod=" + method.value());
+            }
+            double[] weights = new double[segments.size()];
+            double weightSum = 0d;
+            for (int s = 0; s < weights.length; s++) {
+                weights[s] = segments.get(s).getWeight().doubleValue();
+                if (!weighted && weights[s] != 1d) {
+                    throw new Unsupported("a weighted Segment in an unweighted " + method.value());
+                }
+                if (weights[s] < 0d) {
+                    throw new Unsupported("a negative Segment weight");
+                }
+                weightSum = Arith.add(single(model), weightSum, weights[s]);
+            }
+            double divisor = weighted ? weightSum : segments.size();
+            if (average && divisor == 0d) {
+                throw new Unsupported("segment weights summing to zero");
             }
             ModelStep[] parts = new ModelStep[segments.size()];
             for (int s = 0; s < parts.length; s++) {
@@ -1566,17 +1611,24 @@ public final class Plan {
                     double[] total = out[0];
                     java.util.Arrays.fill(total, 0, block.n, 0d);
                     double[][] part = new double[1][block.n];
-                    for (ModelStep step : parts) {
-                        step.run(block, part);
+                    for (int s = 0; s < parts.length; s++) {
+                        parts[s].run(block, part);
                         double[] values = part[0];
-                        for (int i = 0; i < block.n; i++) {
-                            // NaN (no prediction) stays NaN: deferred
-                            total[i] = Arith.add(single, total[i], values[i]);
+                        double weight = weights[s];
+                        if (weight != 1d) {
+                            for (int i = 0; i < block.n; i++) {
+                                // NaN (no prediction) stays NaN: deferred
+                                total[i] = Arith.mulAdd(single, total[i], weight, values[i]);
+                            }
+                        } else {
+                            for (int i = 0; i < block.n; i++) {
+                                total[i] = Arith.add(single, total[i], values[i]);
+                            }
                         }
                     }
                     if (average) {
                         for (int i = 0; i < block.n; i++) {
-                            total[i] = Arith.div(single, total[i], size);
+                            total[i] = Arith.div(single, total[i], divisor);
                         }
                     }
                 }
@@ -1590,6 +1642,11 @@ public final class Plan {
             boolean single = single(model);
             if (target(model) != null) {
                 throw new Unsupported("Targets on a classification");
+            }
+            for (Segment segment : segments) {
+                if (segment.getWeight().doubleValue() != 1d) {
+                    throw new Unsupported("a weighted Segment in an average of distributions");
+                }
             }
             ModelStep[] parts = new ModelStep[segments.size()];
             List<Object> categories = null;
