@@ -123,6 +123,33 @@ def test_export_reproduces_spark(tmp_path, frames, case):
             assert np.max(np.abs(got - probabilities[:, i])) < 1e-9
 
 
+@pytest.mark.parametrize("case", ["logreg", "gbt"])
+def test_spark_export_serves_the_columnar_plan_exactly(tmp_path, frames, dataset, case):
+    """JPMML-SparkML's documents (Bucketizer bins, label-index MapValues outputs, weighted
+    sums) get the columnar plan, which gives the raw evaluator's numbers to the last bit,
+    bins' margins and unknown categories included."""
+    from pyspark.ml import Pipeline
+
+    from tests.test_plan import _check_against_raw, _computed_by_plan
+
+    train, _ = frames
+    model = Pipeline(stages=_stages(case)).fit(train)
+    pmmlkit.export_spark(model, train.limit(100), repo=str(tmp_path), name=case,
+                         verification_rows=10)
+    loaded = pmmlkit.load(f"{tmp_path}/{case}")
+    rows = dataset[loaded.schema.input_names].iloc[:1200].reset_index(drop=True)
+    loaded.score_batch(rows)
+    assert loaded.plan.startswith("serving:"), loaded.plan
+    edge = rows.iloc[:6].copy().astype(object)
+    edge.loc[0, "x7"] = -1.0  # on the bins' margins: the evaluator decides
+    edge.loc[1, "x7"] = 0.0
+    edge.loc[2, "color"] = "purple"
+    xml = next(tmp_path.glob(f"{case}/*/model.pmml")).read_text()
+    assert _check_against_raw(loaded, xml, rows) == len(rows)
+    assert _check_against_raw(loaded, xml, edge) >= 3
+    assert _computed_by_plan(loaded, rows) > len(rows) // 2
+
+
 def test_bare_model_on_a_vector_column_is_refused_with_the_fix(tmp_path, frames):
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import VectorAssembler

@@ -146,6 +146,9 @@ public final class Plan {
     private final int[] outputs;
     /** Per output key: cast the value to float (an OutputField declared float). */
     private final boolean[] floatOutputs;
+    /** Per output key: a MapValues of the predicted category (its number per category index;
+     * NaN where the table has none: deferred), else null. */
+    private final double[][] mappedOutputs;
     /** For a classification: the categories, typed, in result order; else null. */
     private final List<Object> categories;
     private final int numericSlots;
@@ -156,11 +159,13 @@ public final class Plan {
     private final String summary;
 
     private Plan(Compiler compiler, ModelStep model, int[] outputs, boolean[] floatOutputs,
+            double[][] mappedOutputs,
             List<Object> categories, String summary) {
         this.steps = compiler.steps;
         this.model = model;
         this.outputs = outputs;
         this.floatOutputs = floatOutputs;
+        this.mappedOutputs = mappedOutputs;
         this.categories = categories;
         this.numericSlots = compiler.numericSlots;
         this.categorySlots = compiler.categorySlots;
@@ -199,6 +204,7 @@ public final class Plan {
         }
         int[] outputs = new int[keys.length];
         boolean[] floats = new boolean[keys.length];
+        double[][] mapped = new double[keys.length][];
         String target = targetName(top);
         // a model chain's result is its last segment's, with that segment's output fields
         Map<String, OutputField> declared = new HashMap<>();
@@ -233,6 +239,11 @@ public final class Plan {
                     throw new Unsupported("OutputField " + key + ": probability of an unknown category");
                 }
                 outputs[j] = at;
+            } else if (feature == ResultFeature.TRANSFORMED_VALUE && categories != null) {
+                mapped[j] = mappedPrediction(field, declared, target, categories,
+                        compiler.targetDataType(top));
+                outputs[j] = -1;
+                continue;
             } else {
                 throw new Unsupported("OutputField " + key + "@feature=" + feature);
             }
@@ -240,7 +251,7 @@ public final class Plan {
                 throw new Unsupported("OutputField " + key + " with an expression or segmentId");
             }
         }
-        return new Plan(compiler, model, outputs, floats, categories, describe(top));
+        return new Plan(compiler, model, outputs, floats, mapped, categories, describe(top));
     }
 
     private static Model lastOfChain(Model model) {
@@ -253,6 +264,46 @@ public final class Plan {
         }
         List<Segment> segments = segmentation.getSegments();
         return segments.isEmpty() ? null : segments.get(segments.size() - 1).getModel();
+    }
+
+    /** A transformed value that maps the predicted category through a table (JPMML-SparkML's
+     * label index): the number of each category, or NaN where the evaluator decides. */
+    private static double[] mappedPrediction(OutputField field, Map<String, OutputField> declared,
+            String target, List<Object> categories, DataType targetType) throws Unsupported {
+        String what = "OutputField " + field.getName() + "@feature=transformedValue";
+        if (!(field.getExpression() instanceof org.dmg.pmml.MapValues)) {
+            throw new Unsupported(what + " other than a MapValues");
+        }
+        org.dmg.pmml.MapValues map = (org.dmg.pmml.MapValues) field.getExpression();
+        if (map.getFieldColumnPairs().size() != 1 || map.getTableLocator() != null) {
+            throw new Unsupported(what + " of a MapValues of several columns");
+        }
+        org.dmg.pmml.FieldColumnPair pair = map.getFieldColumnPairs().get(0);
+        OutputField source = declared.get(pair.requireField());
+        boolean predicted = Objects.equals(pair.requireField(), target) || (source != null
+                && source.getResultFeature() == ResultFeature.PREDICTED_VALUE
+                && source.getExpression() == null);
+        if (!predicted) {
+            throw new Unsupported(what + " of something other than the prediction");
+        }
+        DataType type = (map.getDataType() != null) ? map.getDataType() : field.getDataType();
+        if (type != DataType.DOUBLE && type != DataType.FLOAT && type != DataType.INTEGER) {
+            throw new Unsupported(what + " to a " + type);
+        }
+        double[] numbers = new double[categories.size()];
+        java.util.Arrays.fill(numbers, Double.NaN);
+        com.google.common.collect.Table<Integer, String, Object> table =
+                org.jpmml.evaluator.InlineTableUtil.getContent(map.requireInlineTable());
+        String output = map.requireOutputColumn();
+        for (Integer row : table.rowKeySet()) {
+            Object input = table.get(row, pair.requireColumn());
+            Object value = table.get(row, output);
+            int at = (input == null) ? -1 : indexOf(categories, input, targetType);
+            if (at >= 0 && value != null && Double.isNaN(numbers[at])) {
+                numbers[at] = ((Number) TypeUtil.parseOrCast(type, value)).doubleValue();
+            }
+        }
+        return numbers;
     }
 
     private static boolean castsToFloat(DataType dataType) throws Unsupported {
@@ -415,10 +466,24 @@ public final class Plan {
                 any = true;
                 continue;
             }
+            boolean unmapped = false;
+            for (int j = 0; j < outputs.length; j++) {
+                if (mappedOutputs[j] != null && Double.isNaN(mappedOutputs[j][winner])) {
+                    unmapped = true;
+                }
+            }
+            if (unmapped) {
+                deferred[i] = true;
+                any = true;
+                continue;
+            }
             for (int j = 0; j < outputs.length; j++) {
                 Object value;
                 double number;
-                if (outputs[j] >= 0) {
+                if (mappedOutputs[j] != null) {
+                    number = mappedOutputs[j][winner];
+                    value = null;
+                } else if (outputs[j] >= 0) {
                     number = results[outputs[j]][i];
                     value = null;
                 } else if (categories != null) {
@@ -719,6 +784,31 @@ public final class Plan {
         Sym derivedField(DerivedField field, Scope scope) throws Unsupported {
             OpType opType = field.requireOpType();
             DataType dataType = field.requireDataType();
+            if (field.requireExpression() instanceof org.dmg.pmml.Discretize) {
+                return discretize(field, (org.dmg.pmml.Discretize) field.requireExpression(), scope);
+            }
+            if (opType == OpType.CONTINUOUS && dataType == DataType.INTEGER
+                    && field.requireExpression() instanceof FieldRef) {
+                // a category read as its number (JPMML-SparkML's continuous(bucket))
+                FieldRef ref = (FieldRef) field.requireExpression();
+                Sym source = resolve(scope, ref.requireField());
+                if (source.numeric || source.dataType != DataType.INTEGER || ref.getMapMissingTo() != null) {
+                    throw new Unsupported("DerivedField " + field.getName() + " (continuous integer)");
+                }
+                double[] numbers = new double[source.categories.size()];
+                for (int k = 0; k < numbers.length; k++) {
+                    numbers[k] = ((Number) source.categories.get(k)).doubleValue();
+                }
+                int slot = numericSlots++;
+                steps.add(block -> {
+                    double[] out = block.numbers[slot];
+                    int[] codes = block.codes[source.slot];
+                    for (int i = 0; i < block.n; i++) {
+                        out[i] = (codes[i] >= 0) ? numbers[codes[i]] : Double.NaN;
+                    }
+                });
+                return new Sym(true, slot, DataType.INTEGER, null);
+            }
             if (opType != OpType.CONTINUOUS || (dataType != DataType.DOUBLE && dataType != DataType.FLOAT)) {
                 throw new Unsupported("DerivedField " + field.getName() + " (" + opType.value() + " " + dataType.value() + ")");
             }
@@ -737,6 +827,64 @@ public final class Plan {
                 }
             });
             return new Sym(true, slot, dataType, null);
+        }
+
+        /**
+         * A categorical field of bins (DiscretizationUtil): the first bin whose interval holds
+         * the value. A value on a margin is deferred (the closures decide there), as is one in
+         * no bin (the default value or a missing one).
+         */
+        Sym discretize(DerivedField field, org.dmg.pmml.Discretize discretize, Scope scope) throws Unsupported {
+            DataType dataType = field.requireDataType();
+            if (field.requireOpType() != OpType.CATEGORICAL || (dataType != DataType.INTEGER
+                    && dataType != DataType.STRING) || discretize.getDefaultValue() != null) {
+                throw new Unsupported("DerivedField " + field.getName() + " of a Discretize");
+            }
+            Sym source = resolve(scope, discretize.requireField());
+            if (!source.numeric) {
+                throw new Unsupported("Discretize of a categorical field");
+            }
+            List<org.dmg.pmml.DiscretizeBin> bins = discretize.getDiscretizeBins();
+            List<Object> categories = new ArrayList<>();
+            int nbins = bins.size();
+            double[] lows = new double[nbins];
+            double[] highs = new double[nbins];
+            int[] codesOf = new int[nbins];
+            for (int b = 0; b < nbins; b++) {
+                org.dmg.pmml.Interval interval = bins.get(b).requireInterval();
+                lows[b] = (interval.getLeftMargin() != null) ? interval.getLeftMargin().doubleValue() : Double.NEGATIVE_INFINITY;
+                highs[b] = (interval.getRightMargin() != null) ? interval.getRightMargin().doubleValue() : Double.POSITIVE_INFINITY;
+                Object value = TypeUtil.parseOrCast(dataType, bins.get(b).requireBinValue());
+                int at = categories.indexOf(value);
+                if (at < 0) {
+                    at = categories.size();
+                    categories.add(value);
+                }
+                codesOf[b] = at;
+            }
+            int slot = categorySlots++;
+            int from = source.slot;
+            steps.add(block -> {
+                double[] x = block.numbers[from];
+                int[] out = block.codes[slot];
+                for (int i = 0; i < block.n; i++) {
+                    int code = -1;
+                    for (int b = 0; b < nbins; b++) {
+                        if (x[i] == lows[b] || x[i] == highs[b]) {
+                            code = -1;
+                            break;
+                        }
+                        if (code < 0 && x[i] > lows[b] && x[i] < highs[b]) {
+                            code = codesOf[b];
+                        }
+                    }
+                    if (code < 0) {
+                        block.deferred[i] = true;
+                    }
+                    out[i] = code;
+                }
+            });
+            return new Sym(false, slot, dataType, categories);
         }
 
         /** A numeric operand: a slot or a constant, with the evaluator's data type. */
@@ -827,6 +975,9 @@ public final class Plan {
                 // the evaluator computes in double and keeps the common type (float op float
                 // is cast back to float)
                 DataType common = TypeUtil.getCommonDataType(left.dataType, right.dataType);
+                if (common != DataType.DOUBLE && common != DataType.FLOAT) {
+                    throw new Unsupported("Apply function=" + function + " on " + common.value() + " values");
+                }
                 boolean single = (common == DataType.FLOAT);
                 int slot = numericSlots++;
                 steps.add(block -> {
