@@ -178,7 +178,8 @@ def csv_files(names: list[str], rows: int) -> dict[str, Any]:
 
         def pmmlkit_cli(path: Path = path) -> None:
             subprocess.run([sys.executable, "-m", "pmmlkit", "score", str(path), str(source),
-                            "-o", str(folder / "out-pmmlkit.csv"), "--keep", "id"],
+                            "-o", str(folder / "out-pmmlkit.csv"), "--keep", "id",
+                            "--overwrite"],
                            check=True, capture_output=True)
 
         def user(pickled: Path = pickled) -> None:

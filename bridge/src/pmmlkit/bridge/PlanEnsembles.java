@@ -1,0 +1,286 @@
+package pmmlkit.bridge;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.dmg.pmml.DataType;
+import org.dmg.pmml.LocalTransformations;
+import org.dmg.pmml.MiningFunction;
+import org.dmg.pmml.Model;
+import org.dmg.pmml.Output;
+import org.dmg.pmml.OutputField;
+import org.dmg.pmml.PMML;
+import org.dmg.pmml.ResultFeature;
+import org.dmg.pmml.Targets;
+import org.dmg.pmml.True;
+import org.dmg.pmml.mining.MiningModel;
+import org.dmg.pmml.mining.Segment;
+import org.dmg.pmml.mining.Segmentation;
+
+import pmmlkit.bridge.Plan.Block;
+import pmmlkit.bridge.Plan.ModelStep;
+import pmmlkit.bridge.Plan.Sym;
+import pmmlkit.bridge.Plan.Unsupported;
+
+import static pmmlkit.bridge.Plan.toFloat;
+
+/** The plan of a {@code MiningModel}: sums and averages of segments, model chains. */
+final class PlanEnsembles {
+
+    private PlanEnsembles() {
+    }
+
+    /** sum / average of regression segments, or a model chain ending in a classification. */
+    static ModelStep mining(PlanCompiler c, MiningModel model, PlanCompiler.Scope scope) throws Unsupported {
+        boolean single = PlanArith.single(model);
+        Segmentation segmentation = model.requireSegmentation();
+        // every missingPredictionTreatment is the same where no segment's prediction is
+        // missing; a row where one is (NaN) is deferred to the evaluator
+        if (segmentation.getLocalTransformations() != null) {
+            throw new Unsupported("Segmentation with LocalTransformations");
+        }
+        List<Segment> segments = segmentation.requireSegments();
+        for (Segment segment : segments) {
+            if (!(segment.requirePredicate() instanceof True)) {
+                throw new Unsupported("a Segment whose predicate is not True");
+            }
+        }
+        Segmentation.MultipleModelMethod method = segmentation.requireMultipleModelMethod();
+        if (method == Segmentation.MultipleModelMethod.MODEL_CHAIN) {
+            return chain(c, model, segments, scope);
+        }
+        if (model.requireMiningFunction() == MiningFunction.CLASSIFICATION) {
+            if (method != Segmentation.MultipleModelMethod.AVERAGE) {
+                throw new Unsupported("MiningModel classification by " + method.value());
+            }
+            return averageDistribution(c, model, segments, scope);
+        }
+        if (model.requireMiningFunction() != MiningFunction.REGRESSION) {
+            throw new Unsupported("MiningModel@functionName=" + model.requireMiningFunction().value());
+        }
+        // ValueAggregator: a weighted sum adds weight x value (the value alone where the
+        // weight is 1); a weighted average divides that by the weights' sum
+        boolean average;
+        boolean weighted;
+        switch (method) {
+            case SUM: average = false; weighted = false; break;
+            case AVERAGE: average = true; weighted = false; break;
+            case WEIGHTED_SUM: average = false; weighted = true; break;
+            case WEIGHTED_AVERAGE: average = true; weighted = true; break;
+            default: throw new Unsupported("Segmentation@multipleModelMethod=" + method.value());
+        }
+        double[] weights = new double[segments.size()];
+        double weightSum = 0d;
+        for (int s = 0; s < weights.length; s++) {
+            weights[s] = segments.get(s).getWeight().doubleValue();
+            if (!weighted && weights[s] != 1d) {
+                throw new Unsupported("a weighted Segment in an unweighted " + method.value());
+            }
+            if (weights[s] < 0d) {
+                throw new Unsupported("a negative Segment weight");
+            }
+            weightSum = PlanArith.add(PlanArith.single(model), weightSum, weights[s]);
+        }
+        double divisor = weighted ? weightSum : segments.size();
+        if (average && divisor == 0d) {
+            throw new Unsupported("segment weights summing to zero");
+        }
+        ModelStep[] parts = new ModelStep[segments.size()];
+        for (int s = 0; s < parts.length; s++) {
+            Model inner = segments.get(s).requireModel();
+            if (inner.requireMiningFunction() != MiningFunction.REGRESSION || inner.getOutput() != null
+                    && inner.getOutput().hasOutputFields()) {
+                throw new Unsupported("a segment that is not a plain regression");
+            }
+            parts[s] = c.model(inner, c.scope(scope, inner), DataType.DOUBLE);
+        }
+        int size = parts.length;
+        ModelStep aggregate = new ModelStep() {
+            public int width() {
+                return 1;
+            }
+
+            public void run(Block block, double[][] out) {
+                double[] total = out[0];
+                java.util.Arrays.fill(total, 0, block.n, 0d);
+                double[][] part = new double[1][block.n];
+                for (int s = 0; s < parts.length; s++) {
+                    parts[s].run(block, part);
+                    double[] values = part[0];
+                    double weight = weights[s];
+                    if (weight != 1d) {
+                        for (int i = 0; i < block.n; i++) {
+                            // NaN (no prediction) stays NaN: deferred
+                            total[i] = PlanArith.mulAdd(single, total[i], weight, values[i]);
+                        }
+                    } else {
+                        for (int i = 0; i < block.n; i++) {
+                            total[i] = PlanArith.add(single, total[i], values[i]);
+                        }
+                    }
+                }
+                if (average) {
+                    for (int i = 0; i < block.n; i++) {
+                        total[i] = PlanArith.div(single, total[i], divisor);
+                    }
+                }
+            }
+        };
+        return PlanCompiler.withTarget(aggregate, c.target(model), single);
+    }
+
+    /** The average of the segments' probability distributions (ProbabilityAggregator:
+     * each category's sum from 0 in segment order, divided by the segment count). */
+    static ModelStep averageDistribution(PlanCompiler c, MiningModel model, List<Segment> segments, PlanCompiler.Scope scope) throws Unsupported {
+        boolean single = PlanArith.single(model);
+        if (c.target(model) != null) {
+            throw new Unsupported("Targets on a classification");
+        }
+        for (Segment segment : segments) {
+            if (segment.getWeight().doubleValue() != 1d) {
+                throw new Unsupported("a weighted Segment in an average of distributions");
+            }
+        }
+        ModelStep[] parts = new ModelStep[segments.size()];
+        List<Object> categories = null;
+        DataType saved = c.inheritedTarget;
+        c.inheritedTarget = c.targetDataType(model);
+        for (int s = 0; s < parts.length; s++) {
+            Model inner = segments.get(s).requireModel();
+            if (inner.requireMiningFunction() != MiningFunction.CLASSIFICATION
+                    || (inner.getOutput() != null && inner.getOutput().hasOutputFields())) {
+                throw new Unsupported("a segment that is not a plain classification");
+            }
+            parts[s] = c.model(inner, c.scope(scope, inner), c.targetDataType(inner));
+            if (parts[s].categories() == null) {
+                throw new Unsupported("a segment without a probability distribution");
+            }
+            if (categories == null) {
+                categories = parts[s].categories();
+            } else if (!categories.equals(parts[s].categories())) {
+                throw new Unsupported("segments with different category orders");
+            }
+        }
+        c.inheritedTarget = saved;
+        int k = categories.size();
+        int size = parts.length;
+        List<Object> averaged = categories;
+        int[] widths = new int[parts.length];
+        for (int s = 0; s < parts.length; s++) {
+            widths[s] = parts[s].width();
+        }
+        return new ModelStep() {
+            public int width() {
+                return k;
+            }
+
+            public List<Object> categories() {
+                return averaged;
+            }
+
+            public void run(Block block, double[][] out) {
+                for (int c = 0; c < k; c++) {
+                    java.util.Arrays.fill(out[c], 0, block.n, 0d);
+                }
+                double[][] part = new double[k + 1][block.n];
+                for (int s = 0; s < parts.length; s++) {
+                    parts[s].run(block, part);
+                    for (int c = 0; c < k; c++) {
+                        double[] total = out[c];
+                        double[] values = part[c];
+                        for (int i = 0; i < block.n; i++) {
+                            // NaN (no distribution): deferred
+                            total[i] = PlanArith.add(single, total[i], values[i]);
+                        }
+                    }
+                    if (widths[s] > k) { // a tree without a prediction fails the row
+                        double[] named = part[k];
+                        for (int i = 0; i < block.n; i++) {
+                            if (Double.isNaN(named[i])) {
+                                out[0][i] = Double.NaN;
+                            }
+                        }
+                    }
+                }
+                for (int c = 0; c < k; c++) {
+                    for (int i = 0; i < block.n; i++) {
+                        out[c][i] = PlanArith.div(single, out[c][i], size);
+                    }
+                }
+            }
+        };
+    }
+
+    /** A model chain: each segment but the last feeds its predicted value, through an
+     * OutputField, to the next. */
+    static ModelStep chain(PlanCompiler c, MiningModel model, List<Segment> segments, PlanCompiler.Scope scope) throws Unsupported {
+        if (c.target(model) != null) {
+            throw new Unsupported("Targets on a model chain");
+        }
+        PlanCompiler.Scope chainScope = c.new Scope(scope);
+        List<ModelStep> feeders = new ArrayList<>();
+        List<Integer> feederSlots = new ArrayList<>();
+        List<Boolean> feederFloat = new ArrayList<>();
+        List<Boolean> feederSingle = new ArrayList<>();
+        for (int s = 0; s < segments.size() - 1; s++) {
+            Model inner = segments.get(s).requireModel();
+            if (inner.requireMiningFunction() != MiningFunction.REGRESSION) {
+                throw new Unsupported("a model chain with a classification before its last segment");
+            }
+            Output output = inner.getOutput();
+            if (output == null || output.getOutputFields().size() != 1) {
+                throw new Unsupported("a chained segment without exactly one OutputField");
+            }
+            OutputField field = output.getOutputFields().get(0);
+            if (field.getResultFeature() != ResultFeature.PREDICTED_VALUE || field.getExpression() != null) {
+                throw new Unsupported("a chained OutputField other than the predicted value");
+            }
+            DataType type = field.getDataType();
+            if (type != null && type != DataType.DOUBLE && type != DataType.FLOAT) {
+                throw new Unsupported("a chained OutputField@dataType=" + type.value());
+            }
+            feeders.add(c.model(inner, c.scope(chainScope, inner), DataType.DOUBLE));
+            feederSingle.add(PlanArith.single(inner));
+            int slot = c.numericSlots++;
+            feederSlots.add(slot);
+            feederFloat.add(type == DataType.FLOAT);
+            chainScope.computed.put(field.getName(), new Sym(true, slot,
+                    (type == DataType.FLOAT) ? DataType.FLOAT : DataType.DOUBLE, null));
+        }
+        Model last = segments.get(segments.size() - 1).requireModel();
+        if (last.getOutput() != null && last.getOutput().hasOutputFields()) {
+            for (OutputField field : last.getOutput().getOutputFields()) {
+                if (field.getResultFeature() != ResultFeature.PROBABILITY) {
+                    throw new Unsupported("an OutputField of the chain's last segment other than a probability");
+                }
+            }
+        }
+        // the feeders' c.steps run in the block before the last model reads their slots
+        int n = feeders.size();
+        ModelStep[] feeding = feeders.toArray(new ModelStep[0]);
+        int[] slots = new int[n];
+        boolean[] floats = new boolean[n];
+        boolean[] singles = new boolean[n];
+        for (int f = 0; f < n; f++) {
+            slots[f] = feederSlots.get(f);
+            floats[f] = feederFloat.get(f);
+            singles[f] = feederSingle.get(f);
+        }
+        c.steps.add(block -> {
+            double[][] out = new double[1][block.n];
+            for (int f = 0; f < n; f++) {
+                feeding[f].run(block, out);
+                double[] target = block.numbers[slots[f]];
+                for (int i = 0; i < block.n; i++) {
+                    double x = out[0][i];
+                    if (Double.isNaN(x)) {
+                        block.deferred[i] = true;
+                    }
+                    // a Double cast to float loses its zero's sign; a Float stays as it is
+                    target[i] = !floats[f] ? x : singles[f] ? (double) (float) x : (double) toFloat(x);
+                }
+            }
+        });
+        return c.model(last, c.scope(chainScope, last), c.targetDataType(last));
+    }
+}

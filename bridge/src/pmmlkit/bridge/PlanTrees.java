@@ -1,0 +1,380 @@
+package pmmlkit.bridge;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.dmg.pmml.DataType;
+import org.dmg.pmml.False;
+import org.dmg.pmml.MiningFunction;
+import org.dmg.pmml.PMML;
+import org.dmg.pmml.Predicate;
+import org.dmg.pmml.SimplePredicate;
+import org.dmg.pmml.Target;
+import org.dmg.pmml.Targets;
+import org.dmg.pmml.True;
+import org.dmg.pmml.tree.Node;
+import org.dmg.pmml.tree.TreeModel;
+import org.jpmml.evaluator.TypeUtil;
+
+import pmmlkit.bridge.Plan.Block;
+import pmmlkit.bridge.Plan.ModelStep;
+import pmmlkit.bridge.Plan.Sym;
+import pmmlkit.bridge.Plan.Unsupported;
+
+import static pmmlkit.bridge.Plan.indexOf;
+import static pmmlkit.bridge.Plan.targetType;
+
+/** The plan of a {@code TreeModel}: flat node arrays walked per row. */
+final class PlanTrees {
+
+    private PlanTrees() {
+    }
+
+    /** A tree as flat arrays, walked per row: a regression tree's node score, or a
+     * classification tree's node distribution (in its ScoreDistribution order). */
+    static ModelStep tree(PlanCompiler c, TreeModel model, PlanCompiler.Scope scope) throws Unsupported {
+        boolean single = PlanArith.single(model);
+        MiningFunction function = model.requireMiningFunction();
+        boolean classification = function == MiningFunction.CLASSIFICATION;
+        if (!classification && function != MiningFunction.REGRESSION) {
+            throw new Unsupported("TreeModel@functionName=" + function.value());
+        }
+        TreeModel.NoTrueChildStrategy noTrueChild = model.getNoTrueChildStrategy();
+        boolean lastPrediction = noTrueChild == TreeModel.NoTrueChildStrategy.RETURN_LAST_PREDICTION;
+        if (!lastPrediction && noTrueChild != TreeModel.NoTrueChildStrategy.RETURN_NULL_PREDICTION) {
+            throw new Unsupported("TreeModel@noTrueChildStrategy=" + noTrueChild.value());
+        }
+        // (missingValueStrategy and defaultChild apply only where a predicate meets a
+        // missing value: such rows are deferred)
+        Target target = c.target(model);
+        if (classification && target != null) {
+            throw new Unsupported("Targets on a classification tree");
+        }
+        Flat flat = new Flat(classification ? c.targetDataType(model) : null, single);
+        flat.add(model.requireNode(), scope);
+        int[] first = flat.toInts(flat.firstChild);
+        int[] count = flat.toInts(flat.childCount);
+        int[] kind = flat.toInts(flat.kind);
+        int[] slot = flat.toInts(flat.slot);
+        double[] threshold = flat.toDoubles(flat.threshold);
+        double[] score = flat.toDoubles(flat.score);
+        boolean[] scored = new boolean[score.length];
+        for (int i = 0; i < scored.length; i++) {
+            scored[i] = !Double.isNaN(score[i]);
+        }
+        if (kind[0] != Flat.TRUE) {
+            throw new Unsupported("a TreeModel whose root predicate is not True");
+        }
+        double[][] distributions = classification ? flat.distributions() : null;
+        int k = classification ? flat.categories.size() : 0;
+        // a classification tree predicts its node's score (NodeScoreDistribution), a
+        // category index here; a node without one fails in the evaluator: deferred
+        double[] named = new double[score.length];
+        if (classification) {
+            for (int i = 0; i < named.length; i++) {
+                Object value = flat.scores.get(i);
+                named[i] = (value == null) ? Double.NaN : indexOf(flat.categories, value, flat.targetType);
+                if (named[i] < 0) {
+                    throw new Unsupported("a Node whose score is not one of its categories");
+                }
+            }
+        }
+        int width = classification ? k + 1 : 1;
+        List<Object> treeCategories = classification ? flat.categories : null;
+        // two children, the second True: the first's test alone chooses; held by the
+        // node itself, so a step down reads one node's entries
+        int[] testKind = new int[count.length];
+        int[] testSlot = new int[count.length];
+        double[] testThreshold = new double[count.length];
+        for (int i = 0; i < testKind.length; i++) {
+            boolean binary = count[i] == 2 && kind[first[i] + 1] == Flat.TRUE;
+            testKind[i] = binary ? kind[first[i]] : -1;
+            testSlot[i] = binary ? slot[first[i]] : 0;
+            testThreshold[i] = binary ? threshold[first[i]] : 0d;
+        }
+        ModelStep walk = new ModelStep() {
+            public int width() {
+                return width;
+            }
+
+            public List<Object> categories() {
+                return treeCategories;
+            }
+
+            public void run(Block block, double[][] out) {
+                double[][] numbers = block.numbers;
+                int[][] codes = block.codes;
+                int[] leaves = new int[block.n];
+                for (int i = 0; i < block.n; i++) {
+                    int node = 0;
+                    while (true) {
+                        int test = testKind[node];
+                        if (test >= 0) { // a test, else the True child after it
+                            node = holds(test, testSlot[node], testThreshold[node], numbers, codes, i)
+                                    ? first[node] : first[node] + 1;
+                            continue;
+                        }
+                        int chosen = -1;
+                        for (int c = first[node], end = first[node] + count[node]; c < end; c++) {
+                            if (holds(kind[c], slot[c], threshold[c], numbers, codes, i)) {
+                                chosen = c;
+                                break;
+                            }
+                        }
+                        if (chosen < 0) {
+                            // a leaf is the result; an inner node with no true child is
+                            // (lastPrediction, when it has a score) or there is none
+                            if (count[node] > 0 && !(lastPrediction && scored[node])) {
+                                node = -1;
+                            }
+                            break;
+                        }
+                        node = chosen;
+                    }
+                    leaves[i] = node;
+                }
+                for (int i = 0; i < block.n; i++) {
+                    int node = leaves[i];
+                    if (!classification) {
+                        out[0][i] = (node < 0) ? Double.NaN : score[node];
+                        continue;
+                    }
+                    double[] distribution = (node < 0) ? null : distributions[node];
+                    for (int c = 0; c < k; c++) {
+                        out[c][i] = (distribution == null) ? Double.NaN : distribution[c];
+                    }
+                    out[k][i] = (node < 0) ? Double.NaN : named[node];
+                }
+            }
+        };
+        return classification ? walk : PlanCompiler.withTarget(walk, target, single);
+    }
+
+    static boolean holds(int kind, int slot, double threshold, double[][] numbers, int[][] codes, int i) {
+        switch (kind) {
+            case Flat.TRUE: return true;
+            case Flat.FALSE: return false;
+            // Double.compare's order (the evaluator's): it differs from < and == only
+            // between a zero and the other zero (values are never NaN here)
+            case Flat.LESS_THAN: {
+                double x = numbers[slot][i];
+                return x < threshold || (x == threshold && Double.compare(x, threshold) < 0);
+            }
+            case Flat.LESS_OR_EQUAL: {
+                double x = numbers[slot][i];
+                return x < threshold || (x == threshold && Double.compare(x, threshold) <= 0);
+            }
+            case Flat.GREATER_THAN: {
+                double x = numbers[slot][i];
+                return x > threshold || (x == threshold && Double.compare(x, threshold) > 0);
+            }
+            case Flat.GREATER_OR_EQUAL: {
+                double x = numbers[slot][i];
+                return x > threshold || (x == threshold && Double.compare(x, threshold) >= 0);
+            }
+            case Flat.EQUAL: {
+                double x = numbers[slot][i];
+                return x == threshold && Double.compare(x, threshold) == 0;
+            }
+            case Flat.NOT_EQUAL: {
+                double x = numbers[slot][i];
+                return x != threshold || Double.compare(x, threshold) != 0;
+            }
+            case Flat.IS: return codes[slot][i] == (int) threshold;
+            case Flat.IS_NOT: return codes[slot][i] != (int) threshold;
+            case Flat.IN: return ((Double.doubleToRawLongBits(threshold) >>> codes[slot][i]) & 1L) != 0;
+            case Flat.NOT_IN: return ((Double.doubleToRawLongBits(threshold) >>> codes[slot][i]) & 1L) == 0;
+            default: throw new IllegalStateException();
+        }
+    }
+
+    /** A tree's nodes in breadth order: each node's children are consecutive. */
+    static final class Flat {
+        static final int TRUE = 0, FALSE = 1, LESS_THAN = 2, LESS_OR_EQUAL = 3, GREATER_THAN = 4,
+                GREATER_OR_EQUAL = 5, EQUAL = 6, NOT_EQUAL = 7, IS = 8, IS_NOT = 9, IN = 10, NOT_IN = 11;
+        final List<Integer> firstChild = new ArrayList<>();
+        final List<Integer> childCount = new ArrayList<>();
+        final List<Integer> kind = new ArrayList<>();
+        final List<Integer> slot = new ArrayList<>();
+        final List<Double> threshold = new ArrayList<>();
+        final List<Double> score = new ArrayList<>();
+        /** A classification tree's categories, typed, in its ScoreDistribution order. */
+        final DataType targetType;
+        final List<Object> categories = new ArrayList<>();
+        final List<double[]> distribution = new ArrayList<>();
+        /** A classification tree's node scores, typed (null: none). */
+        final List<Object> scores = new ArrayList<>();
+
+        final boolean single;
+
+        Flat(DataType targetType, boolean single) {
+            this.targetType = targetType;
+            this.single = single;
+        }
+
+        double[][] distributions() {
+            return distribution.toArray(new double[0][]);
+        }
+
+        /** ComplexTreeModelEvaluator's node distribution: probabilities, else record
+         * counts, each divided by their sum (from 0, in order) unless it is one. */
+        private double[] distributionOf(Node node) throws Unsupported {
+            if (targetType == null) {
+                if (node.hasScoreDistributions()) {
+                    throw new Unsupported("ScoreDistributions in a regression tree");
+                }
+                return null;
+            }
+            if (!node.hasScoreDistributions()) {
+                return null; // the evaluator votes by score there: deferred
+            }
+            List<org.dmg.pmml.ScoreDistribution> items = node.getScoreDistributions();
+            boolean probabilities = items.get(0).getProbability() != null;
+            List<Object> found = new ArrayList<>();
+            double[] values = new double[items.size()];
+            double sum = 0d;
+            for (int k = 0; k < items.size(); k++) {
+                org.dmg.pmml.ScoreDistribution item = items.get(k);
+                found.add(TypeUtil.parseOrCast(targetType, item.requireValue()));
+                Number number = probabilities ? item.requireProbability() : item.requireRecordCount();
+                if (probabilities && (number.doubleValue() < 0d || number.doubleValue() > 1d)) {
+                    throw new Unsupported("a ScoreDistribution probability outside [0, 1]");
+                }
+                values[k] = PlanArith.of(single, number.doubleValue());
+                sum = PlanArith.add(single, sum, number.doubleValue());
+            }
+            // every node lists the same categories in the same order: the order of the
+            // evaluator's distribution, whose first maximum wins
+            if (categories.isEmpty()) {
+                if (new java.util.HashSet<>(found).size() != found.size()) {
+                    throw new Unsupported("a ScoreDistribution listing a category twice");
+                }
+                categories.addAll(found);
+            } else if (!categories.equals(found)) {
+                throw new Unsupported("ScoreDistributions in different category orders");
+            }
+            if (sum != 1d) {
+                if (sum == 0d) {
+                    return null; // the evaluator's "undefined result": deferred
+                }
+                for (int k = 0; k < values.length; k++) {
+                    values[k] = PlanArith.div(single, values[k], sum);
+                }
+            }
+            return values;
+        }
+
+        void add(Node root, PlanCompiler.Scope scope) throws Unsupported {
+            List<Node> queue = new ArrayList<>();
+            queue.add(root);
+            for (int at = 0; at < queue.size(); at++) {
+                Node node = queue.get(at);
+                predicate(node.requirePredicate(), scope);
+                if (node.getEmbeddedModel() != null || node.getPartition() != null) {
+                    throw new Unsupported("a Node with an embedded model or a Partition");
+                }
+                Object value = node.getScore();
+                if (targetType == null) {
+                    score.add((value == null) ? Double.NaN
+                            : PlanArith.of(single, ((Number) TypeUtil.parseOrCast(DataType.DOUBLE, value)).doubleValue()));
+                } else {
+                    score.add((value == null) ? Double.NaN : 0d); // only whether it has one
+                    scores.add((value == null) ? null : TypeUtil.parseOrCast(targetType, value));
+                }
+                distribution.add(distributionOf(node));
+                List<Node> children = node.hasNodes() ? node.getNodes() : java.util.Collections.emptyList();
+                firstChild.add(queue.size());
+                childCount.add(children.size());
+                queue.addAll(children);
+            }
+        }
+
+        private void predicate(Predicate predicate, PlanCompiler.Scope scope) throws Unsupported {
+            if (predicate instanceof True) {
+                kind.add(TRUE);
+                slot.add(0);
+                threshold.add(0d);
+                return;
+            }
+            if (predicate instanceof False) {
+                kind.add(FALSE);
+                slot.add(0);
+                threshold.add(0d);
+                return;
+            }
+            if (predicate instanceof org.dmg.pmml.SimpleSetPredicate) {
+                setPredicate((org.dmg.pmml.SimpleSetPredicate) predicate, scope);
+                return;
+            }
+            if (!(predicate instanceof SimplePredicate)) {
+                throw new Unsupported(predicate.getClass().getSimpleName());
+            }
+            SimplePredicate simple = (SimplePredicate) predicate;
+            Sym sym = scope.resolve(simple.requireField());
+            SimplePredicate.Operator operator = simple.requireOperator();
+            if (sym.numeric) {
+                int k;
+                switch (operator) {
+                    case LESS_THAN: k = LESS_THAN; break;
+                    case LESS_OR_EQUAL: k = LESS_OR_EQUAL; break;
+                    case GREATER_THAN: k = GREATER_THAN; break;
+                    case GREATER_OR_EQUAL: k = GREATER_OR_EQUAL; break;
+                    case EQUAL: k = EQUAL; break;
+                    case NOT_EQUAL: k = NOT_EQUAL; break;
+                    default: throw new Unsupported("SimplePredicate@operator=" + operator.value());
+                }
+                Number value = (Number) TypeUtil.parseOrCast(sym.dataType, simple.requireValue());
+                kind.add(k);
+                slot.add(sym.slot);
+                threshold.add(value.doubleValue());
+                return;
+            }
+            if (operator != SimplePredicate.Operator.EQUAL && operator != SimplePredicate.Operator.NOT_EQUAL) {
+                throw new Unsupported("SimplePredicate@operator=" + operator.value() + " on a categorical field");
+            }
+            int at = indexOf(sym.categories, simple.requireValue(), sym.dataType);
+            kind.add(operator == SimplePredicate.Operator.EQUAL ? IS : IS_NOT);
+            slot.add(sym.slot);
+            threshold.add((double) at); // -1: a category no row has, never equal
+        }
+
+        /** isIn / isNotIn on a categorical field: a bit set of its categories. */
+        private void setPredicate(org.dmg.pmml.SimpleSetPredicate predicate, PlanCompiler.Scope scope) throws Unsupported {
+            Sym sym = scope.resolve(predicate.requireField());
+            if (sym.numeric) {
+                throw new Unsupported("SimpleSetPredicate on the continuous field " + predicate.requireField());
+            }
+            // the set travels as a double's bits: 52 categories keep it from being a NaN
+            if (sym.categories.size() > 52) {
+                throw new Unsupported("SimpleSetPredicate on a field of more than 52 categories");
+            }
+            long members = 0L;
+            for (Object value : org.jpmml.evaluator.ArrayUtil.getContent(predicate.requireArray())) {
+                int at = indexOf(sym.categories, value, sym.dataType);
+                if (at >= 0) {
+                    members |= 1L << at;
+                }
+            }
+            boolean in = predicate.requireBooleanOperator() == org.dmg.pmml.SimpleSetPredicate.BooleanOperator.IS_IN;
+            kind.add(in ? IN : NOT_IN);
+            slot.add(sym.slot);
+            threshold.add(Double.longBitsToDouble(members));
+        }
+
+        int[] toInts(List<Integer> values) {
+            int[] out = new int[values.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = values.get(i);
+            }
+            return out;
+        }
+
+        double[] toDoubles(List<Double> values) {
+            double[] out = new double[values.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = values.get(i);
+            }
+            return out;
+        }
+    }
+}
