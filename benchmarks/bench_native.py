@@ -44,26 +44,17 @@ FOLDER = CACHE / "native"
 
 
 def _estimators() -> dict[str, Any]:
+    """The scorer benchmark's models (not its single tree), then XGBoost and LightGBM."""
     import lightgbm
     import xgboost
-    from sklearn.ensemble import (
-        GradientBoostingClassifier,
-        HistGradientBoostingClassifier,
-        RandomForestClassifier,
-    )
-    from sklearn.linear_model import LogisticRegression
+    from _models import _estimators as scorer_models
 
-    return {
-        "logreg": LogisticRegression(max_iter=1000),
-        "gbm": GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0),
-        "forest": RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0,
-                                         n_jobs=2),
-        "histgb": HistGradientBoostingClassifier(max_iter=30, random_state=0),
-        "xgboost": xgboost.XGBClassifier(n_estimators=100, max_depth=4, n_jobs=2,
-                                         random_state=0),
-        "lightgbm": lightgbm.LGBMClassifier(n_estimators=100, n_jobs=2, random_state=0,
-                                            verbose=-1),
-    }
+    out = {k: v for k, v in scorer_models().items() if k != "tree"}
+    out["xgboost"] = xgboost.XGBClassifier(n_estimators=100, max_depth=4, n_jobs=2,
+                                           random_state=0)
+    out["lightgbm"] = lightgbm.LGBMClassifier(n_estimators=100, n_jobs=2, random_state=0,
+                                              verbose=-1)
+    return out
 
 
 def models(names: list[str]) -> dict[str, tuple[Path, Any]]:

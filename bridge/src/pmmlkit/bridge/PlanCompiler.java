@@ -103,16 +103,7 @@ final class PlanCompiler {
                     return made;
                 }
             }
-            DerivedField global = globalDerived.get(name);
-            if (global != null) {
-                Sym made = inputs.get("\u0000" + name);
-                if (made == null) {
-                    made = derivedField(global, null);
-                    inputs.put("\u0000" + name, made);
-                }
-                return made;
-            }
-            return input(name);
+            return global(name);
         }
     }
 
@@ -453,9 +444,11 @@ final class PlanCompiler {
     }
 
     Sym resolve(Scope scope, String name) throws Unsupported {
-        if (scope != null) {
-            return scope.resolve(name);
-        }
+        return (scope != null) ? scope.resolve(name) : global(name);
+    }
+
+    /** A field of the TransformationDictionary (computed once for every model), or an input. */
+    private Sym global(String name) throws Unsupported {
         DerivedField global = globalDerived.get(name);
         if (global != null) {
             Sym made = inputs.get("\u0000" + name);
