@@ -33,10 +33,7 @@ def _estimators() -> dict:
 
 def benchmark_models() -> dict[str, Path]:
     """Export (once) the three benchmark pipelines; return their PMML paths."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
     from sklearn2pmml import sklearn2pmml
-    from sklearn2pmml.pipeline import PMMLPipeline
 
     CACHE.mkdir(exist_ok=True)
     paths = {}
@@ -48,15 +45,26 @@ def benchmark_models() -> dict[str, Path]:
             continue
         if train is None:
             train = make_churn(20_000, seed=10)
-        pre = ColumnTransformer([("num", StandardScaler(), NUMERIC),
-                                 ("cat", OneHotEncoder(), CATEGORICAL)])
-        pipeline = PMMLPipeline([("pre", pre), ("model", estimator)])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pipeline.fit(train[FEATURES], train["churn"])
+        pipeline = fitted_pipeline(estimator, train)
         pipeline.verify(train[FEATURES].iloc[:50])
         sklearn2pmml(pipeline, str(path))
     return paths
+
+
+def fitted_pipeline(estimator: Any, train: Any) -> Any:
+    """The benchmarks' PMMLPipeline (StandardScaler on the numeric columns, OneHotEncoder on
+    the categorical ones, then ``estimator``), fitted on ``train``'s churn."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    pre = ColumnTransformer([("num", StandardScaler(), NUMERIC),
+                             ("cat", OneHotEncoder(), CATEGORICAL)])
+    pipeline = PMMLPipeline([("pre", pre), ("model", estimator)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline.fit(train[FEATURES], train["churn"])
+    return pipeline
 
 
 def best_of(fn: Any, repeat: int = 2) -> float:

@@ -29,16 +29,15 @@ import pickle
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _models import CACHE, best_of
+from _models import CACHE, best_of, fitted_pipeline
 
-from pmmlkit.datasets import CATEGORICAL, FEATURES, NUMERIC, make_churn
+from pmmlkit.datasets import FEATURES, make_churn
 
 FOLDER = CACHE / "native"
 
@@ -59,10 +58,7 @@ def _estimators() -> dict[str, Any]:
 
 def models(names: list[str]) -> dict[str, tuple[Path, Any]]:
     """Export (once) each pipeline; return its PMML path and the fitted pipeline."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
     from sklearn2pmml import sklearn2pmml
-    from sklearn2pmml.pipeline import PMMLPipeline
 
     FOLDER.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -74,12 +70,7 @@ def models(names: list[str]) -> dict[str, tuple[Path, Any]]:
         if path.exists() and pickled.exists():
             out[name] = (path, pickle.loads(pickled.read_bytes()))
             continue
-        pre = ColumnTransformer([("num", StandardScaler(), NUMERIC),
-                                 ("cat", OneHotEncoder(), CATEGORICAL)])
-        pipeline = PMMLPipeline([("pre", pre), ("model", estimator)])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pipeline.fit(train[FEATURES], train["churn"])
+        pipeline = fitted_pipeline(estimator, train)
         pipeline.verify(train[FEATURES].iloc[:50], precision=1e-6, zeroThreshold=1e-6)
         sklearn2pmml(pipeline, str(path))
         pickled.write_bytes(pickle.dumps(pipeline))
