@@ -451,3 +451,18 @@ def test_single_records_through_the_serving_plan(tmp_path, name):
         for column in model.schema.columns:
             key = column.name if column.kind == "probability" else column.key
             assert _same(got[column.name], want.get(key)), (record, column.name)
+
+
+def test_a_plan_that_defers_almost_every_row_gives_up_its_check(tmp_path):
+    """Rows with missing values go to the evaluator; a plan that finds too few plain rows in
+    the first chunks stops being checked (each check scores the rows twice) and says why."""
+    path = tmp_path / "exp.pmml"
+    path.write_text(EXP)
+    model = pmmlkit.load(path)
+    rows = _warm_rows(40)
+    rows["b"] = [None] * 39 + [1.0]
+    for _ in range(16):
+        model.score_batch(rows)
+    assert model.plan.startswith("none: RegressionModel computed only 16 of the 512 rows"), \
+        model.plan
+    assert _check_against_raw(model, EXP, rows) == 1  # a missing b: no prediction, as JPMML

@@ -108,6 +108,7 @@ class Handle:
         self._plan: Any = None
         self._plan_candidate: Any = None
         self._plan_needed = GATE_ROWS
+        self._plan_calls = 0
         self.plan = "none: not offered"
         self._plan_summary = ""
 
@@ -194,6 +195,15 @@ class Handle:
                               f"({disagreement}); scoring with the evaluator", stacklevel=5)
                 return
             self._plan_needed -= int(plan.count(java_columns, rows, self._java_out_kinds))
+            self._plan_calls += 1
+            if self._plan_needed > 0 and self._plan_calls >= GATE_CALLS:
+                # rows the plan defers (missing values...) would be scored twice for ever
+                self._plan_candidate = None
+                self.plan = (f"none: {self._plan_summary} computed only "
+                             f"{GATE_ROWS - self._plan_needed} of the {GATE_ROWS} rows its "
+                             f"check needs in the first {GATE_CALLS} chunks (the others have "
+                             "missing or unusual values, which the evaluator scores)")
+                return
             if self._plan_needed <= 0:
                 self._plan, self._plan_candidate = plan, None
                 self._generation += 1  # each thread's single-row call takes the plan too
@@ -285,8 +295,11 @@ class Handle:
         return ChunkResult(out, rows, messages, problems)
 
 
-#: rows of the first chunk on which a compiled model must reproduce the interpreter
+#: rows of the first chunk on which a compiled model must reproduce the interpreter, and
+#: rows a columnar plan must compute exactly as the evaluator before it serves
 GATE_ROWS = 512
+#: chunks a columnar plan has to find those rows; then the evaluator keeps scoring
+GATE_CALLS = 16
 
 
 def _first_difference(a: ChunkResult, b: ChunkResult, *, exact: bool = False) -> str | None:
