@@ -319,6 +319,86 @@ WEIGHTED = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"
 """ + TAIL
 WEIGHTED_SUM = WEIGHTED.replace('multipleModelMethod="weightedAverage"', 'multipleModelMethod="weightedSum"')
 
+#: trees as each converter writes them, walked level by level: binary splits whose second
+#: child is True (sklearn2pmml), complementary pairs (JPMML-SparkML), chains of single tests
+#: under returnLastPrediction (XGBoost, LightGBM), set predicates; thresholds on both zeros
+#: (the evaluator holds no negative zero: -0 in a document or a row is 0); and a tree of
+#: equality tests, walked node by node
+BRANCHES = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <MiningModel functionName="regression">
+    {SCHEMA}
+    <Segmentation multipleModelMethod="sum">
+      <Segment id="binary"><True/>
+        <TreeModel functionName="regression">
+          <MiningSchema><MiningField name="a"/><MiningField name="b"/><MiningField name="c"/></MiningSchema>
+          <Node><True/>
+            <Node><SimplePredicate field="a" operator="lessOrEqual" value="0"/>
+              <Node score="1"><SimpleSetPredicate field="c" booleanOperator="isIn">
+                <Array type="string" n="2">red blue</Array></SimpleSetPredicate></Node>
+              <Node score="2"><True/></Node>
+            </Node>
+            <Node><True/>
+              <Node score="3"><SimplePredicate field="b" operator="greaterThan" value="0.0"/></Node>
+              <Node score="4"><True/></Node>
+            </Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="pairs"><True/>
+        <TreeModel functionName="regression">
+          <MiningSchema><MiningField name="a"/><MiningField name="b"/><MiningField name="c"/></MiningSchema>
+          <Node score="0"><True/>
+            <Node score="5"><SimplePredicate field="b" operator="lessThan" value="-0.0"/>
+              <Node score="6"><SimplePredicate field="a" operator="greaterOrEqual" value="1.5"/></Node>
+              <Node score="7"><SimplePredicate field="a" operator="lessThan" value="1.5"/></Node>
+            </Node>
+            <Node score="8"><SimplePredicate field="b" operator="greaterOrEqual" value="-0.0"/>
+              <Node score="9"><SimpleSetPredicate field="c" booleanOperator="isNotIn">
+                <Array type="string" n="1">green</Array></SimpleSetPredicate></Node>
+              <Node score="10"><SimpleSetPredicate field="c" booleanOperator="isIn">
+                <Array type="string" n="1">green</Array></SimpleSetPredicate></Node>
+            </Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="chain"><True/>
+        <TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction">
+          <MiningSchema><MiningField name="a"/><MiningField name="b"/><MiningField name="c"/></MiningSchema>
+          <Node score="0.25"><True/>
+            <Node score="0.5"><SimplePredicate field="a" operator="lessThan" value="0.75"/>
+              <Node score="0.125"><SimplePredicate field="b" operator="lessThan" value="2.5"/>
+                <Node score="-1.0"><SimplePredicate field="c" operator="notEqual" value="red"/></Node>
+              </Node>
+              <Node score="2.0"><SimplePredicate field="c" operator="equal" value="blue"/></Node>
+            </Node>
+            <Node score="-0.5"><SimplePredicate field="b" operator="greaterThan" value="7"/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="zeros"><True/>
+        <TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction">
+          <MiningSchema><MiningField name="a"/><MiningField name="b"/></MiningSchema>
+          <Node score="0"><True/>
+            <Node score="1"><SimplePredicate field="a" operator="lessOrEqual" value="-0.0"/></Node>
+            <Node score="2"><SimplePredicate field="a" operator="lessThan" value="0.0"/></Node>
+            <Node score="3"><SimplePredicate field="b" operator="greaterThan" value="-0.0"/></Node>
+            <Node score="4"><SimplePredicate field="b" operator="greaterOrEqual" value="0.0"/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="equality"><True/>
+        <TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction">
+          <MiningSchema><MiningField name="a"/><MiningField name="b"/></MiningSchema>
+          <Node score="0.5"><True/>
+            <Node score="5"><SimplePredicate field="b" operator="equal" value="-0.0"/></Node>
+            <Node score="6"><SimplePredicate field="a" operator="notEqual" value="0"/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+    </Segmentation>
+  </MiningModel>
+""" + TAIL
+
 #: the same documents computed in 32-bit floats, as XGBoost's are (x-mathContext="float"):
 #: each model value rounded to float and each operation in float
 TREES_FLOAT = TREES.replace('<MiningModel functionName="regression">',
@@ -328,6 +408,9 @@ SOFTMAX_FLOAT = SOFTMAX.replace('normalizationMethod="softmax"',
                                 'normalizationMethod="softmax" x-mathContext="float"')
 LOGIT_FLOAT = BINOMIAL.replace('normalizationMethod="none"',
                                'normalizationMethod="logit" x-mathContext="float"')
+BRANCHES_FLOAT = BRANCHES.replace('<MiningModel functionName="regression">',
+                                  '<MiningModel functionName="regression" x-mathContext="float">').replace(
+    '<TreeModel functionName="regression"', '<TreeModel x-mathContext="float" functionName="regression"')
 TIES_FLOAT = TIES.replace('<MiningModel functionName="classification">',
                           '<MiningModel functionName="classification" x-mathContext="float">').replace(
     '<TreeModel functionName="classification"', '<TreeModel x-mathContext="float" functionName="classification"')
@@ -349,7 +432,8 @@ def _boundaries() -> pd.DataFrame:
     # a = 3 * af + 0.1: af lands on, below and above the float threshold 0.3f
     f03 = struct.unpack("f", struct.pack("f", 0.3))[0]
     a_values = [0.1 + 3 * f03, math.nextafter(0.1 + 3 * f03, -math.inf), next_up(0.1 + 3 * f03),
-                1.0, 1e300, next_up(1e300), 1e39 * 3, -0.0, 0.0, 0.1, 5e-324]
+                1.0, 1e300, next_up(1e300), 1e39 * 3, -0.0, 0.0, 0.1, 5e-324, -5e-324, 0.75,
+                math.nextafter(0.75, 0), 1.5, math.nextafter(1.5, 2)]
     # ab = a * b on -1.5; b on -0.0, 0.0, 2.5, 7 and their neighbours
     b_values = [-0.0, 0.0, 2.5, next_up(2.5), 7.0, math.nextafter(7.0, 0), -1.5, 1.0]
     rows = [{"a": a, "b": b, "c": c} for a in a_values for b in b_values
@@ -363,7 +447,7 @@ def _boundaries() -> pd.DataFrame:
 
 @pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "BINOMIAL", "EXP", "TIES", "TREES_FLOAT",
                                   "SOFTMAX_FLOAT", "LOGIT_FLOAT", "TIES_FLOAT", "WEIGHTED",
-                                  "WEIGHTED_SUM"])
+                                  "WEIGHTED_SUM", "BRANCHES", "BRANCHES_FLOAT"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"
@@ -378,6 +462,17 @@ def test_hand_written_documents_bit_for_bit(tmp_path, name):
     assert scored > len(edge) // 3
     # and the plan computed most of them itself (the rest it deferred to the evaluator)
     assert _computed_by_plan(model, edge) > len(edge) // 3
+    if name.startswith("BRANCHES"):
+        assert "4 of 5 trees walked level by level" in model.plan, model.plan
+
+
+def test_every_exported_tree_is_walked_level_by_level(exported):
+    """sklearn2pmml's trees are binary splits: each is walked level by level."""
+    for name in ("tree", "forest", "gbm"):
+        model = pmmlkit.load(exported[name].path)
+        assert model.plan.startswith("pending:"), model.plan
+        trees = {"tree": 1, "forest": 15, "gbm": 30}[name]
+        assert f"{trees} of {trees} trees walked level by level" in model.plan, model.plan
 
 
 def _computed_by_plan(model: pmmlkit.Model, rows: pd.DataFrame) -> int:

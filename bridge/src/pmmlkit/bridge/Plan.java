@@ -36,7 +36,8 @@ import org.jpmml.evaluator.TypeUtil;
  * itself) is <em>deferred</em>: the evaluator scores it row by row, so its result and error are
  * the evaluator's own. A computed row follows JPMML-Evaluator's operations in its order and
  * types (sums from 0 in element order, intercept last; float casts where the document
- * declares float; {@code Double.compare} in predicates; the first maximum wins), and a plan
+ * declares float; no negative zero, so IEEE comparisons in predicates; the first maximum
+ * wins), and a plan
  * serves only after reproducing the evaluator bit for bit on real rows (the caller's gate).
  *
  * <p>{@link #build} refuses (throws {@link Unsupported} naming the element) any document with
@@ -226,7 +227,11 @@ public final class Plan {
                 throw new Unsupported("OutputField " + key + " with an expression or segmentId");
             }
         }
-        return new Plan(compiler, model, outputs, floats, mapped, categories, describe(top));
+        String summary = describe(top);
+        if (compiler.trees > 0) {
+            summary += ", " + compiler.levelTrees + " of " + compiler.trees + " trees walked level by level";
+        }
+        return new Plan(compiler, model, outputs, floats, mapped, categories, summary);
     }
 
     private static Model lastOfChain(Model model) {

@@ -50,6 +50,9 @@ final class PlanCompiler {
     final Map<String, Integer> inputIndex = new HashMap<>();
     final Map<String, InputField> fields;
     final List<Step> steps = new ArrayList<>();
+    /** Trees planned, and those of them walked level by level (PlanTrees.Compact). */
+    int trees;
+    int levelTrees;
     final List<Object>[] inputCategories;
     final InputField[] inputFields;
     final Map<String, Sym> inputs = new HashMap<>();
@@ -203,7 +206,7 @@ final class PlanCompiler {
             if ((codes != null && codes[r] >= 0) || !Double.isFinite(x)) {
                 deferred[i] = true;
             }
-            out[i] = x;
+            out[i] = x + 0d; // the evaluator's input value: -0 is 0 (TypeUtil.toDouble)
         }
     }
 

@@ -92,6 +92,10 @@ final class PlanTrees {
             testSlot[i] = binary ? slot[first[i]] : 0;
             testThreshold[i] = binary ? threshold[first[i]] : 0d;
         }
+        Compact compact = Compact.of(first, count, kind, slot, threshold, flat.toInts(flat.categoryCount),
+                scored, lastPrediction);
+        c.trees++;
+        c.levelTrees += (compact != null) ? 1 : 0;
         ModelStep walk = new ModelStep() {
             public int width() {
                 return width;
@@ -104,8 +108,8 @@ final class PlanTrees {
             public void run(Block block, double[][] out) {
                 double[][] numbers = block.numbers;
                 int[][] codes = block.codes;
-                int[] leaves = new int[block.n];
-                for (int i = 0; i < block.n; i++) {
+                int[] leaves = (compact != null) ? compact.leaves(block) : new int[block.n];
+                for (int i = 0; compact == null && i < block.n; i++) {
                     int node = 0;
                     while (true) {
                         int test = testKind[node];
@@ -150,36 +154,259 @@ final class PlanTrees {
         return classification ? walk : PlanCompiler.withTarget(walk, target, single);
     }
 
+    /**
+     * A tree as binary tests, one comparison each: "x &lt;= t" on a number, or "bit code of
+     * a set" on a category. A node's children become a chain of tests in their order: the
+     * first that holds leads into its child, the last that fails to the node's own result
+     * (its score under returnLastPrediction, else none), as the evaluator chooses. It is
+     * walked one level at a time over all rows of a block, so that rows advance side by side
+     * instead of one row's chain of dependent loads at a time; a leaf is its own child.
+     */
+    static final class Compact {
+        /** A number's slot, or ~slot of a category's codes. */
+        final int[] slot;
+        final double[] threshold;
+        final long[] members;
+        /** The test where the comparison holds, and where it does not. */
+        final int[] low;
+        final int[] high;
+        /** A leaf's node in the tree (-1: no prediction); -2 for a test. */
+        final int[] leafOf;
+        final int root;
+        final int depth;
+        final boolean categorical;
+
+        private Compact(Builder b, int root) {
+            int n = b.slot.size();
+            this.slot = new int[n];
+            this.threshold = new double[n];
+            this.members = new long[n];
+            this.low = new int[n];
+            this.high = new int[n];
+            this.leafOf = new int[n];
+            boolean anyCategory = false;
+            for (int i = 0; i < n; i++) {
+                slot[i] = b.slot.get(i);
+                threshold[i] = b.threshold.get(i);
+                members[i] = b.members.get(i);
+                low[i] = b.low.get(i);
+                high[i] = b.high.get(i);
+                leafOf[i] = b.leafOf.get(i);
+                anyCategory |= leafOf[i] == -2 && slot[i] < 0;
+            }
+            int leafSlot = 0;
+            for (int i = 0; i < n; i++) {
+                if (leafOf[i] == -2) {
+                    leafSlot = slot[i];
+                    break;
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                if (leafOf[i] != -2) {
+                    slot[i] = leafSlot; // read and ignored: a leaf stays where it is
+                    low[i] = i;
+                    high[i] = i;
+                }
+            }
+            this.root = root;
+            this.categorical = anyCategory;
+            int[] level = new int[n];
+            int deepest = 0;
+            // tests are numbered before their children: parents first
+            for (int i = 0; i < n; i++) {
+                if (leafOf[i] == -2) {
+                    level[low[i]] = Math.max(level[low[i]], level[i] + 1);
+                    level[high[i]] = Math.max(level[high[i]], level[i] + 1);
+                    deepest = Math.max(deepest, level[i] + 1);
+                }
+            }
+            this.depth = deepest;
+        }
+
+        /** The compact form, or null where a test is not one comparison. */
+        static Compact of(int[] first, int[] count, int[] kind, int[] slot, double[] threshold,
+                int[] categoryCount, boolean[] scored, boolean lastPrediction) {
+            Builder b = new Builder(first, count, kind, slot, threshold, categoryCount, scored, lastPrediction);
+            try {
+                int root = b.entry(0);
+                return new Compact(b, root);
+            } catch (Unsupported e) {
+                return null;
+            }
+        }
+
+        private static final class Builder {
+            final int[] first, count, kind, nodeSlot, categoryCount;
+            final double[] nodeThreshold;
+            final boolean[] scored;
+            final boolean lastPrediction;
+            final List<Integer> slot = new ArrayList<>();
+            final List<Double> threshold = new ArrayList<>();
+            final List<Long> members = new ArrayList<>();
+            final List<Integer> low = new ArrayList<>();
+            final List<Integer> high = new ArrayList<>();
+            final List<Integer> leafOf = new ArrayList<>();
+            final java.util.Map<Integer, Integer> leaves = new java.util.HashMap<>();
+
+            Builder(int[] first, int[] count, int[] kind, int[] slot, double[] threshold,
+                    int[] categoryCount, boolean[] scored, boolean lastPrediction) {
+                this.first = first;
+                this.count = count;
+                this.kind = kind;
+                this.nodeSlot = slot;
+                this.nodeThreshold = threshold;
+                this.categoryCount = categoryCount;
+                this.scored = scored;
+                this.lastPrediction = lastPrediction;
+            }
+
+            private int add(int leaf) {
+                slot.add(0);
+                threshold.add(0d);
+                members.add(0L);
+                low.add(-1);
+                high.add(-1);
+                leafOf.add(leaf);
+                return leafOf.size() - 1;
+            }
+
+            private int leaf(int node) {
+                Integer known = leaves.get(node);
+                if (known == null) {
+                    known = add(node);
+                    leaves.put(node, known);
+                }
+                return known;
+            }
+
+            /** Where a row that has reached {@code node} goes. */
+            int entry(int node) throws Unsupported {
+                return (count[node] == 0) ? leaf(node) : chain(node, first[node]);
+            }
+
+            /** Child {@code c} of {@code node} tested, its later siblings after it. */
+            private int chain(int node, int c) throws Unsupported {
+                int end = first[node] + count[node];
+                if (c == end) {
+                    return leaf((lastPrediction && scored[node]) ? node : -1);
+                }
+                if (kind[c] == Flat.TRUE) {
+                    return entry(c);
+                }
+                if (kind[c] == Flat.FALSE) {
+                    return chain(node, c + 1);
+                }
+                int test = add(-2);
+                boolean holdsLow = compare(test, c);
+                int yes = entry(c);
+                // the last sibling's test, the complement of this one, always holds where
+                // this one does not
+                boolean complement = c + 2 == end && complements(c, c + 1);
+                int no = complement ? entry(c + 1) : chain(node, c + 1);
+                low.set(test, holdsLow ? yes : no);
+                high.set(test, holdsLow ? no : yes);
+                return test;
+            }
+
+            /** Child c's predicate as test {@code test}; whether it holds where "x &lt;= t" or
+             * the bit does. */
+            private boolean compare(int test, int c) throws Unsupported {
+                double t = nodeThreshold[c];
+                // x < t is x <= nextDown(t), x >= t its negation, x > t that of x <= t
+                // (IEEE's order, the evaluator's here: see holds)
+                switch (kind[c]) {
+                    case Flat.LESS_OR_EQUAL:
+                    case Flat.GREATER_THAN:
+                        slot.set(test, nodeSlot[c]);
+                        threshold.set(test, t);
+                        return kind[c] == Flat.LESS_OR_EQUAL;
+                    case Flat.LESS_THAN:
+                    case Flat.GREATER_OR_EQUAL:
+                        slot.set(test, nodeSlot[c]);
+                        threshold.set(test, Math.nextDown(t));
+                        return kind[c] == Flat.LESS_THAN;
+                    case Flat.IS:
+                    case Flat.IS_NOT:
+                    case Flat.IN:
+                    case Flat.NOT_IN: {
+                        // codes index a long's bits: at most 64 categories
+                        if (categoryCount[c] > 64) {
+                            throw new Unsupported("more than 64 categories");
+                        }
+                        long bits;
+                        if (kind[c] == Flat.IS || kind[c] == Flat.IS_NOT) {
+                            int at = (int) t;
+                            bits = (at < 0) ? 0L : 1L << at;
+                        } else {
+                            bits = Double.doubleToRawLongBits(t);
+                        }
+                        slot.set(test, ~nodeSlot[c]);
+                        members.set(test, bits);
+                        return kind[c] == Flat.IS || kind[c] == Flat.IN;
+                    }
+                    default:
+                        throw new Unsupported("an equality test on a number");
+                }
+            }
+
+            /** Two tests that are each other's negation on every value a computed row has. */
+            private boolean complements(int a, int b) {
+                if (nodeSlot[a] != nodeSlot[b]
+                        || Double.doubleToRawLongBits(nodeThreshold[a]) != Double.doubleToRawLongBits(nodeThreshold[b])) {
+                    return false;
+                }
+                int x = kind[a];
+                int y = kind[b];
+                return (x == Flat.LESS_OR_EQUAL && y == Flat.GREATER_THAN) || (x == Flat.GREATER_THAN && y == Flat.LESS_OR_EQUAL)
+                        || (x == Flat.LESS_THAN && y == Flat.GREATER_OR_EQUAL) || (x == Flat.GREATER_OR_EQUAL && y == Flat.LESS_THAN)
+                        || (x == Flat.IS && y == Flat.IS_NOT) || (x == Flat.IS_NOT && y == Flat.IS)
+                        || (x == Flat.IN && y == Flat.NOT_IN) || (x == Flat.NOT_IN && y == Flat.IN);
+            }
+        }
+
+        /** Each row's leaf: its node in the tree, or -1 where there is no prediction. */
+        int[] leaves(Block block) {
+            int n = block.n;
+            int[] at = new int[n];
+            java.util.Arrays.fill(at, root);
+            double[][] numbers = block.numbers;
+            int[][] codes = block.codes;
+            for (int d = 0; d < depth; d++) {
+                if (categorical) {
+                    for (int i = 0; i < n; i++) {
+                        int node = at[i];
+                        int s = slot[node];
+                        boolean holds = (s >= 0) ? numbers[s][i] <= threshold[node]
+                                : ((members[node] >>> codes[~s][i]) & 1L) != 0;
+                        at[i] = holds ? low[node] : high[node];
+                    }
+                } else {
+                    for (int i = 0; i < n; i++) {
+                        int node = at[i];
+                        at[i] = (numbers[slot[node]][i] <= threshold[node]) ? low[node] : high[node];
+                    }
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                at[i] = leafOf[at[i]];
+            }
+            return at;
+        }
+    }
+
     static boolean holds(int kind, int slot, double threshold, double[][] numbers, int[][] codes, int i) {
         switch (kind) {
             case Flat.TRUE: return true;
             case Flat.FALSE: return false;
-            // Double.compare's order (the evaluator's): it differs from < and == only
-            // between a zero and the other zero (values are never NaN here)
-            case Flat.LESS_THAN: {
-                double x = numbers[slot][i];
-                return x < threshold || (x == threshold && Double.compare(x, threshold) < 0);
-            }
-            case Flat.LESS_OR_EQUAL: {
-                double x = numbers[slot][i];
-                return x < threshold || (x == threshold && Double.compare(x, threshold) <= 0);
-            }
-            case Flat.GREATER_THAN: {
-                double x = numbers[slot][i];
-                return x > threshold || (x == threshold && Double.compare(x, threshold) > 0);
-            }
-            case Flat.GREATER_OR_EQUAL: {
-                double x = numbers[slot][i];
-                return x > threshold || (x == threshold && Double.compare(x, threshold) >= 0);
-            }
-            case Flat.EQUAL: {
-                double x = numbers[slot][i];
-                return x == threshold && Double.compare(x, threshold) == 0;
-            }
-            case Flat.NOT_EQUAL: {
-                double x = numbers[slot][i];
-                return x != threshold || Double.compare(x, threshold) != 0;
-            }
+            // the evaluator holds no negative zero (a value, input or computed, is cast with
+            // TypeUtil's toDouble, a threshold parsed with its parseDouble: both turn -0 into
+            // 0), so its Double.compare order is IEEE's order on the values here (never NaN)
+            case Flat.LESS_THAN: return numbers[slot][i] < threshold;
+            case Flat.LESS_OR_EQUAL: return numbers[slot][i] <= threshold;
+            case Flat.GREATER_THAN: return numbers[slot][i] > threshold;
+            case Flat.GREATER_OR_EQUAL: return numbers[slot][i] >= threshold;
+            case Flat.EQUAL: return numbers[slot][i] == threshold;
+            case Flat.NOT_EQUAL: return numbers[slot][i] != threshold;
             case Flat.IS: return codes[slot][i] == (int) threshold;
             case Flat.IS_NOT: return codes[slot][i] != (int) threshold;
             case Flat.IN: return ((Double.doubleToRawLongBits(threshold) >>> codes[slot][i]) & 1L) != 0;
@@ -198,6 +425,8 @@ final class PlanTrees {
         final List<Integer> slot = new ArrayList<>();
         final List<Double> threshold = new ArrayList<>();
         final List<Double> score = new ArrayList<>();
+        /** A categorical test's field's category count; 0 for any other node. */
+        final List<Integer> categoryCount = new ArrayList<>();
         /** A classification tree's categories, typed, in its ScoreDistribution order. */
         final DataType targetType;
         final List<Object> categories = new ArrayList<>();
@@ -290,6 +519,7 @@ final class PlanTrees {
         }
 
         private void predicate(Predicate predicate, PlanCompiler.Scope scope) throws Unsupported {
+            categoryCount.add(0);
             if (predicate instanceof True) {
                 kind.add(TRUE);
                 slot.add(0);
@@ -333,6 +563,7 @@ final class PlanTrees {
                 throw new Unsupported("SimplePredicate@operator=" + operator.value() + " on a categorical field");
             }
             int at = indexOf(sym.categories, simple.requireValue(), sym.dataType);
+            categoryCount.set(categoryCount.size() - 1, sym.categories.size());
             kind.add(operator == SimplePredicate.Operator.EQUAL ? IS : IS_NOT);
             slot.add(sym.slot);
             threshold.add((double) at); // -1: a category no row has, never equal
@@ -355,6 +586,7 @@ final class PlanTrees {
                     members |= 1L << at;
                 }
             }
+            categoryCount.set(categoryCount.size() - 1, sym.categories.size());
             boolean in = predicate.requireBooleanOperator() == org.dmg.pmml.SimpleSetPredicate.BooleanOperator.IS_IN;
             kind.add(in ? IN : NOT_IN);
             slot.add(sym.slot);
