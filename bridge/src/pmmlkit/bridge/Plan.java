@@ -87,6 +87,8 @@ public final class Plan {
         final double[][] numbers;
         final int[][] codes;
         final boolean[] deferred;
+        /** The trees' row-major table (PlanTrees.Table), built on first use. */
+        double[] table;
 
         Block(InputColumn[] columns, int[][] categoryMaps, int start, int n, int numericSlots,
                 int categorySlots) {

@@ -53,6 +53,8 @@ final class PlanCompiler {
     /** Trees planned, and those of them walked level by level (PlanTrees.Compact). */
     int trees;
     int levelTrees;
+    /** What the level-by-level trees test, per block (PlanTrees.Table). */
+    final PlanTrees.Table treeTable = new PlanTrees.Table();
     final List<Object>[] inputCategories;
     final InputField[] inputFields;
     final Map<String, Sym> inputs = new HashMap<>();

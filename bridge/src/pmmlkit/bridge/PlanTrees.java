@@ -93,7 +93,7 @@ final class PlanTrees {
             testThreshold[i] = binary ? threshold[first[i]] : 0d;
         }
         Compact compact = Compact.of(first, count, kind, slot, threshold, flat.toInts(flat.categoryCount),
-                scored, lastPrediction);
+                scored, lastPrediction, c.treeTable);
         c.trees++;
         c.levelTrees += (compact != null) ? 1 : 0;
         ModelStep walk = new ModelStep() {
@@ -155,104 +155,194 @@ final class PlanTrees {
     }
 
     /**
-     * A tree as binary tests, one comparison each: "x &lt;= t" on a number, or "bit code of
-     * a set" on a category. A node's children become a chain of tests in their order: the
-     * first that holds leads into its child, the last that fails to the node's own result
-     * (its score under returnLastPrediction, else none), as the evaluator chooses. It is
-     * walked one level at a time over all rows of a block, so that rows advance side by side
-     * instead of one row's chain of dependent loads at a time; a leaf is its own child.
+     * The values the level-by-level trees test, row by row: for each block, one row-major
+     * table of the numbers they compare and of a 0/1 column per category set they test, so
+     * that every test is "x &lt;= t" on one entry and a row's values sit together.
+     */
+    static final class Table {
+        private final List<Integer> numbers = new ArrayList<>();
+        private final java.util.Map<Integer, Integer> numberColumn = new java.util.HashMap<>();
+        private final List<int[]> sets = new ArrayList<>();
+        private final List<Long> members = new ArrayList<>();
+        private final java.util.Map<String, Integer> setColumn = new java.util.HashMap<>();
+        private int width;
+        // filled once compiling is over (the plan is shared by scoring threads)
+        private volatile int[] numberSlots;
+        private volatile int[] setSlots;
+        private volatile long[] setMembers;
+
+        int number(int slot) {
+            Integer known = numberColumn.get(slot);
+            if (known == null) {
+                known = width++;
+                numberColumn.put(slot, known);
+                numbers.add(known);
+                numbers.add(slot);
+            }
+            return known;
+        }
+
+        /** A column of 1 where the category (a code slot's code) is one of {@code bits}. */
+        int set(int slot, long bits) {
+            String key = slot + ":" + bits;
+            Integer known = setColumn.get(key);
+            if (known == null) {
+                known = width++;
+                setColumn.put(key, known);
+                sets.add(new int[] {known, slot});
+                members.add(bits);
+            }
+            return known;
+        }
+
+        int width() {
+            return width;
+        }
+
+        private void freeze() {
+            if (numberSlots != null) {
+                return;
+            }
+            int[] n = new int[numbers.size()];
+            for (int i = 0; i < n.length; i++) {
+                n[i] = numbers.get(i);
+            }
+            int[] c = new int[sets.size() * 2];
+            long[] m = new long[sets.size()];
+            for (int k = 0; k < sets.size(); k++) {
+                c[2 * k] = sets.get(k)[0];
+                c[2 * k + 1] = sets.get(k)[1];
+                m[k] = members.get(k);
+            }
+            setSlots = c;
+            setMembers = m;
+            numberSlots = n;
+        }
+
+        /** The block's table, built on its first use. */
+        double[] of(Block block) {
+            if (block.table != null) {
+                return block.table;
+            }
+            synchronized (this) {
+                freeze();
+            }
+            int n = block.n;
+            int w = width;
+            double[] table = new double[n * w];
+            int[] numberPairs = numberSlots;
+            for (int k = 0; k < numberPairs.length; k += 2) {
+                int column = numberPairs[k];
+                double[] source = block.numbers[numberPairs[k + 1]];
+                for (int i = 0, at = column; i < n; i++, at += w) {
+                    table[at] = source[i];
+                }
+            }
+            int[] setPairs = setSlots;
+            long[] bits = setMembers;
+            for (int k = 0; k < bits.length; k++) {
+                int column = setPairs[2 * k];
+                int[] codes = block.codes[setPairs[2 * k + 1]];
+                long set = bits[k];
+                // a code below 0 is a deferred row: its entry is never used
+                for (int i = 0, at = column; i < n; i++, at += w) {
+                    table[at] = (double) ((set >>> codes[i]) & 1L);
+                }
+            }
+            block.table = table;
+            return table;
+        }
+    }
+
+    /**
+     * A tree as binary tests, one comparison each ("x &lt;= t" on an entry of the block's
+     * {@link Table}). A node's children become a chain of tests in their order: the first
+     * that holds leads into its child, the last that fails to the node's own result (its
+     * score under returnLastPrediction, else none), as the evaluator chooses. A test's two
+     * outcomes are adjacent, the one where "x &lt;= t" holds first, so a step is
+     * {@code base + (x > t ? 1 : 0)}. It is walked one level at a time over all rows of a
+     * block, so that rows advance side by side instead of one row's chain of dependent loads
+     * at a time; a leaf is its own next step (its threshold is +Infinity).
      */
     static final class Compact {
-        /** A number's slot, or ~slot of a category's codes. */
-        final int[] slot;
+        /** Per step: its table column (low 20 bits) and its first outcome (the rest). */
+        final long[] meta;
         final double[] threshold;
-        final long[] members;
-        /** The test where the comparison holds, and where it does not. */
-        final int[] low;
-        final int[] high;
         /** A leaf's node in the tree (-1: no prediction); -2 for a test. */
         final int[] leafOf;
         final int root;
         final int depth;
-        final boolean categorical;
+        final Table table;
 
-        private Compact(Builder b, int root) {
-            int n = b.slot.size();
-            this.slot = new int[n];
+        private Compact(Builder b, Table table) {
+            int n = b.column.size();
+            this.meta = new long[n];
             this.threshold = new double[n];
-            this.members = new long[n];
-            this.low = new int[n];
-            this.high = new int[n];
             this.leafOf = new int[n];
-            boolean anyCategory = false;
             for (int i = 0; i < n; i++) {
-                slot[i] = b.slot.get(i);
-                threshold[i] = b.threshold.get(i);
-                members[i] = b.members.get(i);
-                low[i] = b.low.get(i);
-                high[i] = b.high.get(i);
                 leafOf[i] = b.leafOf.get(i);
-                anyCategory |= leafOf[i] == -2 && slot[i] < 0;
+                boolean test = leafOf[i] == -2;
+                long base = test ? b.base.get(i) : i;
+                long column = test ? b.column.get(i) : 0;
+                meta[i] = (base << 20) | column;
+                threshold[i] = test ? b.threshold.get(i) : Double.POSITIVE_INFINITY;
             }
-            int leafSlot = 0;
-            for (int i = 0; i < n; i++) {
-                if (leafOf[i] == -2) {
-                    leafSlot = slot[i];
-                    break;
-                }
-            }
-            for (int i = 0; i < n; i++) {
-                if (leafOf[i] != -2) {
-                    slot[i] = leafSlot; // read and ignored: a leaf stays where it is
-                    low[i] = i;
-                    high[i] = i;
-                }
-            }
-            this.root = root;
-            this.categorical = anyCategory;
             int[] level = new int[n];
             int deepest = 0;
-            // tests are numbered before their children: parents first
+            // a test's outcomes are numbered after it
             for (int i = 0; i < n; i++) {
                 if (leafOf[i] == -2) {
-                    level[low[i]] = Math.max(level[low[i]], level[i] + 1);
-                    level[high[i]] = Math.max(level[high[i]], level[i] + 1);
+                    int base = b.base.get(i);
+                    level[base] = level[i] + 1;
+                    level[base + 1] = level[i] + 1;
                     deepest = Math.max(deepest, level[i] + 1);
                 }
             }
+            this.root = 0;
             this.depth = deepest;
+            this.table = table;
         }
 
         /** The compact form, or null where a test is not one comparison. */
         static Compact of(int[] first, int[] count, int[] kind, int[] slot, double[] threshold,
-                int[] categoryCount, boolean[] scored, boolean lastPrediction) {
+                int[] categoryCount, boolean[] scored, boolean lastPrediction, Table table) {
             Builder b = new Builder(first, count, kind, slot, threshold, categoryCount, scored, lastPrediction);
             try {
-                int root = b.entry(0);
-                return new Compact(b, root);
+                b.entry(b.add(), 0);
             } catch (Unsupported e) {
                 return null;
             }
+            if (b.column.size() >= (1 << 30)) {
+                return null;
+            }
+            for (int i = 0; i < b.kind.size(); i++) {
+                if (b.leafOf.get(i) == -2) {
+                    int k = b.kind.get(i);
+                    b.column.set(i, (k == Flat.IN) ? table.set(~b.column.get(i), b.members.get(i))
+                            : table.number(b.column.get(i)));
+                }
+            }
+            return new Compact(b, table);
         }
 
         private static final class Builder {
-            final int[] first, count, kind, nodeSlot, categoryCount;
+            final int[] first, count, nodeKind, nodeSlot, categoryCount;
             final double[] nodeThreshold;
             final boolean[] scored;
             final boolean lastPrediction;
-            final List<Integer> slot = new ArrayList<>();
+            /** Per step: a number's slot or ~ a category's slot (then a table column). */
+            final List<Integer> column = new ArrayList<>();
+            final List<Integer> kind = new ArrayList<>();
             final List<Double> threshold = new ArrayList<>();
             final List<Long> members = new ArrayList<>();
-            final List<Integer> low = new ArrayList<>();
-            final List<Integer> high = new ArrayList<>();
+            final List<Integer> base = new ArrayList<>();
             final List<Integer> leafOf = new ArrayList<>();
-            final java.util.Map<Integer, Integer> leaves = new java.util.HashMap<>();
 
             Builder(int[] first, int[] count, int[] kind, int[] slot, double[] threshold,
                     int[] categoryCount, boolean[] scored, boolean lastPrediction) {
                 this.first = first;
                 this.count = count;
-                this.kind = kind;
+                this.nodeKind = kind;
                 this.nodeSlot = slot;
                 this.nodeThreshold = threshold;
                 this.categoryCount = categoryCount;
@@ -260,89 +350,98 @@ final class PlanTrees {
                 this.lastPrediction = lastPrediction;
             }
 
-            private int add(int leaf) {
-                slot.add(0);
+            int add() {
+                column.add(0);
+                kind.add(-1);
                 threshold.add(0d);
                 members.add(0L);
-                low.add(-1);
-                high.add(-1);
-                leafOf.add(leaf);
+                base.add(-1);
+                leafOf.add(-1);
                 return leafOf.size() - 1;
             }
 
-            private int leaf(int node) {
-                Integer known = leaves.get(node);
-                if (known == null) {
-                    known = add(node);
-                    leaves.put(node, known);
+            /** Step {@code at}: where a row that has reached {@code node} goes. */
+            void entry(int at, int node) throws Unsupported {
+                if (count[node] == 0) {
+                    leafOf.set(at, node);
+                } else {
+                    chain(at, node, first[node]);
                 }
-                return known;
             }
 
-            /** Where a row that has reached {@code node} goes. */
-            int entry(int node) throws Unsupported {
-                return (count[node] == 0) ? leaf(node) : chain(node, first[node]);
-            }
-
-            /** Child {@code c} of {@code node} tested, its later siblings after it. */
-            private int chain(int node, int c) throws Unsupported {
+            /** Step {@code at}: child {@code c} of {@code node} tested, its later siblings
+             * after it. */
+            private void chain(int at, int node, int c) throws Unsupported {
                 int end = first[node] + count[node];
                 if (c == end) {
-                    return leaf((lastPrediction && scored[node]) ? node : -1);
+                    leafOf.set(at, (lastPrediction && scored[node]) ? node : -1);
+                    return;
                 }
-                if (kind[c] == Flat.TRUE) {
-                    return entry(c);
+                if (nodeKind[c] == Flat.TRUE) {
+                    entry(at, c);
+                    return;
                 }
-                if (kind[c] == Flat.FALSE) {
-                    return chain(node, c + 1);
+                if (nodeKind[c] == Flat.FALSE) {
+                    chain(at, node, c + 1);
+                    return;
                 }
-                int test = add(-2);
-                boolean holdsLow = compare(test, c);
-                int yes = entry(c);
+                leafOf.set(at, -2);
+                boolean holdsLow = compare(at, c);
+                int low = add();
+                add();
+                base.set(at, low);
+                int yes = holdsLow ? low : low + 1;
+                int no = holdsLow ? low + 1 : low;
+                entry(yes, c);
                 // the last sibling's test, the complement of this one, always holds where
                 // this one does not
-                boolean complement = c + 2 == end && complements(c, c + 1);
-                int no = complement ? entry(c + 1) : chain(node, c + 1);
-                low.set(test, holdsLow ? yes : no);
-                high.set(test, holdsLow ? no : yes);
-                return test;
+                if (c + 2 == end && complements(c, c + 1)) {
+                    entry(no, c + 1);
+                } else {
+                    chain(no, node, c + 1);
+                }
             }
 
-            /** Child c's predicate as test {@code test}; whether it holds where "x &lt;= t" or
-             * the bit does. */
-            private boolean compare(int test, int c) throws Unsupported {
+            /** Child c's predicate as step {@code at}; whether the predicate holds where
+             * "x &lt;= t" does. */
+            private boolean compare(int at, int c) throws Unsupported {
                 double t = nodeThreshold[c];
                 // x < t is x <= nextDown(t), x >= t its negation, x > t that of x <= t
                 // (IEEE's order, the evaluator's here: see holds)
-                switch (kind[c]) {
+                switch (nodeKind[c]) {
                     case Flat.LESS_OR_EQUAL:
                     case Flat.GREATER_THAN:
-                        slot.set(test, nodeSlot[c]);
-                        threshold.set(test, t);
-                        return kind[c] == Flat.LESS_OR_EQUAL;
+                        column.set(at, nodeSlot[c]);
+                        threshold.set(at, t);
+                        kind.set(at, Flat.LESS_OR_EQUAL);
+                        return nodeKind[c] == Flat.LESS_OR_EQUAL;
                     case Flat.LESS_THAN:
                     case Flat.GREATER_OR_EQUAL:
-                        slot.set(test, nodeSlot[c]);
-                        threshold.set(test, Math.nextDown(t));
-                        return kind[c] == Flat.LESS_THAN;
+                        column.set(at, nodeSlot[c]);
+                        threshold.set(at, Math.nextDown(t));
+                        kind.set(at, Flat.LESS_OR_EQUAL);
+                        return nodeKind[c] == Flat.LESS_THAN;
                     case Flat.IS:
                     case Flat.IS_NOT:
                     case Flat.IN:
                     case Flat.NOT_IN: {
-                        // codes index a long's bits: at most 64 categories
+                        // codes index a long's bits: at most 64 categories; the table's
+                        // column is 1 for a member: "x <= 0.5" holds for the others
                         if (categoryCount[c] > 64) {
                             throw new Unsupported("more than 64 categories");
                         }
                         long bits;
-                        if (kind[c] == Flat.IS || kind[c] == Flat.IS_NOT) {
-                            int at = (int) t;
-                            bits = (at < 0) ? 0L : 1L << at;
+                        if (nodeKind[c] == Flat.IS || nodeKind[c] == Flat.IS_NOT) {
+                            int code = (int) t;
+                            bits = (code < 0) ? 0L : 1L << code;
                         } else {
                             bits = Double.doubleToRawLongBits(t);
                         }
-                        slot.set(test, ~nodeSlot[c]);
-                        members.set(test, bits);
-                        return kind[c] == Flat.IS || kind[c] == Flat.IN;
+                        column.set(at, ~nodeSlot[c]);
+                        members.set(at, bits);
+                        threshold.set(at, 0.5d);
+                        kind.set(at, Flat.IN);
+                        return nodeKind[c] == Flat.IS_NOT || nodeKind[c] == Flat.NOT_IN;
                     }
                     default:
                         throw new Unsupported("an equality test on a number");
@@ -355,8 +454,8 @@ final class PlanTrees {
                         || Double.doubleToRawLongBits(nodeThreshold[a]) != Double.doubleToRawLongBits(nodeThreshold[b])) {
                     return false;
                 }
-                int x = kind[a];
-                int y = kind[b];
+                int x = nodeKind[a];
+                int y = nodeKind[b];
                 return (x == Flat.LESS_OR_EQUAL && y == Flat.GREATER_THAN) || (x == Flat.GREATER_THAN && y == Flat.LESS_OR_EQUAL)
                         || (x == Flat.LESS_THAN && y == Flat.GREATER_OR_EQUAL) || (x == Flat.GREATER_OR_EQUAL && y == Flat.LESS_THAN)
                         || (x == Flat.IS && y == Flat.IS_NOT) || (x == Flat.IS_NOT && y == Flat.IS)
@@ -368,23 +467,16 @@ final class PlanTrees {
         int[] leaves(Block block) {
             int n = block.n;
             int[] at = new int[n];
-            java.util.Arrays.fill(at, root);
-            double[][] numbers = block.numbers;
-            int[][] codes = block.codes;
+            double[] values = table.of(block);
+            int w = table.width();
+            long[] meta = this.meta;
+            double[] threshold = this.threshold;
             for (int d = 0; d < depth; d++) {
-                if (categorical) {
-                    for (int i = 0; i < n; i++) {
-                        int node = at[i];
-                        int s = slot[node];
-                        boolean holds = (s >= 0) ? numbers[s][i] <= threshold[node]
-                                : ((members[node] >>> codes[~s][i]) & 1L) != 0;
-                        at[i] = holds ? low[node] : high[node];
-                    }
-                } else {
-                    for (int i = 0; i < n; i++) {
-                        int node = at[i];
-                        at[i] = (numbers[slot[node]][i] <= threshold[node]) ? low[node] : high[node];
-                    }
+                for (int i = 0, row = 0; i < n; i++, row += w) {
+                    int step = at[i];
+                    long m = meta[step];
+                    double x = values[row + (int) (m & 0xFFFFF)];
+                    at[i] = (int) (m >>> 20) + (x > threshold[step] ? 1 : 0);
                 }
             }
             for (int i = 0; i < n; i++) {
