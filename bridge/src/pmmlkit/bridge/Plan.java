@@ -89,6 +89,8 @@ public final class Plan {
         final boolean[] deferred;
         /** The trees' row-major table (PlanTrees.Table), built on first use. */
         double[] table;
+        /** Scratch of the tree walks: each row's step. */
+        final int[] steps;
 
         Block(InputColumn[] columns, int[][] categoryMaps, int start, int n, int numericSlots,
                 int categorySlots) {
@@ -99,6 +101,7 @@ public final class Plan {
             this.numbers = new double[numericSlots][n];
             this.codes = new int[categorySlots][n];
             this.deferred = new boolean[n];
+            this.steps = new int[n];
         }
     }
 
@@ -114,6 +117,15 @@ public final class Plan {
         }
 
         void run(Block block, double[][] out);
+
+        /**
+         * Adds this model's results to {@code totals} as {@code run} then a sum would,
+         * {@code totals[c][i] = add(single, totals[c][i], result c of row i)}, with NaN where
+         * run gives any NaN; false (nothing done) where it cannot.
+         */
+        default boolean accumulate(Block block, double[][] totals, boolean single) {
+            return false;
+        }
     }
 
     // -- the plan ------------------------------------------------------------------------
@@ -229,6 +241,7 @@ public final class Plan {
                 throw new Unsupported("OutputField " + key + " with an expression or segmentId");
             }
         }
+        compiler.treeTable.freeze();
         String summary = describe(top);
         if (compiler.trees > 0) {
             summary += ", " + compiler.levelTrees + " of " + compiler.trees + " trees walked level by level";

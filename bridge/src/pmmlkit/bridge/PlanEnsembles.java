@@ -104,7 +104,11 @@ final class PlanEnsembles {
                 double[] total = out[0];
                 java.util.Arrays.fill(total, 0, block.n, 0d);
                 double[][] part = new double[1][block.n];
+                double[][] totals = {total};
                 for (int s = 0; s < parts.length; s++) {
+                    if (weights[s] == 1d && parts[s].accumulate(block, totals, single)) {
+                        continue;
+                    }
                     parts[s].run(block, part);
                     double[] values = part[0];
                     double weight = weights[s];
@@ -184,6 +188,9 @@ final class PlanEnsembles {
                 }
                 double[][] part = new double[k + 1][block.n];
                 for (int s = 0; s < parts.length; s++) {
+                    if (parts[s].accumulate(block, out, single)) {
+                        continue;
+                    }
                     parts[s].run(block, part);
                     for (int c = 0; c < k; c++) {
                         double[] total = out[c];

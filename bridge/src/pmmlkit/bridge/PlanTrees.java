@@ -96,7 +96,57 @@ final class PlanTrees {
                 scored, lastPrediction, c.treeTable);
         c.trees++;
         c.levelTrees += (compact != null) ? 1 : 0;
+        // per step of the compact form, the leaf's results (NaN: none, or a test), so that a
+        // sum of trees adds them straight from the walk: a regression's score, or (rows
+        // first) a classification's distribution, all NaN where the node has no
+        // distribution or no score (either fails the row in run)
+        double[] stepScore = null;
+        double[][] stepDistribution = null;
+        if (compact != null) {
+            int steps = compact.leafOf.length;
+            if (classification) {
+                stepDistribution = new double[k][steps];
+            } else {
+                stepScore = new double[steps];
+            }
+            for (int step = 0; step < steps; step++) {
+                int node = compact.leafOf[step];
+                if (!classification) {
+                    stepScore[step] = (node < 0) ? Double.NaN : score[node];
+                    continue;
+                }
+                double[] distribution = (node < 0) ? null : distributions[node];
+                boolean none = distribution == null || Double.isNaN(named[node]);
+                for (int cat = 0; cat < k; cat++) {
+                    stepDistribution[cat][step] = none ? Double.NaN : distribution[cat];
+                }
+            }
+        }
+        double[] leafScore = stepScore;
+        double[][] leafDistribution = stepDistribution;
         ModelStep walk = new ModelStep() {
+            public boolean accumulate(Block block, double[][] totals, boolean sum) {
+                if (compact == null) {
+                    return false;
+                }
+                int[] at = compact.walk(block);
+                if (!classification) {
+                    double[] total = totals[0];
+                    for (int i = 0; i < block.n; i++) {
+                        total[i] = PlanArith.add(sum, total[i], leafScore[at[i]]);
+                    }
+                    return true;
+                }
+                for (int cat = 0; cat < k; cat++) {
+                    double[] total = totals[cat];
+                    double[] values = leafDistribution[cat];
+                    for (int i = 0; i < block.n; i++) {
+                        total[i] = PlanArith.add(sum, total[i], values[at[i]]);
+                    }
+                }
+                return true;
+            }
+
             public int width() {
                 return width;
             }
@@ -166,10 +216,10 @@ final class PlanTrees {
         private final List<Long> members = new ArrayList<>();
         private final java.util.Map<String, Integer> setColumn = new java.util.HashMap<>();
         private int width;
-        // filled once compiling is over (the plan is shared by scoring threads)
-        private volatile int[] numberSlots;
-        private volatile int[] setSlots;
-        private volatile long[] setMembers;
+        // filled when compiling is over (Plan.build), before any thread scores
+        private int[] numberSlots;
+        private int[] setSlots;
+        private long[] setMembers;
 
         int number(int slot) {
             Integer known = numberColumn.get(slot);
@@ -199,10 +249,7 @@ final class PlanTrees {
             return width;
         }
 
-        private void freeze() {
-            if (numberSlots != null) {
-                return;
-            }
+        void freeze() {
             int[] n = new int[numbers.size()];
             for (int i = 0; i < n.length; i++) {
                 n[i] = numbers.get(i);
@@ -223,9 +270,6 @@ final class PlanTrees {
         double[] of(Block block) {
             if (block.table != null) {
                 return block.table;
-            }
-            synchronized (this) {
-                freeze();
             }
             int n = block.n;
             int w = width;
@@ -268,6 +312,8 @@ final class PlanTrees {
         /** Per step: its table column (low 20 bits) and its first outcome (the rest). */
         final long[] meta;
         final double[] threshold;
+        /** meta and threshold's bits side by side: one cache line a step. */
+        final long[] packed;
         /** A leaf's node in the tree (-1: no prediction); -2 for a test. */
         final int[] leafOf;
         final int root;
@@ -300,6 +346,11 @@ final class PlanTrees {
             }
             this.root = 0;
             this.depth = deepest;
+            this.packed = new long[2 * n];
+            for (int i = 0; i < n; i++) {
+                packed[2 * i] = meta[i];
+                packed[2 * i + 1] = Double.doubleToRawLongBits(threshold[i]);
+            }
             this.table = table;
         }
 
@@ -465,22 +516,29 @@ final class PlanTrees {
 
         /** Each row's leaf: its node in the tree, or -1 where there is no prediction. */
         int[] leaves(Block block) {
+            int[] at = walk(block);
+            int[] out = new int[block.n];
+            for (int i = 0; i < block.n; i++) {
+                out[i] = leafOf[at[i]];
+            }
+            return out;
+        }
+
+        /** Each row's last step (a leaf of this form), in the block's scratch array. */
+        int[] walk(Block block) {
             int n = block.n;
-            int[] at = new int[n];
+            int[] at = block.steps;
+            java.util.Arrays.fill(at, 0, n, root);
             double[] values = table.of(block);
             int w = table.width();
-            long[] meta = this.meta;
-            double[] threshold = this.threshold;
+            long[] packed = this.packed;
             for (int d = 0; d < depth; d++) {
                 for (int i = 0, row = 0; i < n; i++, row += w) {
-                    int step = at[i];
-                    long m = meta[step];
+                    int step = at[i] << 1;
+                    long m = packed[step];
                     double x = values[row + (int) (m & 0xFFFFF)];
-                    at[i] = (int) (m >>> 20) + (x > threshold[step] ? 1 : 0);
+                    at[i] = (int) (m >>> 20) + (x > Double.longBitsToDouble(packed[step + 1]) ? 1 : 0);
                 }
-            }
-            for (int i = 0; i < n; i++) {
-                at[i] = leafOf[at[i]];
             }
             return at;
         }
