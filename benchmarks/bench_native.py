@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_native.py [--rows 10000,100000,1000000] [--models logreg,gbm,...]
     .venv/bin/python benchmarks/bench_native.py --csv 1000000
+    .venv/bin/python benchmarks/bench_native.py --onnx [--rows ...] [--models ...]
 
 The models of the columnar-evaluator issue: a ColumnTransformer (StandardScaler on 8 numeric
 columns, OneHotEncoder on 3 categorical ones of 3, 4 and 5 levels) before LogisticRegression,
@@ -16,8 +17,11 @@ model is warmed first (the plan's gate passed, a background compilation finished
 of 3 timed calls counts (1 at a million rows with the plan off). Also the largest
 |difference| from scikit-learn, and ``Model.score(dict)`` per record. With ``--csv ROWS``:
 ``pmmlkit score`` of a CSV file against pandas ``read_csv`` + ``predict_proba`` + ``to_csv``,
-each a fresh process. Prints JSON and a Markdown table; the results are recorded in
-docs/performance.md.
+each a fresh process. With ``--onnx``: onnxruntime too (skl2onnx's conversion of the same
+fitted pipelines, float32 inputs) in a benchmark-only environment this script creates under
+benchmarks/.cache/onnx-venv (``_onnx_worker.py``), on the same rows, with its own
+scikit-learn call as the ratio's base. Prints JSON and a Markdown table; the results are
+recorded in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -76,6 +80,39 @@ def models(names: list[str]) -> dict[str, tuple[Path, Any]]:
         pickled.write_bytes(pickle.dumps(pipeline))
         out[name] = (path, pipeline)
     return out
+
+
+ONNX_VENV = CACHE / "onnx-venv"
+
+
+def onnx_venv() -> Path:
+    """The benchmark-only environment of onnxruntime: the main environment's scikit-learn,
+    XGBoost, LightGBM, NumPy and pandas (to unpickle the same pipelines), sklearn2pmml (the
+    pickles are PMMLPipelines), skl2onnx and onnxmltools."""
+    import subprocess
+    from importlib.metadata import version
+
+    python = ONNX_VENV / "bin" / "python"
+    if python.exists():
+        return python
+    print("creating the onnxruntime environment ...", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(ONNX_VENV)], check=True)
+    same = [f"{p}=={version(p)}" for p in ("scikit-learn", "numpy", "pandas", "lightgbm",
+                                           "sklearn2pmml")]
+    same.append(f"xgboost-cpu=={version('xgboost-cpu')}")
+    subprocess.run([str(ONNX_VENV / "bin" / "pip"), "install", "--quiet", *same,
+                    "onnxruntime>=1.32,<2", "skl2onnx>=1.20,<2", "onnxmltools>=1.16,<2",
+                    "onnx>=1.20,<2"], check=True)
+    return python
+
+
+def onnx_rows(names: list[str], sizes: list[int]) -> dict[str, Any]:
+    import subprocess
+
+    done = subprocess.run([str(onnx_venv()), str(Path(__file__).parent / "_onnx_worker.py"),
+                           ",".join(names), ",".join(map(str, sizes))],
+                          capture_output=True, text=True, check=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def _load(path: Path, plan: bool, warm: Any) -> Any:
@@ -190,6 +227,28 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def onnx_table(report: dict[str, Any]) -> str:
+    """pmmlkit's plan and onnxruntime, each as a ratio to the scikit-learn call of its own
+    process, and pmmlkit's rows/s over onnxruntime's."""
+    lines = ["| model | rows | onnxruntime rows/s (÷ its scikit-learn) | max abs diff | "
+             "pmmlkit plan `score_batch` (÷ its scikit-learn) | pmmlkit ÷ onnxruntime |",
+             "|---|---|---|---|---|---|"]
+    for name, entry in report["models"].items():
+        theirs = report["onnxruntime"].get(name, {})
+        for n, size in entry["sizes"].items():
+            if "error" in theirs or n not in theirs:
+                lines.append(f"| {name} | {int(n):,} | {theirs.get('error', 'not run')} | | | |")
+                continue
+            o = theirs[n]["rows_per_s"]
+            mine = size["rows_per_s"]["plan"]
+            lines.append(
+                f"| {name} | {int(n):,} | {o['onnxruntime']:,.0f} "
+                f"({o['onnxruntime'] / o['sklearn']:.2f}×) | {theirs[n]['max_abs_diff']:.1e} | "
+                f"{mine:,.0f} ({size['ratio_to_sklearn']['plan']:.2f}×) | "
+                f"{mine / o['onnxruntime']:.2f}× |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", default="10000,100000,1000000")
@@ -197,6 +256,8 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=2000)
     parser.add_argument("--csv", type=int, default=0, metavar="ROWS",
                         help="instead: pmmlkit score of a ROWS-row CSV against pandas + predict_proba")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also onnxruntime, in a benchmark-only environment")
     args = parser.parse_args()
     if args.csv:
         result = csv_files(args.models.split(","), args.csv)
@@ -208,9 +269,15 @@ def main() -> None:
             print(f"| {name} | {t['pmmlkit score']:.2f} | {t['pandas + predict_proba']:.2f} | "
                   f"{entry['ratio']:.2f}× |")
         return
-    report = run(args.models.split(","), [int(r) for r in args.rows.split(",")], args.single)
+    names, sizes = args.models.split(","), [int(r) for r in args.rows.split(",")]
+    report = run(names, sizes, args.single)
+    if args.onnx:
+        models(names)  # the pickles the worker reads
+        report["onnxruntime"] = onnx_rows(names, sizes)
     print(json.dumps(report, indent=1))
     print(table(report))
+    if args.onnx:
+        print(onnx_table(report))
     for name, entry in report["models"].items():
         print(f"{name}: {entry['plan']}")
 

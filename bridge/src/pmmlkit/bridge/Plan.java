@@ -89,8 +89,16 @@ public final class Plan {
         final boolean[] deferred;
         /** The trees' row-major table (PlanTrees.Table), built on first use. */
         double[] table;
-        /** Scratch of the tree walks: each row's step. */
+        /** Scratch of the tree walks: each row's step (and a second tree's). */
         final int[] steps;
+        private int[] steps2;
+
+        int[] steps2() {
+            if (steps2 == null) {
+                steps2 = new int[n];
+            }
+            return steps2;
+        }
 
         Block(InputColumn[] columns, int[][] categoryMaps, int start, int n, int numericSlots,
                 int categorySlots) {
@@ -125,6 +133,16 @@ public final class Plan {
          */
         default boolean accumulate(Block block, double[][] totals, boolean single) {
             return false;
+        }
+
+        /** A regression tree's level-by-level form (its results: {@link #leafScores}), or
+         * null. */
+        default PlanTrees.Compact compact() {
+            return null;
+        }
+
+        default double[] leafScores() {
+            return null;
         }
     }
 

@@ -106,6 +106,14 @@ final class PlanEnsembles {
                 double[][] part = new double[1][block.n];
                 double[][] totals = {total};
                 for (int s = 0; s < parts.length; s++) {
+                    if (s + 1 < parts.length && weights[s] == 1d && weights[s + 1] == 1d
+                            && parts[s].compact() != null && parts[s + 1].compact() != null
+                            && parts[s].compact().table == parts[s + 1].compact().table) {
+                        parts[s].compact().sumTwo(block, parts[s].leafScores(), parts[s + 1].compact(),
+                                parts[s + 1].leafScores(), total, single);
+                        s++;
+                        continue;
+                    }
                     if (weights[s] == 1d && parts[s].accumulate(block, totals, single)) {
                         continue;
                     }
