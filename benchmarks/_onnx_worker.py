@@ -57,7 +57,7 @@ def _session(pipeline: Any) -> Any:
     plain = Pipeline(list(pipeline.steps))
     types = [(c, FloatTensorType([None, 1])) for c in NUMERIC]
     types += [(c, StringTensorType([None, 1])) for c in CATEGORICAL]
-    model = convert_sklearn(plain, initial_types=types, target_opset={"": 17, "ai.onnx.ml": 3},
+    model = convert_sklearn(plain, initial_types=types, target_opset={"": 18, "ai.onnx.ml": 3},
                             options={id(plain.steps[-1][1]): {"zipmap": False}})
     return onnxruntime.InferenceSession(model.SerializeToString(),
                                         providers=["CPUExecutionProvider"])

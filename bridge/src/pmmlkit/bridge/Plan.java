@@ -404,6 +404,49 @@ public final class Plan {
         return maps;
     }
 
+    /** Per categorical input column, the category index of each value a single-row call
+     * has seen (a value's preparation depends on the value alone), up to a bound. */
+    private java.util.concurrent.ConcurrentHashMap<Object, Integer>[] rowCategories;
+    private static final int ROW_CATEGORIES = 4096;
+
+    /** {@link #categoryMaps} for one-row columns, into {@code maps} (each an int[1] or null). */
+    @SuppressWarnings("unchecked")
+    void rowCategoryMaps(InputColumn[] columns, int[][] maps) {
+        java.util.concurrent.ConcurrentHashMap<Object, Integer>[] known = rowCategories;
+        if (known == null) {
+            known = new java.util.concurrent.ConcurrentHashMap[columns.length];
+            for (int c = 0; c < known.length; c++) {
+                known[c] = new java.util.concurrent.ConcurrentHashMap<>();
+            }
+            rowCategories = known;
+        }
+        for (int c = 0; c < columns.length; c++) {
+            List<Object> categories = inputCategories[c];
+            Object[] values = columns[c].values();
+            if (categories == null || values == null || maps[c] == null) {
+                continue;
+            }
+            Object value = values[0];
+            if (value == null) {
+                maps[c][0] = -1;
+                continue;
+            }
+            Integer at = known[c].get(value);
+            if (at == null) {
+                at = category(inputFields[c], categories, value);
+                if (known[c].size() < ROW_CATEGORIES) {
+                    known[c].put(value, at);
+                }
+            }
+            maps[c][0] = at;
+        }
+    }
+
+    /** Whether input column {@code c} is categorical (its codes index a map). */
+    boolean categoricalInput(int c) {
+        return inputCategories[c] != null;
+    }
+
     private static int category(InputField field, List<Object> categories, Object value) {
         if (value == null) {
             return -1;

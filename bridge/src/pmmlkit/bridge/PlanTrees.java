@@ -24,14 +24,15 @@ import pmmlkit.bridge.Plan.Unsupported;
 import static pmmlkit.bridge.Plan.indexOf;
 import static pmmlkit.bridge.Plan.targetType;
 
-/** The plan of a {@code TreeModel}: flat node arrays walked per row. */
+/** The plan of a {@code TreeModel}: binary steps walked level by level over a block
+ * ({@link Compact}), else flat node arrays walked per row. */
 final class PlanTrees {
 
     private PlanTrees() {
     }
 
-    /** A tree as flat arrays, walked per row: a regression tree's node score, or a
-     * classification tree's node distribution (in its ScoreDistribution order). */
+    /** A tree: a regression tree's node score, or a classification tree's node
+     * distribution (in its ScoreDistribution order). */
     static ModelStep tree(PlanCompiler c, TreeModel model, PlanCompiler.Scope scope) throws Unsupported {
         boolean single = PlanArith.single(model);
         MiningFunction function = model.requireMiningFunction();

@@ -28,6 +28,8 @@ public final class RowCall {
     private final int[][] columnCodes;
     private final Object[][] columnValues;
     private final Object[] planOut;
+    /** Per input column, its one value's category index (categorical columns only). */
+    private final int[][] maps;
 
     public RowCall(RowScorer scorer, int inputCount, int[] layout, int[] outKinds) {
         this(scorer, null, inputCount, layout, outKinds);
@@ -44,6 +46,10 @@ public final class RowCall {
         for (int i = 0; i < n; i++) {
             columns[i] = new InputColumn(columnNumbers[i], columnCodes[i], columnValues[i]);
         }
+        this.maps = new int[n][];
+        for (int i = 0; i < n && plan != null; i++) {
+            maps[i] = plan.categoricalInput(i) ? new int[1] : null;
+        }
         this.planOut = new Object[outKinds.length];
         for (int j = 0; j < outKinds.length; j++) {
             planOut[j] = (outKinds[j] == 0) ? new double[1] : new Object[1];
@@ -59,6 +65,11 @@ public final class RowCall {
 
     /** Scores the row held in the input arrays; returns null when scored, else the reason. */
     public String run() {
+        found[0] = new FieldProblem[0];
+        if (plan != null && planned()) {
+            problems = found[0];
+            return null;
+        }
         for (int i = 0; i < layout.length; i++) {
             int k = layout[i];
             Object value = objects[k];
@@ -68,11 +79,6 @@ public final class RowCall {
             }
             row[i] = value;
         }
-        found[0] = new FieldProblem[0];
-        if (plan != null && planned()) {
-            problems = found[0];
-            return null;
-        }
         String error = Batch.scoreOne(scorer, row, outKinds, outNumbers, outTexts, found);
         problems = found[0];
         return error;
@@ -80,18 +86,20 @@ public final class RowCall {
 
     /** The row as a one-row chunk through the plan; false when the plan defers it. */
     private boolean planned() {
-        for (int i = 0; i < row.length; i++) {
-            Object value = row[i];
-            if (value instanceof Double) {
-                columnNumbers[i][0] = (Double) value;
+        for (int i = 0; i < layout.length; i++) {
+            int k = layout[i];
+            Object value = objects[k];
+            if (value == null) {
+                columnNumbers[i][0] = numbers[k]; // NaN: missing, which the plan defers
                 columnCodes[i][0] = -1;
             } else {
                 columnNumbers[i][0] = Double.NaN;
-                columnCodes[i][0] = (value == null) ? -1 : 0;
-                columnValues[i][0] = value;
+                columnCodes[i][0] = 0;
             }
+            columnValues[i][0] = value;
         }
-        if (plan.scoreBlock(columns, plan.categoryMaps(columns), 0, 1, outKinds, planOut) != null) {
+        plan.rowCategoryMaps(columns, maps);
+        if (plan.scoreBlock(columns, maps, 0, 1, outKinds, planOut) != null) {
             return false;
         }
         for (int j = 0; j < outKinds.length; j++) {
