@@ -156,3 +156,25 @@ def test_lightgbm_trained_without_missing_values_is_refused_with_the_cases(datas
     sklearn2pmml(pipeline, str(path))
     pmml = pmmlkit.load(path, verify=False).score_batch(probe)["probability(1)"].iloc[0]
     assert abs(pmml - native) > 1e-3  # the difference the probe reported is real
+
+
+def test_the_plan_computes_rows_missing_numbers_as_the_evaluator_does(boosted, holdout):
+    """XGBoost and LightGBM learnt where a missing number goes; the columnar plan computes
+    such rows itself (no deferral to the evaluator), bit for bit the raw evaluator's, and
+    the native model's numbers."""
+    from tests.test_plan import _check_against_raw, _computed_by_plan
+
+    repo, models = boosted
+    rows = _with_missing(holdout[FEATURES], share=0.2).reset_index(drop=True)
+    missing = rows[rows[NUMERIC].isna().any(axis=1)].reset_index(drop=True)
+    for name, (pipeline, ref) in models.items():
+        model = pmmlkit.load(ref.ref)
+        for _ in range(3):  # the plan's gate
+            model.score_batch(rows)
+        assert model.plan.startswith("serving:") and "walked level by level" in model.plan
+        xml = pmmlkit.Repository(str(repo)).read_pmml(ref).decode()
+        assert _check_against_raw(model, xml, rows) == len(rows)
+        assert _computed_by_plan(model, missing) == len(missing) > 100, name
+        got = model.score_batch(rows)["probability(1)"].to_numpy()
+        native = pipeline.predict_proba(rows)[:, 1]
+        assert np.max(np.abs(got - native)) < (1e-6 if name == "xgb" else 1e-12), name

@@ -399,6 +399,36 @@ BRANCHES = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"
   </MiningModel>
 """ + TAIL
 
+#: a missing number at a test, as each missingValueStrategy has it: the default child (its
+#: predicate not evaluated; a later sibling, or one holding its own default), no
+#: prediction, the node's own; carried through a derived field (a missing argument makes a
+#: missing product)
+MISSING_DEFAULT = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <TreeModel functionName="regression" missingValueStrategy="defaultChild"
+             noTrueChildStrategy="returnLastPrediction">
+    {SCHEMA}
+    <LocalTransformations>
+      <DerivedField name="ab" optype="continuous" dataType="double">
+        <Apply function="*"><FieldRef field="a"/><FieldRef field="b"/></Apply>
+      </DerivedField>
+    </LocalTransformations>
+    <Node id="0" score="0.5" defaultChild="2"><True/>
+      <Node id="1" score="1" defaultChild="4"><SimplePredicate field="a" operator="lessThan" value="0.75"/>
+        <Node id="3" score="3"><SimplePredicate field="b" operator="lessOrEqual" value="1"/></Node>
+        <Node id="4" score="4"><SimplePredicate field="ab" operator="greaterThan" value="1"/></Node>
+      </Node>
+      <Node id="2" score="2" defaultChild="5"><SimplePredicate field="b" operator="greaterThan" value="2.5"/>
+        <Node id="5" score="5"><SimplePredicate field="a" operator="lessThan" value="-1"/></Node>
+        <Node id="6" score="6"><True/></Node>
+      </Node>
+    </Node>
+  </TreeModel>
+""" + TAIL
+MISSING_NULL = MISSING_DEFAULT.replace('missingValueStrategy="defaultChild"',
+                                       'missingValueStrategy="nullPrediction"')
+MISSING_LAST = MISSING_DEFAULT.replace('missingValueStrategy="defaultChild"',
+                                       'missingValueStrategy="lastPrediction"')
+
 #: the same documents computed in 32-bit floats, as XGBoost's are (x-mathContext="float"):
 #: each model value rounded to float and each operation in float
 TREES_FLOAT = TREES.replace('<MiningModel functionName="regression">',
@@ -447,7 +477,8 @@ def _boundaries() -> pd.DataFrame:
 
 @pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "BINOMIAL", "EXP", "TIES", "TREES_FLOAT",
                                   "SOFTMAX_FLOAT", "LOGIT_FLOAT", "TIES_FLOAT", "WEIGHTED",
-                                  "WEIGHTED_SUM", "BRANCHES", "BRANCHES_FLOAT"])
+                                  "WEIGHTED_SUM", "BRANCHES", "BRANCHES_FLOAT", "MISSING_DEFAULT",
+                                  "MISSING_NULL", "MISSING_LAST"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"
@@ -464,6 +495,40 @@ def test_hand_written_documents_bit_for_bit(tmp_path, name):
     assert _computed_by_plan(model, edge) > len(edge) // 3
     if name.startswith("BRANCHES"):
         assert "4 of 5 trees walked level by level" in model.plan, model.plan
+
+
+def _without_equality(xml: str) -> str:
+    """A document without its node-by-node tree (which defers a row missing a number)."""
+    start = xml.index('<Segment id="equality">')
+    return xml[:start] + xml[xml.index("</Segment>", start) + len("</Segment>"):]
+
+
+@pytest.mark.parametrize("name", ["BRANCHES", "BRANCHES_FLOAT", "MISSING_DEFAULT",
+                                  "MISSING_NULL", "MISSING_LAST"])
+def test_missing_numbers_are_computed_as_the_evaluator_does(tmp_path, name):
+    """Rows missing a number go through the plan's trees (not deferred) and match the raw
+    evaluator bit for bit, prediction or refusal."""
+    xml = globals()[name]
+    if name.startswith("BRANCHES"):
+        xml = _without_equality(xml)
+    path = tmp_path / f"{name}.pmml"
+    path.write_text(xml)
+    model = pmmlkit.load(path)
+    _serve(model, _warm_rows())
+    assert "trees walked level by level" in model.plan and " 0 of" not in model.plan
+    rows = _warm_rows(400, seed=5).astype(object)
+    rng = np.random.default_rng(6)
+    rows.loc[rng.random(len(rows)) < 0.3, "a"] = None
+    rows.loc[rng.random(len(rows)) < 0.3, "b"] = None
+    _check_against_raw(model, xml, rows)
+    missing = rows[rows["a"].isna() | rows["b"].isna()].reset_index(drop=True)
+    computed = _computed_by_plan(model, missing)
+    if name in ("MISSING_DEFAULT", "MISSING_LAST"):  # every way ends at a scored node
+        assert computed == len(missing), (computed, len(missing))
+    elif name == "MISSING_NULL":  # every such row meets its missing value: no prediction,
+        assert computed == 0  # which the evaluator gives (pmmlkit's error)
+    else:  # some ways end at no prediction (no true child, no score): the evaluator's rows
+        assert 0 < computed < len(missing), (computed, len(missing))
 
 
 def test_every_exported_tree_is_walked_level_by_level(exported):

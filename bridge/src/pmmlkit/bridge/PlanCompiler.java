@@ -168,8 +168,20 @@ final class PlanCompiler {
         Sym sym;
         int c = column;
         if (opType == OpType.CONTINUOUS && dataType == DataType.DOUBLE) {
-            if (field.hasValues()) {
-                throw new Unsupported("continuous DataField " + name + " with Values");
+            // a value declared missing that no number equals (NaN, the one XGBoost's and
+            // LightGBM's documents declare) changes nothing here: a NaN is missing already,
+            // and a text travels as a raw value, which the evaluator reads
+            for (Value value : field.hasValues() ? field.getValues() : java.util.Collections.<Value>emptyList()) {
+                Object parsed;
+                try {
+                    parsed = TypeUtil.parseOrCast(DataType.DOUBLE, value.requireValue());
+                } catch (RuntimeException e) {
+                    parsed = null;
+                }
+                if (value.getProperty() != Value.Property.MISSING || !(parsed instanceof Double)
+                        || !((Double) parsed).isNaN()) {
+                    throw new Unsupported("continuous DataField " + name + " with Values");
+                }
             }
             int slot = numericSlots++;
             sym = new Sym(true, slot, DataType.DOUBLE, null);
@@ -205,7 +217,8 @@ final class PlanCompiler {
         boolean[] deferred = block.deferred;
         for (int i = 0, r = block.start; i < block.n; i++, r++) {
             double x = (numbers == null) ? Double.NaN : numbers[r];
-            if ((codes != null && codes[r] >= 0) || !Double.isFinite(x)) {
+            // NaN is a missing value, which the steps reading it carry as NaN (or defer)
+            if ((codes != null && codes[r] >= 0) || Double.isInfinite(x)) {
                 deferred[i] = true;
             }
             out[i] = x + 0d; // the evaluator's input value: -0 is 0 (TypeUtil.toDouble)
@@ -268,7 +281,7 @@ final class PlanCompiler {
             boolean[] deferred = block.deferred;
             for (int i = 0; i < block.n; i++) {
                 double x = value.at(block, i);
-                if (!Double.isFinite(x)) {
+                if (Double.isInfinite(x)) { // NaN: missing (a NaN made of values, deferred below)
                     deferred[i] = true;
                 }
                 out[i] = toFloat ? (double) toFloat(x) : x;
@@ -439,6 +452,11 @@ final class PlanCompiler {
                         case 1: x = a - b; break;
                         case 2: x = a * b; break;
                         default: x = a / b; break;
+                    }
+                    // a missing argument makes a missing result (ArithmeticFunction); a NaN
+                    // of two values (0 / 0, inf - inf) is the evaluator's to judge
+                    if (x != x && a == a && b == b) {
+                        block.deferred[i] = true;
                     }
                     out[i] = single ? (double) toFloat(x) : x;
                 }

@@ -45,8 +45,20 @@ final class PlanTrees {
         if (!lastPrediction && noTrueChild != TreeModel.NoTrueChildStrategy.RETURN_NULL_PREDICTION) {
             throw new Unsupported("TreeModel@noTrueChildStrategy=" + noTrueChild.value());
         }
-        // (missingValueStrategy and defaultChild apply only where a predicate meets a
-        // missing value: such rows are deferred)
+        // where a test meets a missing number: the level-by-level walk follows the
+        // missingValueStrategy (none, nullPrediction, lastPrediction, defaultChild); the
+        // node-by-node walk defers such rows to the evaluator
+        int missing;
+        switch (model.getMissingValueStrategy()) {
+            case NONE: missing = Compact.NONE; break;
+            case NULL_PREDICTION: missing = Compact.NULL; break;
+            case LAST_PREDICTION: missing = Compact.LAST; break;
+            case DEFAULT_CHILD: missing = Compact.DEFAULT; break;
+            default: missing = -1; break;
+        }
+        if (model.getMissingValuePenalty() != null && model.getMissingValuePenalty().doubleValue() != 1d) {
+            missing = -1; // the penalty scales a classification's confidence: deferred
+        }
         Target target = c.target(model);
         if (classification && target != null) {
             throw new Unsupported("Targets on a classification tree");
@@ -93,8 +105,13 @@ final class PlanTrees {
             testSlot[i] = binary ? slot[first[i]] : 0;
             testThreshold[i] = binary ? threshold[first[i]] : 0d;
         }
-        Compact compact = Compact.of(first, count, kind, slot, threshold, flat.toInts(flat.categoryCount),
-                scored, lastPrediction, c.treeTable);
+        Compact compact = (missing < 0) ? null : Compact.of(first, count, kind, slot, threshold,
+                flat.toInts(flat.categoryCount), scored, lastPrediction, c.treeTable, missing,
+                flat.defaultChildren());
+        // the numbers the node-by-node walk reads: a row missing one is deferred
+        int[] numberSlots = java.util.stream.IntStream.range(0, kind.length)
+                .filter(i -> kind[i] >= Flat.LESS_THAN && kind[i] <= Flat.NOT_EQUAL)
+                .map(i -> slot[i]).distinct().toArray();
         c.trees++;
         c.levelTrees += (compact != null) ? 1 : 0;
         // per step of the compact form, the leaf's results (NaN: none, or a test), so that a
@@ -168,6 +185,14 @@ final class PlanTrees {
                 double[][] numbers = block.numbers;
                 int[][] codes = block.codes;
                 int[] leaves = (compact != null) ? compact.leaves(block) : new int[block.n];
+                for (int k = 0; compact == null && k < numberSlots.length; k++) {
+                    double[] values = numbers[numberSlots[k]];
+                    for (int i = 0; i < block.n; i++) {
+                        if (Double.isNaN(values[i])) {
+                            block.deferred[i] = true;
+                        }
+                    }
+                }
                 for (int i = 0; compact == null && i < block.n; i++) {
                     int node = 0;
                     while (true) {
@@ -318,6 +343,10 @@ final class PlanTrees {
      * at a time; a leaf is its own next step (its threshold is +Infinity).
      */
     static final class Compact {
+        /** missingValueStrategy: what a test meeting a missing number leads to. */
+        static final int NONE = 0, NULL = 1, LAST = 2, DEFAULT = 3;
+        /** Per step: where a row whose tested value is missing (NaN) goes. */
+        final int[] miss;
         /** Per step: its table column (low 20 bits) and its first outcome (the rest). */
         final long[] meta;
         final double[] threshold;
@@ -334,27 +363,22 @@ final class PlanTrees {
             this.meta = new long[n];
             this.threshold = new double[n];
             this.leafOf = new int[n];
+            this.miss = new int[n];
             for (int i = 0; i < n; i++) {
                 leafOf[i] = b.leafOf.get(i);
                 boolean test = leafOf[i] == -2;
+                miss[i] = test ? b.miss.get(i) : i;
                 long base = test ? b.base.get(i) : i;
                 long column = test ? b.column.get(i) : 0;
                 meta[i] = (base << 20) | column;
                 threshold[i] = test ? b.threshold.get(i) : Double.POSITIVE_INFINITY;
             }
-            int[] level = new int[n];
-            int deepest = 0;
-            // a test's outcomes are numbered after it
-            for (int i = 0; i < n; i++) {
-                if (leafOf[i] == -2) {
-                    int base = b.base.get(i);
-                    level[base] = level[i] + 1;
-                    level[base + 1] = level[i] + 1;
-                    deepest = Math.max(deepest, level[i] + 1);
-                }
-            }
+            // the most steps from the root to a leaf, a missing value's way included (a
+            // subtree it leads to may also be reached another way)
+            int[] below = new int[n];
+            java.util.Arrays.fill(below, -1);
             this.root = 0;
-            this.depth = deepest;
+            this.depth = height(0, b, below);
             this.packed = new long[2 * n];
             for (int i = 0; i < n; i++) {
                 packed[2 * i] = meta[i];
@@ -363,10 +387,27 @@ final class PlanTrees {
             this.table = table;
         }
 
+        private static int height(int step, Builder b, int[] below) {
+            if (below[step] >= 0) {
+                return below[step];
+            }
+            int h = 0;
+            if (b.leafOf.get(step) == -2) {
+                int base = b.base.get(step);
+                h = 1 + Math.max(Math.max(height(base, b, below), height(base + 1, b, below)),
+                        height(b.miss.get(step), b, below));
+            }
+            below[step] = h;
+            return h;
+        }
+
         /** The compact form, or null where a test is not one comparison. */
         static Compact of(int[] first, int[] count, int[] kind, int[] slot, double[] threshold,
-                int[] categoryCount, boolean[] scored, boolean lastPrediction, Table table) {
+                int[] categoryCount, boolean[] scored, boolean lastPrediction, Table table,
+                int missing, int[] defaultChild) {
             Builder b = new Builder(first, count, kind, slot, threshold, categoryCount, scored, lastPrediction);
+            b.missing = missing;
+            b.defaultChild = defaultChild;
             try {
                 b.entry(b.add(), 0);
             } catch (Unsupported e) {
@@ -397,6 +438,11 @@ final class PlanTrees {
             final List<Long> members = new ArrayList<>();
             final List<Integer> base = new ArrayList<>();
             final List<Integer> leafOf = new ArrayList<>();
+            final List<Integer> miss = new ArrayList<>();
+            /** The step where each node's entry was built (-1: not yet). */
+            final java.util.Map<Integer, Integer> built = new java.util.HashMap<>();
+            int missing;
+            int[] defaultChild;
 
             Builder(int[] first, int[] count, int[] kind, int[] slot, double[] threshold,
                     int[] categoryCount, boolean[] scored, boolean lastPrediction) {
@@ -417,11 +463,20 @@ final class PlanTrees {
                 members.add(0L);
                 base.add(-1);
                 leafOf.add(-1);
+                miss.add(-1);
                 return leafOf.size() - 1;
+            }
+
+            /** A new leaf step: {@code node}'s result (-1: none, the evaluator decides). */
+            private int leafStep(int node) {
+                int at = add();
+                leafOf.set(at, node);
+                return at;
             }
 
             /** Step {@code at}: where a row that has reached {@code node} goes. */
             void entry(int at, int node) throws Unsupported {
+                built.putIfAbsent(node, at);
                 if (count[node] == 0) {
                     leafOf.set(at, node);
                 } else {
@@ -454,11 +509,45 @@ final class PlanTrees {
                 int no = holdsLow ? low + 1 : low;
                 entry(yes, c);
                 // the last sibling's test, the complement of this one, always holds where
-                // this one does not
-                if (c + 2 == end && complements(c, c + 1)) {
+                // this one does not (a missing value fails both)
+                boolean complement = c + 2 == end && complements(c, c + 1);
+                if (complement) {
                     entry(no, c + 1);
                 } else {
                     chain(no, node, c + 1);
+                }
+                miss.set(at, missed(node, c, yes, no, complement));
+            }
+
+            /** Where a missing value at child c's test goes (ComplexTreeModelEvaluator's
+             * handleMissingValue): on to the next sibling (none), no prediction, the node's
+             * own (lastPrediction: the evaluator decides when it has no score), or the
+             * node's default child, its predicate not evaluated. */
+            private int missed(int node, int c, int yes, int no, boolean complement) throws Unsupported {
+                switch (missing) {
+                    case NONE:
+                        // the complement tests the same value, missing too: no child holds
+                        return complement ? leafStep((lastPrediction && scored[node]) ? node : -1) : no;
+                    case NULL:
+                        return leafStep(-1);
+                    case LAST:
+                        return leafStep(scored[node] ? node : -1);
+                    default: {
+                        int d = defaultChild[node];
+                        if (d < 0) {
+                            return leafStep(-1);
+                        }
+                        if (d == c) {
+                            return yes;
+                        }
+                        Integer known = built.get(d);
+                        if (known != null) {
+                            return known;
+                        }
+                        int target = add();
+                        entry(target, d);
+                        return target;
+                    }
                 }
             }
 
@@ -551,16 +640,20 @@ final class PlanTrees {
             long[] packed2 = other.packed;
             // a leaf is its own next step: the shallower tree waits at its leaves
             int levels = Math.max(depth, other.depth);
+            int[] miss = this.miss;
+            int[] miss2 = other.miss;
             for (int d = 0; d < levels; d++) {
                 for (int i = 0, row = 0; i < n; i++, row += w) {
-                    int step = at[i] << 1;
-                    int step2 = at2[i] << 1;
-                    long m = packed[step];
-                    long m2 = packed2[step2];
+                    int a = at[i];
+                    int a2 = at2[i];
+                    long m = packed[a << 1];
+                    long m2 = packed2[a2 << 1];
                     double x = values[row + (int) (m & 0xFFFFF)];
                     double x2 = values[row + (int) (m2 & 0xFFFFF)];
-                    at[i] = (int) (m >>> 20) + (x > Double.longBitsToDouble(packed[step + 1]) ? 1 : 0);
-                    at2[i] = (int) (m2 >>> 20) + (x2 > Double.longBitsToDouble(packed2[step2 + 1]) ? 1 : 0);
+                    int next = (int) (m >>> 20) + (x > Double.longBitsToDouble(packed[(a << 1) + 1]) ? 1 : 0);
+                    int next2 = (int) (m2 >>> 20) + (x2 > Double.longBitsToDouble(packed2[(a2 << 1) + 1]) ? 1 : 0);
+                    at[i] = (x != x) ? miss[a] : next;
+                    at2[i] = (x2 != x2) ? miss2[a2] : next2;
                 }
             }
             for (int i = 0; i < n; i++) {
@@ -577,12 +670,15 @@ final class PlanTrees {
             double[] values = table.of(block);
             int w = table.width();
             long[] packed = this.packed;
+            int[] miss = this.miss;
             for (int d = 0; d < depth; d++) {
                 for (int i = 0, row = 0; i < n; i++, row += w) {
-                    int step = at[i] << 1;
+                    int at0 = at[i];
+                    int step = at0 << 1;
                     long m = packed[step];
                     double x = values[row + (int) (m & 0xFFFFF)];
-                    at[i] = (int) (m >>> 20) + (x > Double.longBitsToDouble(packed[step + 1]) ? 1 : 0);
+                    int next = (int) (m >>> 20) + (x > Double.longBitsToDouble(packed[step + 1]) ? 1 : 0);
+                    at[i] = (x != x) ? miss[at0] : next;
                 }
             }
             return at;
@@ -620,6 +716,29 @@ final class PlanTrees {
         final List<Integer> slot = new ArrayList<>();
         final List<Double> threshold = new ArrayList<>();
         final List<Double> score = new ArrayList<>();
+        /** Each node, and its defaultChild: the child Node itself (the loaded model resolves
+         * the reference), else the id as written (null: none). */
+        final List<Node> nodes = new ArrayList<>();
+        final List<Object> defaults = new ArrayList<>();
+
+        /** Each node's default child (an index), -1 where it names none of its children. */
+        int[] defaultChildren() {
+            int[] out = new int[firstChild.size()];
+            for (int node = 0; node < out.length; node++) {
+                out[node] = -1;
+                Object wanted = defaults.get(node);
+                for (int c = firstChild.get(node), end = c + childCount.get(node); wanted != null && c < end; c++) {
+                    Node child = nodes.get(c);
+                    if (wanted == child || (!(wanted instanceof Node) && child.getId() != null
+                            && String.valueOf(wanted).equals(String.valueOf(child.getId())))) {
+                        out[node] = c;
+                        break;
+                    }
+                }
+            }
+            return out;
+        }
+
         /** A categorical test's field's category count; 0 for any other node. */
         final List<Integer> categoryCount = new ArrayList<>();
         /** A classification tree's categories, typed, in its ScoreDistribution order. */
@@ -706,6 +825,8 @@ final class PlanTrees {
                     scores.add((value == null) ? null : TypeUtil.parseOrCast(targetType, value));
                 }
                 distribution.add(distributionOf(node));
+                nodes.add(node);
+                defaults.add(node.getDefaultChild());
                 List<Node> children = node.hasNodes() ? node.getNodes() : java.util.Collections.emptyList();
                 firstChild.add(queue.size());
                 childCount.add(children.size());
