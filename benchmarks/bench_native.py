@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_native.py [--rows 10000,100000,1000000] [--models logreg,gbm,...]
     .venv/bin/python benchmarks/bench_native.py --csv 1000000
     .venv/bin/python benchmarks/bench_native.py --onnx [--rows ...] [--models ...]
+    .venv/bin/python benchmarks/bench_native.py --missing 0.05 --models xgboost,lightgbm,gbm
 
 The models of the columnar-evaluator issue: a ColumnTransformer (StandardScaler on 8 numeric
 columns, OneHotEncoder on 3 categorical ones of 3, 4 and 5 levels) before LogisticRegression,
@@ -21,7 +22,8 @@ each a fresh process. With ``--onnx``: onnxruntime too (skl2onnx's conversion of
 fitted pipelines, float32 inputs) in a benchmark-only environment this script creates under
 benchmarks/.cache/onnx-venv (``_onnx_worker.py``), on the same rows, with its own
 scikit-learn call as the ratio's base. Prints JSON and a Markdown table; the results are
-recorded in docs/performance.md.
+recorded in docs/performance.md. With ``--missing SHARE``: 100k rows where SHARE of each
+numeric column is missing, ``score_batch`` with the plan on and off (best of 3).
 """
 
 from __future__ import annotations
@@ -227,6 +229,25 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def missing_numbers(names: list[str], share: float) -> dict[str, Any]:
+    """Rows missing a number: the plan (which computes them) against the evaluator path."""
+    from pmmlkit.datasets import NUMERIC
+
+    X = make_churn(100_000, seed=11)[FEATURES]
+    rng = np.random.default_rng(0)
+    for column in NUMERIC:
+        X.loc[rng.random(len(X)) < share, column] = np.nan
+    out: dict[str, Any] = {"rows_missing_a_number": float(X[NUMERIC].isna().any(axis=1).mean())}
+    for name, (path, _) in models(names).items():
+        rates = {}
+        for plan in (True, False):
+            model = _load(path, plan, X.iloc[:5000])
+            rates["plan" if plan else "off"] = len(X) / best_of(lambda m=model: m.score_batch(X), 3)
+        out[name] = rates
+        print(json.dumps({name: rates}), file=sys.stderr, flush=True)
+    return out
+
+
 def onnx_table(report: dict[str, Any]) -> str:
     """pmmlkit's plan and onnxruntime, each as a ratio to the scikit-learn call of its own
     process, and pmmlkit's rows/s over onnxruntime's."""
@@ -256,9 +277,14 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=2000)
     parser.add_argument("--csv", type=int, default=0, metavar="ROWS",
                         help="instead: pmmlkit score of a ROWS-row CSV against pandas + predict_proba")
+    parser.add_argument("--missing", type=float, default=0.0, metavar="SHARE",
+                        help="instead: rows missing numbers, plan on against off")
     parser.add_argument("--onnx", action="store_true",
                         help="also onnxruntime, in a benchmark-only environment")
     args = parser.parse_args()
+    if args.missing:
+        print(json.dumps(missing_numbers(args.models.split(","), args.missing), indent=1))
+        return
     if args.csv:
         result = csv_files(args.models.split(","), args.csv)
         print(json.dumps(result, indent=1))
