@@ -29,6 +29,22 @@ def frames(spark, dataset, holdout) -> tuple[Any, Any]:
         return spark.createDataFrame(dataset), spark.createDataFrame(holdout)
 
 
+@pytest.fixture(scope="module")
+def fitted(frames) -> Any:
+    """``fitted(case)``: the case's pipeline fitted on the training frame, once per module
+    (Spark's fits are seeded: every test of a case gets the same model)."""
+    from pyspark.ml import Pipeline
+
+    models: dict[str, Any] = {}
+
+    def fit(case: str) -> Any:
+        if case not in models:
+            models[case] = Pipeline(stages=_stages(case)).fit(frames[0])
+        return models[case]
+
+    return fit
+
+
 def _stages(name: str) -> list[Any]:
     from pyspark.ml.classification import (
         DecisionTreeClassifier,
@@ -64,8 +80,8 @@ def _stages(name: str) -> list[Any]:
     return {
         "logreg": [*common, label, LogisticRegression()],
         "tree": [*common, label, DecisionTreeClassifier(maxDepth=5, seed=0)],
-        "forest": [*common, label, RandomForestClassifier(numTrees=15, maxDepth=5, seed=0)],
-        "gbt": [*common, label, GBTClassifier(maxIter=15, maxDepth=3, seed=0)],
+        "forest": [*common, label, RandomForestClassifier(numTrees=8, maxDepth=5, seed=0)],
+        "gbt": [*common, label, GBTClassifier(maxIter=8, maxDepth=3, seed=0)],
         "mlp": [*numeric_only, label,
                 MultilayerPerceptronClassifier(layers=[8, 6, 2], maxIter=50, seed=0)],
         # multinomial naive Bayes on one-hot counts (it needs non-negative features)
@@ -85,11 +101,9 @@ CASES = ["logreg", "tree", "forest", "gbt", "mlp", "naive-bayes", "minmax-logreg
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_export_reproduces_spark(tmp_path, frames, case):
-    from pyspark.ml import Pipeline
-
-    train, test = frames
-    model = Pipeline(stages=_stages(case)).fit(train)
+def test_export_reproduces_spark(tmp_path, frames, fitted, case):
+    _, test = frames
+    model = fitted(case)
     sample = test.limit(200)
     ref = pmmlkit.export_spark(model, sample, repo=str(tmp_path), name=case,
                                verification_rows=20)
@@ -124,16 +138,14 @@ def test_export_reproduces_spark(tmp_path, frames, case):
 
 
 @pytest.mark.parametrize("case", ["logreg", "gbt"])
-def test_spark_export_serves_the_columnar_plan_exactly(tmp_path, frames, dataset, case):
+def test_spark_export_serves_the_columnar_plan_exactly(tmp_path, frames, fitted, dataset, case):
     """JPMML-SparkML's documents (Bucketizer bins, label-index MapValues outputs, weighted
     sums) get the columnar plan, which gives the raw evaluator's numbers to the last bit,
     bins' margins and unknown categories included."""
-    from pyspark.ml import Pipeline
-
     from tests.test_plan import _check_against_raw, _computed_by_plan
 
     train, _ = frames
-    model = Pipeline(stages=_stages(case)).fit(train)
+    model = fitted(case)
     pmmlkit.export_spark(model, train.limit(100), repo=str(tmp_path), name=case,
                          verification_rows=10)
     loaded = pmmlkit.load(f"{tmp_path}/{case}")
@@ -200,12 +212,9 @@ def test_unfitted_pipeline_is_refused(tmp_path, frames):
                              repo=str(tmp_path), name="nope")
 
 
-def test_cli_export_spark_from_saved_pipeline(tmp_path, frames, holdout):
-    from pyspark.ml import Pipeline
-
-    train, _ = frames
+def test_cli_export_spark_from_saved_pipeline(tmp_path, fitted, holdout):
     # four stages: the CLI's own driver reads each stage's metadata with a Spark job
-    model = Pipeline(stages=_stages("minmax-logreg")).fit(train)
+    model = fitted("minmax-logreg")
     model.save(str(tmp_path / "pipeline"))
     sample = tmp_path / "sample.parquet"
     holdout.iloc[:100].to_parquet(sample, index=False)

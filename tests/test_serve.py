@@ -475,8 +475,19 @@ def test_hot_reload_under_load_never_fails_a_request(tmp_path, dataset, holdout)
     models = {1: _logreg(dataset, 0.05), 2: _logreg(dataset, 1.0), 4: _logreg(dataset, 20.0)}
     rows = _rows(holdout, 50)
     native = {v: m.predict_proba(rows)[:, 1] for v, m in models.items()}
-    pmmlkit.export_sklearn(models[1], dataset[FEATURES].iloc[:200],
-                           dataset["churn"].iloc[:200], repo=str(root), name="m")
+    # each version exported before the load starts, then published under it
+    staged = pmmlkit.Repository(str(tmp_path / "staged"))
+    exports = {}
+    for v, m in models.items():
+        ref = pmmlkit.export_sklearn(m, dataset[FEATURES].iloc[:200],
+                                     dataset["churn"].iloc[:200], repo=staged.root, name=f"m{v}")
+        exports[v] = (staged.read_pmml(ref), ref.manifest)
+    repository = pmmlkit.Repository(str(root))
+
+    def publish(v: int) -> None:
+        repository.publish(exports[v][0], exports[v][1], name="m")
+
+    publish(1)
     tensors = [{"name": c, "shape": [len(rows)], "datatype": "BYTES" if c in CATEGORICAL
                 else "FP64", "data": rows[c].tolist()} for c in FEATURES]
     config = ServerConfig(repo=str(root), poll=0.2)
@@ -510,8 +521,7 @@ def test_hot_reload_under_load_never_fails_a_request(tmp_path, dataset, holdout)
                 assert version in seen, failures[:3]
 
             wait_for("1")
-            pmmlkit.export_sklearn(models[2], dataset[FEATURES].iloc[:200],
-                                   dataset["churn"].iloc[:200], repo=str(root), name="m")
+            publish(2)
             wait_for("2")
             pmml = (root / "m" / "2" / "model.pmml").read_bytes()
             _publish_broken(root, "m", 3, pmml)
@@ -519,8 +529,7 @@ def test_hot_reload_under_load_never_fails_a_request(tmp_path, dataset, holdout)
             count_2 = seen["2"]
             time.sleep(0.5)
             assert seen["2"] > count_2  # version 2 keeps answering
-            pmmlkit.export_sklearn(models[4], dataset[FEATURES].iloc[:200],
-                                   dataset["churn"].iloc[:200], repo=str(root), name="m")
+            publish(4)  # version 4: the broken one holds number 3
             wait_for("4")
             time.sleep(0.3)
         finally:
