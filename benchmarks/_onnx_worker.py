@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import pickle
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,9 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+from _models import best_of  # noqa: E402
+
 from pmmlkit.datasets import CATEGORICAL, FEATURES, NUMERIC, make_churn  # noqa: E402
 
 FOLDER = HERE / ".cache" / "native"
@@ -70,15 +71,6 @@ def _feeds(frame: Any) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _best(fn: Any, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main() -> None:
     names, sizes = sys.argv[1].split(","), [int(n) for n in sys.argv[2].split(",")]
     _register_boosters()
@@ -100,9 +92,9 @@ def main() -> None:
             session.run([probability], feeds)  # warm
             native = pipeline.predict_proba(X)[:, 1]
             got = session.run([probability], feeds)[0][:, 1]
-            seconds = {"sklearn": _best(lambda X=X, p=pipeline: p.predict_proba(X)),
-                       "onnxruntime": _best(lambda f=feeds, s=session, o=probability:
-                                            s.run([o], f))}
+            seconds = {"sklearn": best_of(lambda X=X, p=pipeline: p.predict_proba(X), 3),
+                       "onnxruntime": best_of(lambda f=feeds, s=session, o=probability:
+                                              s.run([o], f), 3)}
             entry[str(n)] = {"rows_per_s": {k: n / v for k, v in seconds.items()},
                              "max_abs_diff": float(np.max(np.abs(got - native)))}
         out[name] = entry
