@@ -347,10 +347,8 @@ final class PlanTrees {
         static final int NONE = 0, NULL = 1, LAST = 2, DEFAULT = 3;
         /** Per step: where a row whose tested value is missing (NaN) goes. */
         final int[] miss;
-        /** Per step: its table column (low 20 bits) and its first outcome (the rest). */
-        final long[] meta;
-        final double[] threshold;
-        /** meta and threshold's bits side by side: one cache line a step. */
+        /** Per step, side by side (one cache line a step): its table column (low 20 bits)
+         * and its first outcome (the rest), then its threshold's bits. */
         final long[] packed;
         /** A leaf's node in the tree (-1: no prediction); -2 for a test. */
         final int[] leafOf;
@@ -360,8 +358,7 @@ final class PlanTrees {
 
         private Compact(Builder b, Table table) {
             int n = b.column.size();
-            this.meta = new long[n];
-            this.threshold = new double[n];
+            this.packed = new long[2 * n];
             this.leafOf = new int[n];
             this.miss = new int[n];
             for (int i = 0; i < n; i++) {
@@ -370,8 +367,9 @@ final class PlanTrees {
                 miss[i] = test ? b.miss.get(i) : i;
                 long base = test ? b.base.get(i) : i;
                 long column = test ? b.column.get(i) : 0;
-                meta[i] = (base << 20) | column;
-                threshold[i] = test ? b.threshold.get(i) : Double.POSITIVE_INFINITY;
+                packed[2 * i] = (base << 20) | column;
+                packed[2 * i + 1] = Double.doubleToRawLongBits(
+                        test ? b.threshold.get(i) : Double.POSITIVE_INFINITY);
             }
             // the most steps from the root to a leaf, a missing value's way included (a
             // subtree it leads to may also be reached another way)
@@ -379,11 +377,6 @@ final class PlanTrees {
             java.util.Arrays.fill(below, -1);
             this.root = 0;
             this.depth = height(0, b, below);
-            this.packed = new long[2 * n];
-            for (int i = 0; i < n; i++) {
-                packed[2 * i] = meta[i];
-                packed[2 * i + 1] = Double.doubleToRawLongBits(threshold[i]);
-            }
             this.table = table;
         }
 
