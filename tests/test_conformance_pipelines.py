@@ -219,6 +219,53 @@ def _check_against_jpmml(path: Path, source: Path, scored: pd.DataFrame,
     assert len(expected_rows) > len(records) // 2
 
 
+#: the cases whose documents the columnar plan serves: imputed and missing values, ordinal
+#: and target encodings (MapValues), XGBoost's float inputs, LightGBM
+PLANNED = ["logistic_unknown_ignored_missing", "histgb_missing", "forest_ordinal",
+           "target_encoder", "category_encoders_target", "category_encoders_count",
+           "tree_multiclass", "gbm_regressor", "xgboost_classifier", "xgboost_regressor",
+           "lightgbm_classifier"]
+
+
+@pytest.mark.parametrize("name", PLANNED)
+def test_the_columnar_plan_serves_with_the_evaluators_numbers(name, converted):
+    """Once it serves, the plan gives the raw evaluator's numbers to the bit (every output,
+    every row it does not defer) and the native model's predictions."""
+    from tests import _raw
+
+    case = CASES[name]
+    pipeline, path = converted[name]
+    X = _rows(case)[case.features].reset_index(drop=True)
+    model = pmmlkit.load(path, verify=False)
+    warm = pd.concat([X] * 4, ignore_index=True)
+    for _ in range(3):  # the plan serves once it has computed 512 rows as the evaluator
+        model.score_batch(warm)
+    assert model.plan.startswith("serving:"), model.plan
+    got = model.score_batch(X)
+    records = [{k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in r.items()} for r in X.to_dict("records")]
+    raw = _raw.jpmml(path.read_text(), records)
+    ok = _native_ok(pipeline, X)
+    assert ok.sum() > len(X) // 2
+    for i, want in enumerate(raw):
+        if isinstance(want, Exception):
+            assert got["error"][i] is not None, i
+            continue
+        assert got["error"][i] is None, (i, got["error"][i])
+        for column in model.schema.columns:
+            key = column.name if column.kind == "probability" else column.key
+            mine, theirs = got[column.name][i], want.get(key)
+            if isinstance(theirs, float):
+                assert np.float64(mine).view(np.int64) == np.float64(theirs).view(np.int64), (
+                    i, column.name, mine, theirs)
+            else:
+                assert str(mine) == str(theirs), (i, column.name, mine, theirs)
+    expected = _expected(case, pipeline, X[ok])
+    for column, want in expected.items():
+        problem = _same(case, got[column][ok].reset_index(drop=True), want)
+        assert problem is None, (column, problem)
+
+
 def test_a_pipeline_sklearn2pmml_cannot_convert_is_refused_naming_the_step(tmp_path):
     case = conformance.unsupported()
     pipeline, X = _fit(case, conformance.frame(200, 1))

@@ -497,6 +497,135 @@ def test_hand_written_documents_bit_for_bit(tmp_path, name):
         assert "4 of 5 trees walked level by level" in model.plan, model.plan
 
 
+#: what the top model's MiningFields and the encoders' derived fields do to inputs before
+#: any model sees them: a missing number replaced (sklearn2pmml's SimpleImputer), a missing
+#: category replaced and an invalid one taken as it is, a float DataField (XGBoost's
+#: documents), isMissing / isNotMissing indicators, ordinal and target encodings by MapValues
+#: (one with a defaultValue, one whose unmatched category is missing) read as float and double
+PREPARED = """<?xml version="1.0" encoding="UTF-8"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+  <Header/>
+  <DataDictionary>
+    <DataField name="y" optype="continuous" dataType="double"/>
+    <DataField name="a" optype="continuous" dataType="double"/>
+    <DataField name="b" optype="continuous" dataType="float"/>
+    <DataField name="c" optype="categorical" dataType="string">
+      <Value value="red"/><Value value="green"/><Value value="blue"/>
+    </DataField>
+  </DataDictionary>
+  <MiningModel functionName="regression">
+    <MiningSchema><MiningField name="y" usageType="target"/>
+      <MiningField name="a" missingValueReplacement="-0.0371" missingValueTreatment="asMean"/>
+      <MiningField name="b"/>
+      <MiningField name="c" missingValueReplacement="green" invalidValueTreatment="asIs"/>
+    </MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="ordinal(c)" optype="categorical" dataType="double">
+        <MapValues outputColumn="out"><FieldColumnPair field="c" column="in"/>
+          <InlineTable><row><in>red</in><out>0.0</out></row><row><in>green</in><out>1.0</out></row>
+          <row><in>blue</in><out>2.0</out></row></InlineTable></MapValues>
+      </DerivedField>
+      <DerivedField name="float(ordinal(c))" optype="continuous" dataType="float">
+        <FieldRef field="ordinal(c)"/>
+      </DerivedField>
+      <DerivedField name="target(c)" optype="continuous" dataType="double">
+        <MapValues outputColumn="out" defaultValue="0.3125"><FieldColumnPair field="c" column="in"/>
+          <InlineTable><row><in>red</in><out>0.4247990498025</out></row>
+          <row><in>green</in><out>-0.1</out></row></InlineTable></MapValues>
+      </DerivedField>
+      <DerivedField name="isMissing(b)" optype="continuous" dataType="double">
+        <Apply function="isMissing"><FieldRef field="b"/></Apply>
+      </DerivedField>
+      <DerivedField name="isNotMissing(c)" optype="continuous" dataType="double">
+        <Apply function="isNotMissing"><FieldRef field="c"/></Apply>
+      </DerivedField>
+    </LocalTransformations>
+    <Segmentation multipleModelMethod="sum">
+      <Segment id="1"><True/>
+        <TreeModel functionName="regression" missingValueStrategy="defaultChild">
+          <MiningSchema><MiningField name="a"/><MiningField name="b"/>
+            <MiningField name="float(ordinal(c))"/></MiningSchema>
+          <Node score="0" defaultChild="2"><True/>
+            <Node id="1" score="1.5" defaultChild="3"><SimplePredicate field="b" operator="lessOrEqual" value="0.3"/>
+              <Node id="3" score="-2.25"><SimplePredicate field="float(ordinal(c))" operator="lessOrEqual" value="0.5"/></Node>
+              <Node id="4" score="4.0"><SimplePredicate field="float(ordinal(c))" operator="greaterThan" value="0.5"/></Node>
+            </Node>
+            <Node id="2" score="8.125"><SimplePredicate field="b" operator="greaterThan" value="0.3"/>
+              <Node id="5" score="16.0"><SimplePredicate field="a" operator="lessOrEqual" value="-0.0371"/></Node>
+              <Node id="6" score="-32.5"><SimplePredicate field="a" operator="greaterThan" value="-0.0371"/></Node>
+            </Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="2"><True/>
+        <RegressionModel functionName="regression">
+          <MiningSchema><MiningField name="a"/><MiningField name="target(c)"/>
+            <MiningField name="isMissing(b)"/><MiningField name="isNotMissing(c)"/></MiningSchema>
+          <RegressionTable intercept="0.01">
+            <NumericPredictor name="a" coefficient="1.0625"/>
+            <NumericPredictor name="target(c)" coefficient="3.3"/>
+            <NumericPredictor name="isMissing(b)" coefficient="-7.5"/>
+            <NumericPredictor name="isNotMissing(c)" coefficient="0.2"/>
+          </RegressionTable>
+        </RegressionModel>
+      </Segment>
+    </Segmentation>
+  </MiningModel>
+</PMML>
+"""
+
+
+def _prepared_rows(n: int, seed: int) -> pd.DataFrame:
+    """Rows with a fifth of each input missing, some categories invalid, b on its float
+    threshold's neighbours."""
+    import struct
+
+    f03 = struct.unpack("f", struct.pack("f", 0.3))[0]
+    rng = np.random.default_rng(seed)
+    rows = _warm_rows(n, seed).astype(object)
+    rows.loc[rng.random(n) < 0.1, "b"] = f03
+    rows.loc[rng.random(n) < 0.1, "b"] = math.nextafter(f03, 1.0)
+    rows.loc[rng.random(n) < 0.05, "a"] = -0.0371
+    for column in ("a", "b", "c"):
+        rows.loc[rng.random(n) < 0.2, column] = None
+    rows.loc[rng.random(n) < 0.03, "c"] = "purple"
+    rows.loc[rng.random(n) < 0.02, "b"] = 1e39  # beyond a float: the evaluator's to judge
+    return rows
+
+
+@pytest.mark.parametrize("variant", ["replaced", "returnInvalid"])
+def test_input_preparation_is_the_evaluators(tmp_path, variant):
+    """Replacements, invalid values taken as they are, float inputs, isMissing and MapValues
+    encodings: bit for bit the raw evaluator's, and the plan computes the rows missing a
+    value itself (except under returnInvalid, where the evaluator refuses them)."""
+    xml = PREPARED
+    if variant == "returnInvalid":
+        xml = xml.replace('missingValueReplacement="-0.0371" missingValueTreatment="asMean"',
+                          'missingValueTreatment="returnInvalid"')
+    path = tmp_path / "prepared.pmml"
+    path.write_text(xml)
+    model = pmmlkit.load(path)
+    _serve(model, _warm_rows())
+    assert model.plan == ("serving: MiningModel(sum: TreeModel, RegressionModel), 1 of 1 trees "
+                          "walked level by level"), model.plan
+    rows = _prepared_rows(600, seed=3)
+    scored = _check_against_raw(model, xml, rows)
+    plain = (rows["c"].isin(["red", "green", "blue"]) | rows["c"].isna()) & (rows["b"] != 1e39)
+    missing_a = rows[rows["a"].isna() & plain].reset_index(drop=True)
+    missing = rows[(rows["b"].isna() | rows["c"].isna()) & rows["a"].notna()
+                   & plain].reset_index(drop=True)
+    assert len(missing) > 100
+    assert _computed_by_plan(model, missing) == len(missing)
+    invalid = rows[rows["c"] == "purple"].reset_index(drop=True)
+    assert _computed_by_plan(model, invalid) == 0  # the evaluator's: taken as it is
+    if variant == "replaced":
+        assert _computed_by_plan(model, missing_a) == len(missing_a)
+        assert scored == len(rows)
+    else:
+        assert _computed_by_plan(model, missing_a) == 0  # the evaluator refuses each
+        assert scored < len(rows) - len(missing_a) // 2
+
+
 def _without_equality(xml: str) -> str:
     """A document without its node-by-node tree (which defers a row missing a number)."""
     start = xml.index('<Segment id="equality">')

@@ -107,6 +107,7 @@ class Handle:
         #: has reproduced the evaluator on :data:`GATE_ROWS` rows it computes, and its state
         self._plan: Any = None
         self._plan_candidate: Any = None
+        self._plan_reference: Any = None
         self._plan_needed = GATE_ROWS
         self._plan_calls = 0
         self.plan = "none: not offered"
@@ -165,10 +166,17 @@ class Handle:
                          parallelism or default_parallelism(), self._plan)
 
     # -- a columnar plan serves only once it reproduces the evaluator bit for bit ----------
-    def offer_plan(self, plan: Any, summary: str) -> None:
+    def offer_plan(self, plan: Any, summary: str, reference: Any) -> None:
         """Score with ``plan`` once it has computed :data:`GATE_ROWS` rows of real chunks
-        (the verification records count) exactly as the evaluator does; until then the
-        evaluator scores, and for good when they differ in one bit."""
+        (the verification records count) exactly as ``reference`` (the interpreting
+        evaluator, which a compiled model that scores meanwhile only stands in for) does;
+        until then the evaluator scores, and for good when they differ in one bit."""
+        if [str(n) for n in reference.inputNames()] != [str(n) for n in
+                                                        self._scorer.inputNames()]:
+            self.refuse_plan("the interpreter and the compiled model order their inputs "
+                             "differently")
+            return
+        self._plan_reference = reference
         self._plan_candidate = plan
         self.plan = (f"pending: {summary} (serves once it has reproduced the evaluator on "
                      f"{GATE_ROWS} rows)")
@@ -184,8 +192,8 @@ class Handle:
                 return
             rows = min(nrows, max(self._plan_needed, GATE_ROWS))
             java_columns = self._java_columns(columns, rows)
-            current = self._run(self._scorer, java_columns, rows, 1)
-            planned = self._run(self._scorer, java_columns, rows, 1, plan)
+            current = self._run(self._plan_reference, java_columns, rows, 1)
+            planned = self._run(self._plan_reference, java_columns, rows, 1, plan)
             disagreement = _first_difference(current, planned, exact=True)
             if disagreement is not None:
                 self._plan_candidate = None
@@ -256,7 +264,9 @@ class Handle:
             java_columns = self._java_columns(columns, rows)
             current = self._run(self._scorer, java_columns, rows, 1)
             compiled = self._run(candidate, java_columns, rows, 1)
-            disagreement = _first_difference(current, compiled)
+            # bit for bit: a compiled model stands in for the interpreter only where it gives
+            # the interpreter's very numbers (JPMML-Transpiler may sum in another order)
+            disagreement = _first_difference(current, compiled, exact=True)
             if disagreement is not None:
                 compilation.mark_rejected(f"disagrees with the interpreter ({disagreement})")
                 warnings.warn(f"{self.source}: the compiled (transpiled) model disagrees with "

@@ -108,7 +108,7 @@ def offer_plan(jpype: Any, handle: Handle, evaluator: Any, schema: ModelSchema) 
         else:
             handle.refuse_plan(f"not supported: {exc.getMessage()}")
         return
-    handle.offer_plan(plan, str(plan.summary()))
+    handle.offer_plan(plan, str(plan.summary()), _scorer(jpype, evaluator, schema))
 
 
 #: JPMML 1.7 loads these but fails on every record that needs them

@@ -12,9 +12,12 @@ import org.dmg.pmml.DataField;
 import org.dmg.pmml.DataType;
 import org.dmg.pmml.DerivedField;
 import org.dmg.pmml.Expression;
+import org.dmg.pmml.FieldColumnPair;
 import org.dmg.pmml.FieldRef;
+import org.dmg.pmml.InlineTable;
 import org.dmg.pmml.InvalidValueTreatmentMethod;
 import org.dmg.pmml.LocalTransformations;
+import org.dmg.pmml.MapValues;
 import org.dmg.pmml.MiningField;
 import org.dmg.pmml.NormDiscrete;
 import org.dmg.pmml.Model;
@@ -28,6 +31,7 @@ import org.dmg.pmml.Value;
 import org.dmg.pmml.mining.MiningModel;
 import org.dmg.pmml.regression.RegressionModel;
 import org.dmg.pmml.tree.TreeModel;
+import org.jpmml.evaluator.InlineTableUtil;
 import org.jpmml.evaluator.InputField;
 import org.jpmml.evaluator.TypeUtil;
 
@@ -120,26 +124,40 @@ final class PlanCompiler {
                 scope.derived.put(field.getName(), field);
             }
         }
-        checkMiningSchema(model);
+        checkMiningSchema(model, parent == null);
         return scope;
     }
 
-    /** Every MiningField with the default treatments: the plan reads inputs as they are. */
-    private void checkMiningSchema(Model model) throws Unsupported {
+    /** The top model's MiningFields: they prepare every input (InputFieldUtil). */
+    final Map<String, MiningField> topFields = new HashMap<>();
+
+    /**
+     * The top model prepares each input from its MiningField: a missing value becomes the
+     * missingValueReplacement, or an error under missingValueTreatment=returnInvalid (both
+     * read in {@link #input}); an invalid value is treated as its MiningField says, which
+     * the plan never needs to know, because it defers every invalid value to the evaluator.
+     * A segment's MiningField prepares its input again only where it is not the default
+     * (InputFieldUtil.isDefault), which the plan does not support.
+     */
+    private void checkMiningSchema(Model model, boolean top) throws Unsupported {
         for (MiningField field : model.requireMiningSchema().getMiningFields()) {
             String what = "MiningField " + field.getName();
+            if (top) {
+                topFields.put(field.getName(), field);
+            }
             if (field.getOutlierTreatment() != null && field.getOutlierTreatment() != OutlierTreatmentMethod.AS_IS) {
                 throw new Unsupported(what + "@outliers");
             }
-            if (field.getMissingValueReplacement() != null) {
-                throw new Unsupported(what + "@missingValueReplacement");
+            if (field.getMissingValueReplacement() != null && !top) {
+                throw new Unsupported(what + "@missingValueReplacement in a segment");
             }
             InvalidValueTreatmentMethod invalid = field.getInvalidValueTreatment();
-            if (invalid != null && invalid != InvalidValueTreatmentMethod.RETURN_INVALID) {
-                throw new Unsupported(what + "@invalidValueTreatment=" + invalid.value());
+            if (invalid != null && invalid != InvalidValueTreatmentMethod.RETURN_INVALID
+                    && invalid != InvalidValueTreatmentMethod.AS_IS && !top) {
+                throw new Unsupported(what + "@invalidValueTreatment=" + invalid.value() + " in a segment");
             }
-            if (field.getInvalidValueReplacement() != null) {
-                throw new Unsupported(what + "@invalidValueReplacement");
+            if (field.getInvalidValueReplacement() != null && !top) {
+                throw new Unsupported(what + "@invalidValueReplacement in a segment");
             }
             if (field.getOpType() != null && dataFields.containsKey(field.getName())
                     && field.getOpType() != dataFields.get(field.getName()).getOpType()) {
@@ -165,9 +183,13 @@ final class PlanCompiler {
         }
         OpType opType = field.requireOpType();
         DataType dataType = field.requireDataType();
+        MiningField mining = topFields.get(name);
+        Object replacement = (mining != null) ? mining.getMissingValueReplacement() : null;
+        boolean missingInvalid = mining != null && replacement == null
+                && mining.getMissingValueTreatment() == org.dmg.pmml.MissingValueTreatmentMethod.RETURN_INVALID;
         Sym sym;
         int c = column;
-        if (opType == OpType.CONTINUOUS && dataType == DataType.DOUBLE) {
+        if (opType == OpType.CONTINUOUS && (dataType == DataType.DOUBLE || dataType == DataType.FLOAT)) {
             // a value declared missing that no number equals (NaN, the one XGBoost's and
             // LightGBM's documents declare) changes nothing here: a NaN is missing already,
             // and a text travels as a raw value, which the evaluator reads
@@ -183,9 +205,18 @@ final class PlanCompiler {
                     throw new Unsupported("continuous DataField " + name + " with Values");
                 }
             }
+            boolean single = (dataType == DataType.FLOAT);
+            double instead = Double.NaN; // what a missing value becomes (NaN: it stays missing)
+            if (replacement != null) {
+                instead = ((Number) TypeUtil.parseOrCast(dataType, replacement)).doubleValue();
+                if (Double.isNaN(instead) || Double.isInfinite(instead)) {
+                    throw new Unsupported(what(mining) + "@missingValueReplacement=" + replacement);
+                }
+            }
             int slot = numericSlots++;
-            sym = new Sym(true, slot, DataType.DOUBLE, null);
-            steps.add(block -> readNumbers(block, c, slot));
+            sym = new Sym(true, slot, dataType, null);
+            double missing = instead;
+            steps.add(block -> readNumbers(block, c, slot, single, missing, missingInvalid));
         } else if (opType == OpType.CATEGORICAL && dataType == DataType.STRING) {
             List<Object> categories = new ArrayList<>();
             for (Value value : field.getValues()) {
@@ -197,11 +228,19 @@ final class PlanCompiler {
             if (categories.isEmpty()) {
                 throw new Unsupported("categorical DataField " + name + " without Values");
             }
+            int instead = -1; // the category a missing value becomes (-1: deferred)
+            if (replacement != null) {
+                instead = categories.indexOf(TypeUtil.parseOrCast(dataType, replacement));
+                if (instead < 0) {
+                    throw new Unsupported(what(mining) + "@missingValueReplacement outside the Values");
+                }
+            }
             int slot = categorySlots++;
             sym = new Sym(false, slot, dataType, categories);
             inputCategories[c] = categories;
             inputFields[c] = inputField;
-            steps.add(block -> readCategories(block, c, slot));
+            int missing = instead;
+            steps.add(block -> readCategories(block, c, slot, missing));
         } else {
             throw new Unsupported("DataField " + name + " (" + opType.value() + " " + dataType.value() + ")");
         }
@@ -209,7 +248,19 @@ final class PlanCompiler {
         return sym;
     }
 
-    private static void readNumbers(Block block, int column, int slot) {
+    private static String what(MiningField field) {
+        return "MiningField " + field.getName();
+    }
+
+    /**
+     * A column of numbers as the evaluator prepares them: -0 is 0 (TypeUtil.toDouble), a
+     * float field's number is cast to float, a missing one (NaN) becomes {@code missing}
+     * (the MiningField's replacement, else NaN, which the steps reading it carry as a
+     * missing value) or is deferred under returnInvalid. A raw value and an infinite
+     * number are deferred: the evaluator parses and judges them.
+     */
+    private static void readNumbers(Block block, int column, int slot, boolean single, double missing,
+            boolean deferMissing) {
         InputColumn input = block.columns[column];
         double[] numbers = input.numbers();
         int[] codes = input.codes();
@@ -217,23 +268,42 @@ final class PlanCompiler {
         boolean[] deferred = block.deferred;
         for (int i = 0, r = block.start; i < block.n; i++, r++) {
             double x = (numbers == null) ? Double.NaN : numbers[r];
-            // NaN is a missing value, which the steps reading it carry as NaN (or defer)
-            if ((codes != null && codes[r] >= 0) || Double.isInfinite(x)) {
+            if (codes != null && codes[r] >= 0) {
+                deferred[i] = true;
+            } else if (x != x) {
+                x = missing;
+                if (deferMissing) {
+                    deferred[i] = true;
+                }
+            }
+            x = single ? (double) toFloat(x) : x + 0d;
+            if (Double.isInfinite(x)) {
                 deferred[i] = true;
             }
-            out[i] = x + 0d; // the evaluator's input value: -0 is 0 (TypeUtil.toDouble)
+            out[i] = x;
         }
     }
 
-    private static void readCategories(Block block, int column, int slot) {
+    /**
+     * A column of categories: a value outside the field's Values (or a raw value that is not
+     * a text) is deferred; a missing one becomes {@code missing} (the replacement's
+     * category, else -1: deferred).
+     */
+    private static void readCategories(Block block, int column, int slot, int missing) {
         InputColumn input = block.columns[column];
         int[] codes = input.codes();
+        double[] numbers = input.numbers();
         int[] map = block.categoryMaps[column];
         int[] out = block.codes[slot];
         boolean[] deferred = block.deferred;
         for (int i = 0, r = block.start; i < block.n; i++, r++) {
-            int code = (codes == null || map == null) ? -1 : codes[r];
-            int category = (code >= 0) ? map[code] : -1;
+            int code = (codes == null) ? -1 : codes[r];
+            int category;
+            if (code >= 0) {
+                category = (map == null) ? -1 : map[code];
+            } else {
+                category = (numbers == null || numbers[r] != numbers[r]) ? missing : -1;
+            }
             if (category < 0) {
                 deferred[i] = true;
             }
@@ -248,27 +318,54 @@ final class PlanCompiler {
         if (field.requireExpression() instanceof org.dmg.pmml.Discretize) {
             return discretize(field, (org.dmg.pmml.Discretize) field.requireExpression(), scope);
         }
-        if (opType == OpType.CONTINUOUS && dataType == DataType.INTEGER
-                && field.requireExpression() instanceof FieldRef) {
-            // a category read as its number (JPMML-SparkML's continuous(bucket))
-            FieldRef ref = (FieldRef) field.requireExpression();
+        Expression expression = field.requireExpression();
+        if (opType == OpType.CATEGORICAL && expression instanceof MapValues) {
+            return mapValues(field.getName(), (MapValues) expression, dataType, scope);
+        }
+        Sym categorical = null; // a category read as its number
+        if (opType == OpType.CONTINUOUS && expression instanceof MapValues) {
+            categorical = mapValues(field.getName(), (MapValues) expression, dataType, scope);
+        } else if (opType == OpType.CONTINUOUS && expression instanceof FieldRef) {
+            FieldRef ref = (FieldRef) expression;
             Sym source = resolve(scope, ref.requireField());
-            if (source.numeric || source.dataType != DataType.INTEGER || ref.getMapMissingTo() != null) {
-                throw new Unsupported("DerivedField " + field.getName() + " (continuous integer)");
+            if (!source.numeric) {
+                if (ref.getMapMissingTo() != null) {
+                    throw new Unsupported("FieldRef@mapMissingTo");
+                }
+                categorical = source;
             }
-            double[] numbers = new double[source.categories.size()];
+        }
+        if (categorical != null) {
+            // the category's value cast to the field's type (FieldValue.cast): JPMML-SparkML's
+            // continuous(bucket), sklearn2pmml's continuous(encoder(x)) and target encodings
+            if (dataType != DataType.INTEGER && dataType != DataType.DOUBLE && dataType != DataType.FLOAT) {
+                throw new Unsupported("DerivedField " + field.getName() + " (continuous " + dataType.value() + ")");
+            }
+            double[] numbers = new double[categorical.categories.size()];
             for (int k = 0; k < numbers.length; k++) {
-                numbers[k] = ((Number) source.categories.get(k)).doubleValue();
+                Object value;
+                try {
+                    value = TypeUtil.parseOrCast(dataType, categorical.categories.get(k));
+                } catch (RuntimeException e) {
+                    throw new Unsupported("DerivedField " + field.getName() + " of the category "
+                        + categorical.categories.get(k));
+                }
+                numbers[k] = ((Number) value).doubleValue() + 0d; // -0 is 0 (ScalarValue)
+                if (Double.isNaN(numbers[k]) || Double.isInfinite(numbers[k])) {
+                    throw new Unsupported("DerivedField " + field.getName() + " of the category "
+                        + categorical.categories.get(k));
+                }
             }
             int slot = numericSlots++;
+            int from = categorical.slot;
             steps.add(block -> {
                 double[] out = block.numbers[slot];
-                int[] codes = block.codes[source.slot];
+                int[] codes = block.codes[from];
                 for (int i = 0; i < block.n; i++) {
-                    out[i] = (codes[i] >= 0) ? numbers[codes[i]] : Double.NaN;
+                    out[i] = (codes[i] >= 0) ? numbers[codes[i]] : Double.NaN; // -1: deferred
                 }
             });
-            return new Sym(true, slot, DataType.INTEGER, null);
+            return new Sym(true, slot, dataType, null);
         }
         if (opType != OpType.CONTINUOUS || (dataType != DataType.DOUBLE && dataType != DataType.FLOAT)) {
             throw new Unsupported("DerivedField " + field.getName() + " (" + opType.value() + " " + dataType.value() + ")");
@@ -288,6 +385,86 @@ final class PlanCompiler {
             }
         });
         return new Sym(true, slot, dataType, null);
+    }
+
+    /**
+     * A categorical field mapped from one categorical field by a table
+     * (DiscretizationUtil.mapValue): each of the source's categories is looked up once, here.
+     * The result's categories are the table's outputs, as the evaluator casts them (the
+     * MapValues' type, then the field's); a category no row matches takes the defaultValue,
+     * and without one is missing, which the plan defers, as it defers a missing source.
+     */
+    Sym mapValues(String name, MapValues map, DataType fieldType, Scope scope) throws Unsupported {
+        if (map.getFieldColumnPairs().size() != 1) {
+            throw new Unsupported("MapValues of several columns");
+        }
+        FieldColumnPair pair = map.getFieldColumnPairs().get(0);
+        Sym source = resolve(scope, pair.requireField());
+        if (source.numeric) {
+            throw new Unsupported("MapValues of the continuous field " + pair.requireField());
+        }
+        InlineTable table = InlineTableUtil.getInlineTable(map);
+        if (table == null) {
+            throw new Unsupported("MapValues without an InlineTable");
+        }
+        com.google.common.collect.Table<Integer, String, Object> content = InlineTableUtil.getContent(table);
+        DataType mapType = map.getDataType(DataType.STRING);
+        String column = pair.requireColumn();
+        String outputColumn = map.requireOutputColumn();
+        List<Object> categories = new ArrayList<>();
+        int[] codesOf = new int[source.categories.size()];
+        try {
+            for (int k = 0; k < codesOf.length; k++) {
+                Object category = source.categories.get(k);
+                Object result = null;
+                int matches = 0;
+                for (Integer row : content.rowKeySet()) {
+                    Object cell = content.get(row, column);
+                    if (cell != null && category.equals(TypeUtil.parseOrCast(source.dataType, cell))) {
+                        result = content.get(row, outputColumn);
+                        matches++;
+                    }
+                }
+                if (matches > 1 || (matches == 1 && result == null)) {
+                    throw new Unsupported("MapValues " + name + " with no single output for " + category);
+                }
+                if (matches == 0) {
+                    result = map.getDefaultValue();
+                }
+                if (result == null) {
+                    codesOf[k] = -1;
+                    continue;
+                }
+                Object value = TypeUtil.parseOrCast(fieldType, TypeUtil.parseOrCast(mapType, result));
+                if (value instanceof Double && (Double) value == 0d) {
+                    value = 0d; // -0 is 0 (ScalarValue.filterValue)
+                } else if (value instanceof Float && (Float) value == 0f) {
+                    value = 0f;
+                }
+                int at = categories.indexOf(value);
+                if (at < 0) {
+                    at = categories.size();
+                    categories.add(value);
+                }
+                codesOf[k] = at;
+            }
+        } catch (IllegalArgumentException | org.jpmml.evaluator.EvaluationException e) {
+            throw new Unsupported("MapValues " + name + ": " + e.getMessage());
+        }
+        int slot = categorySlots++;
+        int from = source.slot;
+        steps.add(block -> {
+            int[] in = block.codes[from];
+            int[] out = block.codes[slot];
+            for (int i = 0; i < block.n; i++) {
+                int code = (in[i] >= 0) ? codesOf[in[i]] : -1;
+                if (code < 0) {
+                    block.deferred[i] = true;
+                }
+                out[i] = code;
+            }
+        });
+        return new Sym(false, slot, fieldType, categories);
     }
 
     /**
@@ -420,11 +597,20 @@ final class PlanCompiler {
             }
             List<Expression> arguments = apply.getExpressions();
             String function = apply.requireFunction();
+            if ((function.equals("isMissing") || function.equals("isNotMissing"))
+                    && arguments.size() == 1 && arguments.get(0) instanceof FieldRef
+                    && ((FieldRef) arguments.get(0)).getMapMissingTo() == null) {
+                return missingTest(resolve(scope, ((FieldRef) arguments.get(0)).requireField()),
+                    function.equals("isMissing"));
+            }
             if (arguments.size() != 2) {
                 throw new Unsupported("Apply function=" + function + " with " + arguments.size() + " arguments");
             }
             Operand left = expression(arguments.get(0), scope);
             Operand right = expression(arguments.get(1), scope);
+            if (left.dataType == DataType.BOOLEAN || right.dataType == DataType.BOOLEAN) {
+                throw new Unsupported("Apply function=" + function + " of a boolean");
+            }
             int op;
             switch (function) {
                 case "+": op = 0; break;
@@ -464,6 +650,32 @@ final class PlanCompiler {
             return new Operand(slot, 0, common);
         }
         throw new Unsupported(expression.getClass().getSimpleName());
+    }
+
+    /**
+     * isMissing / isNotMissing of a field, as a boolean the evaluator casts to 1.0 or 0.0: a
+     * number is missing where it is NaN (which the plan carries as missing); a category
+     * never is where the plan computes the row (a missing or invalid one is deferred).
+     */
+    Operand missingTest(Sym sym, boolean missing) {
+        double yes = missing ? 1d : 0d;
+        double no = missing ? 0d : 1d;
+        int slot = numericSlots++;
+        steps.add(block -> {
+            double[] out = block.numbers[slot];
+            if (sym.numeric) {
+                double[] x = block.numbers[sym.slot];
+                for (int i = 0; i < block.n; i++) {
+                    out[i] = (x[i] != x[i]) ? yes : no;
+                }
+            } else {
+                int[] codes = block.codes[sym.slot];
+                for (int i = 0; i < block.n; i++) {
+                    out[i] = (codes[i] < 0) ? yes : no;
+                }
+            }
+        });
+        return new Operand(slot, 0, DataType.BOOLEAN);
     }
 
     Sym resolve(Scope scope, String name) throws Unsupported {
