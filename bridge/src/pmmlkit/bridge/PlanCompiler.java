@@ -217,7 +217,10 @@ final class PlanCompiler {
             sym = new Sym(true, slot, dataType, null);
             double missing = instead;
             steps.add(block -> readNumbers(block, c, slot, single, missing, missingInvalid));
-        } else if (opType == OpType.CATEGORICAL && dataType == DataType.STRING) {
+        } else if (opType == OpType.CATEGORICAL && (dataType == DataType.STRING
+                || dataType == DataType.INTEGER || dataType == DataType.BOOLEAN)) {
+            // each distinct value is prepared by the evaluator once (Plan.category): a text,
+            // a number or a boolean, replaced or judged invalid as its MiningField says
             List<Object> categories = new ArrayList<>();
             for (Value value : field.getValues()) {
                 if (value.getProperty() != Value.Property.VALID) {

@@ -141,6 +141,29 @@ final class PlanEnsembles {
         return PlanCompiler.withTarget(aggregate, c.target(model), single);
     }
 
+    /**
+     * A segment's own OutputFields change nothing in an average (the evaluator computes
+     * them, and only a model chain reads them) as long as none can fail: each is the
+     * predicted value, or the probability of one of the segment's categories.
+     */
+    static void checkSegmentOutput(Model inner, List<Object> categories, DataType type) throws Unsupported {
+        if (inner.getOutput() == null || !inner.getOutput().hasOutputFields()) {
+            return;
+        }
+        for (OutputField field : inner.getOutput().getOutputFields()) {
+            boolean plain = field.getExpression() == null && field.getSegmentId() == null
+                && field.getTargetField() == null;
+            if (field.getResultFeature() == ResultFeature.PROBABILITY) {
+                plain &= field.getValue() != null && Plan.indexOf(categories, field.getValue(), type) >= 0;
+            } else {
+                plain &= field.getResultFeature() == ResultFeature.PREDICTED_VALUE && field.getValue() == null;
+            }
+            if (!plain) {
+                throw new Unsupported("a segment's OutputField " + field.getName());
+            }
+        }
+    }
+
     /** The average of the segments' probability distributions (ProbabilityAggregator:
      * each category's sum from 0 in segment order, divided by the segment count). */
     static ModelStep averageDistribution(PlanCompiler c, MiningModel model, List<Segment> segments, PlanCompiler.Scope scope) throws Unsupported {
@@ -154,23 +177,33 @@ final class PlanEnsembles {
             }
         }
         ModelStep[] parts = new ModelStep[segments.size()];
+        int[][] perms = new int[parts.length][]; // a segment's category j is the average's perms[s][j]
         List<Object> categories = null;
         DataType saved = c.inheritedTarget;
         c.inheritedTarget = c.targetDataType(model);
         for (int s = 0; s < parts.length; s++) {
             Model inner = segments.get(s).requireModel();
-            if (inner.requireMiningFunction() != MiningFunction.CLASSIFICATION
-                    || (inner.getOutput() != null && inner.getOutput().hasOutputFields())) {
-                throw new Unsupported("a segment that is not a plain classification");
+            if (inner.requireMiningFunction() != MiningFunction.CLASSIFICATION) {
+                throw new Unsupported("a segment that is not a classification");
             }
             parts[s] = c.model(inner, c.scope(scope, inner), c.targetDataType(inner));
             if (parts[s].categories() == null) {
                 throw new Unsupported("a segment without a probability distribution");
             }
+            checkSegmentOutput(inner, parts[s].categories(), c.targetDataType(inner));
             if (categories == null) {
                 categories = parts[s].categories();
             } else if (!categories.equals(parts[s].categories())) {
-                throw new Unsupported("segments with different category orders");
+                // the evaluator sums by category (its first segment's order); another order
+                // of the same categories is permuted into it
+                List<Object> own = parts[s].categories();
+                if (own.size() != categories.size() || !own.containsAll(categories)) {
+                    throw new Unsupported("segments with different categories");
+                }
+                perms[s] = new int[own.size()];
+                for (int j = 0; j < own.size(); j++) {
+                    perms[s][j] = categories.indexOf(own.get(j));
+                }
             }
         }
         c.inheritedTarget = saved;
@@ -196,12 +229,12 @@ final class PlanEnsembles {
                 }
                 double[][] part = new double[k + 1][block.n];
                 for (int s = 0; s < parts.length; s++) {
-                    if (parts[s].accumulate(block, out, single)) {
+                    if (perms[s] == null && parts[s].accumulate(block, out, single)) {
                         continue;
                     }
                     parts[s].run(block, part);
                     for (int c = 0; c < k; c++) {
-                        double[] total = out[c];
+                        double[] total = out[(perms[s] == null) ? c : perms[s][c]];
                         double[] values = part[c];
                         for (int i = 0; i < block.n; i++) {
                             // NaN (no distribution): deferred
