@@ -169,6 +169,8 @@ class InputEncoder:
         kind = type(value)
         if kind is float and self.numeric:
             return value, None  # NaN is missing
+        if kind is str:
+            return math.nan, (value or None)  # raw text ("" is missing)
         try:
             read = self._read(value)
         except _Refused as exc:
