@@ -478,7 +478,7 @@ def _boundaries() -> pd.DataFrame:
 @pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "BINOMIAL", "EXP", "TIES", "TREES_FLOAT",
                                   "SOFTMAX_FLOAT", "LOGIT_FLOAT", "TIES_FLOAT", "WEIGHTED",
                                   "WEIGHTED_SUM", "BRANCHES", "BRANCHES_FLOAT", "MISSING_DEFAULT",
-                                  "MISSING_NULL", "MISSING_LAST"])
+                                  "MISSING_NULL", "MISSING_LAST", "NORMS"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"
@@ -573,6 +573,38 @@ PREPARED = """<?xml version="1.0" encoding="UTF-8"?>
   </MiningModel>
 </PMML>
 """
+
+
+#: NormContinuous: three points, extrapolated (asIs), beyond them a missing value or the end's
+#: norm, a missing value mapped; the points are among the boundary rows' values
+NORMS = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <RegressionModel functionName="regression">
+    {SCHEMA}
+    <LocalTransformations>
+      <DerivedField name="na" optype="continuous" dataType="double">
+        <NormContinuous field="a" mapMissingTo="-3.5">
+          <LinearNorm orig="-0.0" norm="0.1"/><LinearNorm orig="0.75" norm="0.5"/>
+          <LinearNorm orig="1.5" norm="2.25"/></NormContinuous>
+      </DerivedField>
+      <DerivedField name="nb" optype="continuous" dataType="double">
+        <NormContinuous field="b" outliers="asExtremeValues">
+          <LinearNorm orig="-1.5" norm="-1"/><LinearNorm orig="2.5" norm="0.3"/>
+          <LinearNorm orig="7" norm="1"/></NormContinuous>
+      </DerivedField>
+      <DerivedField name="nab" optype="continuous" dataType="float">
+        <NormContinuous field="a" outliers="asMissingValues">
+          <LinearNorm orig="0.1" norm="0"/><LinearNorm orig="1e300" norm="1"/></NormContinuous>
+      </DerivedField>
+      <DerivedField name="isMissing(nab)" optype="continuous" dataType="double">
+        <Apply function="isMissing"><FieldRef field="nab"/></Apply>
+      </DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0.125">
+      <NumericPredictor name="na" coefficient="1.5"/><NumericPredictor name="nb" coefficient="-2.75"/>
+      <NumericPredictor name="isMissing(nab)" coefficient="10"/>
+    </RegressionTable>
+  </RegressionModel>
+""" + TAIL
 
 
 def _prepared_rows(n: int, seed: int) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import org.dmg.pmml.InvalidValueTreatmentMethod;
 import org.dmg.pmml.LocalTransformations;
 import org.dmg.pmml.MapValues;
 import org.dmg.pmml.MiningField;
+import org.dmg.pmml.NormContinuous;
 import org.dmg.pmml.NormDiscrete;
 import org.dmg.pmml.Model;
 import org.dmg.pmml.OpType;
@@ -591,6 +592,9 @@ final class PlanCompiler {
             });
             return new Operand(slot, 0, DataType.DOUBLE);
         }
+        if (expression instanceof NormContinuous) {
+            return normContinuous((NormContinuous) expression, scope);
+        }
         if (expression instanceof Apply) {
             Apply apply = (Apply) expression;
             if (apply.getMapMissingTo() != null || apply.getDefaultValue() != null
@@ -679,6 +683,98 @@ final class PlanCompiler {
             }
         });
         return new Operand(slot, 0, DataType.BOOLEAN);
+    }
+
+    /**
+     * A piecewise-linear normalization (NormalizationUtil, in double): the segment whose
+     * closed range holds the value (a binary search in Double.compare order, as the
+     * evaluator's), then {@code leftNorm + ((x - leftOrig) / (rightOrig - leftOrig)) *
+     * (rightNorm - leftNorm)}; outside the points the outlier treatment extrapolates, makes
+     * a missing value or takes the end's norm. A missing value becomes mapMissingTo.
+     */
+    Operand normContinuous(NormContinuous norm, Scope scope) throws Unsupported {
+        Sym sym = resolve(scope, norm.requireField());
+        if (!sym.numeric) {
+            throw new Unsupported("NormContinuous of the categorical field " + norm.requireField());
+        }
+        List<org.dmg.pmml.LinearNorm> points = norm.requireLinearNorms();
+        int count = points.size();
+        if (count < 2) {
+            throw new Unsupported("NormContinuous with fewer than two LinearNorms");
+        }
+        double[] orig = new double[count];
+        double[] normed = new double[count];
+        for (int i = 0; i < count; i++) {
+            orig[i] = points.get(i).requireOrig().doubleValue();
+            normed[i] = points.get(i).requireNorm().doubleValue();
+        }
+        org.dmg.pmml.OutlierTreatmentMethod outliers = norm.getOutlierTreatment();
+        int treatment;
+        switch (outliers) {
+            case AS_IS: treatment = 0; break;
+            case AS_MISSING_VALUES: treatment = 1; break;
+            case AS_EXTREME_VALUES: treatment = 2; break;
+            default: throw new Unsupported("NormContinuous@outliers=" + outliers.value());
+        }
+        double missing = (norm.getMapMissingTo() != null) ? norm.getMapMissingTo().doubleValue() : Double.NaN;
+        int slot = numericSlots++;
+        int from = sym.slot;
+        steps.add(block -> {
+            double[] x = block.numbers[from];
+            double[] out = block.numbers[slot];
+            for (int i = 0; i < block.n; i++) {
+                double v = x[i];
+                if (v != v) {
+                    out[i] = missing;
+                    continue;
+                }
+                int index = segment(orig, v);
+                int start;
+                if (index < 0 || index == count - 1) {
+                    if (treatment == 1) {
+                        out[i] = Double.NaN; // a missing value
+                        continue;
+                    }
+                    if (treatment == 2) {
+                        out[i] = (index < 0) ? normed[0] : normed[count - 1];
+                        continue;
+                    }
+                    start = (index < 0) ? 0 : count - 2;
+                } else {
+                    start = index;
+                }
+                double y = normed[start] + ((v - orig[start]) / (orig[start + 1] - orig[start]))
+                    * (normed[start + 1] - normed[start]);
+                if (y != y) { // a NaN of values (a zero-width segment): the evaluator's to judge
+                    block.deferred[i] = true;
+                }
+                out[i] = y;
+            }
+        });
+        return new Operand(slot, 0, DataType.DOUBLE);
+    }
+
+    /** NormalizationUtil.binarySearch, step for step: the index of a closed segment holding
+     * {@code v}, the last point's index beyond it, -1 below the first. */
+    private static int segment(double[] orig, double v) {
+        int low = 0;
+        int high = orig.length - 1;
+        while (low <= high) {
+            int mid = low + (high - low) / 2;
+            if (Double.compare(v, orig[mid]) >= 0) {
+                if (mid < orig.length - 1) {
+                    if (Double.compare(v, orig[mid + 1]) <= 0) {
+                        return mid;
+                    }
+                } else {
+                    return mid;
+                }
+                low = mid + 1;
+            } else {
+                high = mid - 1;
+            }
+        }
+        return -1;
     }
 
     Sym resolve(Scope scope, String name) throws Unsupported {
