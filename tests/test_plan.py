@@ -478,7 +478,8 @@ def _boundaries() -> pd.DataFrame:
 @pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "BINOMIAL", "EXP", "TIES", "TREES_FLOAT",
                                   "SOFTMAX_FLOAT", "LOGIT_FLOAT", "TIES_FLOAT", "WEIGHTED",
                                   "WEIGHTED_SUM", "BRANCHES", "BRANCHES_FLOAT", "MISSING_DEFAULT",
-                                  "MISSING_NULL", "MISSING_LAST", "NORMS"])
+                                  "MISSING_NULL", "MISSING_LAST", "NORMS", "VOTES",
+                                  "TIED_VOTES"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"
@@ -605,6 +606,62 @@ NORMS = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
     </RegressionTable>
   </RegressionModel>
 """ + TAIL
+
+
+def _voter(segment: int, field: str, op: str, value: str, low: str, high: str,
+           weight: str = "1") -> str:
+    """A segment voting ``low`` where the test holds, else ``high`` (its distribution's
+    first maximum names the other category: the vote is the node's score)."""
+    return f"""
+      <Segment id="{segment}" weight="{weight}"><True/>
+        <TreeModel functionName="classification">
+          <MiningSchema><MiningField name="{field}"/></MiningSchema>
+          <Node><True/>
+            <Node score="{low}"><SimplePredicate field="{field}" operator="{op}" value="{value}"/>
+              <ScoreDistribution value="p" recordCount="1"/><ScoreDistribution value="q" recordCount="1"/>
+              <ScoreDistribution value="r" recordCount="1"/></Node>
+            <Node score="{high}"><True/>
+              <ScoreDistribution value="p" recordCount="1"/><ScoreDistribution value="q" recordCount="1"/>
+              <ScoreDistribution value="r" recordCount="2"/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>"""
+
+
+#: votes over three categories: four voters that tie two against two (the first vote decides),
+#: a category no segment votes for (probability 0), weights whose total is not one (0.1 +
+#: 0.2 is not 0.3) and a softmax regression voting by its distribution's first maximum
+VOTES = HEAD.format(y_optype="categorical", y_type="string",
+                    y_values='<Value value="p"/><Value value="q"/><Value value="r"/>') + f"""
+  <MiningModel functionName="classification">
+    {SCHEMA}
+    <Output>
+      <OutputField name="P(p)" optype="continuous" dataType="double" feature="probability" value="p"/>
+      <OutputField name="P(q)" optype="continuous" dataType="double" feature="probability" value="q"/>
+      <OutputField name="P(r)" optype="continuous" dataType="double" feature="probability" value="r"/>
+    </Output>
+    <Segmentation multipleModelMethod="weightedMajorityVote">""" + _voter(
+    1, "a", "lessOrEqual", "0.75", "p", "q", "0.1") + _voter(
+    2, "b", "greaterThan", "2.5", "q", "p", "0.2") + _voter(
+    3, "a", "greaterThan", "1.5", "r", "p", "0.3") + f"""
+      <Segment id="4" weight="0.3"><True/>
+        <RegressionModel functionName="classification" normalizationMethod="softmax">
+          <MiningSchema><MiningField name="y" usageType="target"/><MiningField name="a"/>
+            <MiningField name="b"/><MiningField name="c"/></MiningSchema>
+          <RegressionTable intercept="0.3" targetCategory="r">
+            <NumericPredictor name="a" coefficient="1.25"/>
+            <CategoricalPredictor name="c" value="red" coefficient="0.7"/></RegressionTable>
+          <RegressionTable intercept="-0.1" targetCategory="q">
+            <NumericPredictor name="b" coefficient="0.5"/></RegressionTable>
+          <RegressionTable intercept="0" targetCategory="p"/>
+        </RegressionModel>
+      </Segment>
+    </Segmentation>
+  </MiningModel>
+""" + TAIL
+
+#: the same voters, unweighted, four of them: two against two on many rows
+TIED_VOTES = VOTES.replace("weightedMajorityVote", "majorityVote")
 
 
 def _prepared_rows(n: int, seed: int) -> pd.DataFrame:

@@ -50,6 +50,11 @@ final class PlanEnsembles {
             return chain(c, model, segments, scope);
         }
         if (model.requireMiningFunction() == MiningFunction.CLASSIFICATION) {
+            if (method == Segmentation.MultipleModelMethod.MAJORITY_VOTE
+                    || method == Segmentation.MultipleModelMethod.WEIGHTED_MAJORITY_VOTE) {
+                return vote(c, model, segments, scope,
+                    method == Segmentation.MultipleModelMethod.WEIGHTED_MAJORITY_VOTE);
+            }
             if (method != Segmentation.MultipleModelMethod.AVERAGE) {
                 throw new Unsupported("MiningModel classification by " + method.value());
             }
@@ -164,20 +169,13 @@ final class PlanEnsembles {
         }
     }
 
-    /** The average of the segments' probability distributions (ProbabilityAggregator:
-     * each category's sum from 0 in segment order, divided by the segment count). */
-    static ModelStep averageDistribution(PlanCompiler c, MiningModel model, List<Segment> segments, PlanCompiler.Scope scope) throws Unsupported {
-        boolean single = PlanArith.single(model);
-        if (c.target(model) != null) {
-            throw new Unsupported("Targets on a classification");
-        }
-        for (Segment segment : segments) {
-            if (segment.getWeight().doubleValue() != 1d) {
-                throw new Unsupported("a weighted Segment in an average of distributions");
-            }
-        }
-        ModelStep[] parts = new ModelStep[segments.size()];
-        int[][] perms = new int[parts.length][]; // a segment's category j is the average's perms[s][j]
+    /**
+     * Plans each segment, a classification with a probability distribution over the same
+     * categories as the first segment's (which are returned); {@code perms[s]} maps another
+     * order of them into the first's.
+     */
+    static List<Object> classifications(PlanCompiler c, MiningModel model, List<Segment> segments,
+            PlanCompiler.Scope scope, ModelStep[] parts, int[][] perms) throws Unsupported {
         List<Object> categories = null;
         DataType saved = c.inheritedTarget;
         c.inheritedTarget = c.targetDataType(model);
@@ -194,8 +192,8 @@ final class PlanEnsembles {
             if (categories == null) {
                 categories = parts[s].categories();
             } else if (!categories.equals(parts[s].categories())) {
-                // the evaluator sums by category (its first segment's order); another order
-                // of the same categories is permuted into it
+                // the evaluator aggregates by category; another order of the same categories
+                // is permuted into the first segment's
                 List<Object> own = parts[s].categories();
                 if (own.size() != categories.size() || !own.containsAll(categories)) {
                     throw new Unsupported("segments with different categories");
@@ -207,6 +205,151 @@ final class PlanEnsembles {
             }
         }
         c.inheritedTarget = saved;
+        return categories;
+    }
+
+    /**
+     * A (weighted) majority vote (SegmentationlUtil.aggregateVotes, VoteAggregator): each
+     * segment's prediction gets one vote (its weight), summed in segment order; the shares are
+     * the sums divided by their total (ValueUtil.normalizeSimpleMax: the total taken in the
+     * order categories got their first vote, no division when it is one), a category without a
+     * vote has probability 0, and the winner is the first maximum in first-vote order. A
+     * segment without a prediction defers the row (each missingPredictionTreatment gives the
+     * same where every segment predicts).
+     */
+    static ModelStep vote(PlanCompiler c, MiningModel model, List<Segment> segments,
+            PlanCompiler.Scope scope, boolean weighted) throws Unsupported {
+        boolean single = PlanArith.single(model);
+        if (c.target(model) != null) {
+            throw new Unsupported("Targets on a classification");
+        }
+        double[] weights = new double[segments.size()];
+        for (int s = 0; s < weights.length; s++) {
+            weights[s] = weighted ? segments.get(s).getWeight().doubleValue() : 1d;
+            if (weights[s] < 0d || Double.isNaN(weights[s]) || Double.isInfinite(weights[s])) {
+                throw new Unsupported("a Segment weight of " + weights[s]);
+            }
+        }
+        ModelStep[] parts = new ModelStep[segments.size()];
+        int[][] perms = new int[parts.length][];
+        List<Object> categories = classifications(c, model, segments, scope, parts, perms);
+        int k = categories.size();
+        int[] widths = new int[parts.length];
+        for (int s = 0; s < parts.length; s++) {
+            widths[s] = parts[s].width();
+        }
+        return new ModelStep() {
+            public int width() {
+                return k + 1; // the shares, then the winner's index
+            }
+
+            public List<Object> categories() {
+                return categories;
+            }
+
+            public void run(Block block, double[][] out) {
+                int n = block.n;
+                int[][] first = new int[k][n]; // the segment that gave each category its first vote
+                boolean[] voted = new boolean[k];
+                for (int j = 0; j < k; j++) {
+                    java.util.Arrays.fill(out[j], 0, n, 0d);
+                    java.util.Arrays.fill(first[j], 0, n, Integer.MAX_VALUE);
+                }
+                double[] winners = out[k];
+                java.util.Arrays.fill(winners, 0, n, 0d);
+                double[][] part = new double[k + 1][n];
+                for (int s = 0; s < parts.length; s++) {
+                    parts[s].run(block, part);
+                    for (int i = 0; i < n; i++) {
+                        int own;
+                        if (widths[s] > k) { // a tree: the category its node's score names
+                            double named = part[k][i];
+                            own = Double.isNaN(named) ? -1 : (int) named;
+                        } else { // the first maximum of its distribution
+                            own = 0;
+                            for (int j = 0; j < k && own >= 0; j++) {
+                                double p = part[j][i];
+                                if (Double.isNaN(p)) {
+                                    own = -1;
+                                } else if (Double.compare(p, part[own][i]) > 0) {
+                                    own = j;
+                                }
+                            }
+                        }
+                        if (own < 0) {
+                            winners[i] = Double.NaN; // no prediction: deferred
+                            continue;
+                        }
+                        int j = (perms[s] == null) ? own : perms[s][own];
+                        out[j][i] = PlanArith.add(single, out[j][i], weights[s]);
+                        if (first[j][i] == Integer.MAX_VALUE) {
+                            first[j][i] = s;
+                        }
+                    }
+                }
+                int[] order = new int[k];
+                for (int i = 0; i < n; i++) {
+                    if (Double.isNaN(winners[i])) {
+                        for (int j = 0; j < k; j++) {
+                            out[j][i] = Double.NaN;
+                        }
+                        continue;
+                    }
+                    // the categories that got a vote, in the order of their first votes
+                    int m = 0;
+                    for (int j = 0; j < k; j++) {
+                        if (first[j][i] != Integer.MAX_VALUE) {
+                            int at = m++;
+                            while (at > 0 && first[order[at - 1]][i] > first[j][i]) {
+                                order[at] = order[at - 1];
+                                at--;
+                            }
+                            order[at] = j;
+                        }
+                    }
+                    double total = 0d;
+                    for (int q = 0; q < m; q++) {
+                        total = (q == 0) ? out[order[q]][i] : PlanArith.add(single, total, out[order[q]][i]);
+                    }
+                    if (total == 0d) {
+                        winners[i] = Double.NaN; // the evaluator's UndefinedResultException
+                        for (int j = 0; j < k; j++) {
+                            out[j][i] = Double.NaN;
+                        }
+                        continue;
+                    }
+                    if (total != 1d) {
+                        for (int q = 0; q < m; q++) {
+                            out[order[q]][i] = PlanArith.div(single, out[order[q]][i], total);
+                        }
+                    }
+                    int winner = order[0];
+                    for (int q = 1; q < m; q++) {
+                        if (Double.compare(out[order[q]][i], out[winner][i]) > 0) {
+                            winner = order[q];
+                        }
+                    }
+                    winners[i] = winner;
+                }
+            }
+        };
+    }
+
+    /** The average of the segments' probability distributions (ProbabilityAggregator:
+     * each category's sum from 0 in segment order, divided by the segment count). */
+    static ModelStep averageDistribution(PlanCompiler c, MiningModel model, List<Segment> segments, PlanCompiler.Scope scope) throws Unsupported {
+        boolean single = PlanArith.single(model);
+        if (c.target(model) != null) {
+            throw new Unsupported("Targets on a classification");
+        }
+        for (Segment segment : segments) {
+            if (segment.getWeight().doubleValue() != 1d) {
+                throw new Unsupported("a weighted Segment in an average of distributions");
+            }
+        }
+        ModelStep[] parts = new ModelStep[segments.size()];
+        int[][] perms = new int[parts.length][]; // a segment's category j is the average's perms[s][j]
+        List<Object> categories = classifications(c, model, segments, scope, parts, perms);
         int k = categories.size();
         int size = parts.length;
         List<Object> averaged = categories;
