@@ -231,6 +231,23 @@ EXP = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
 """ + TAIL
 
 
+#: Targets castInteger of a linear regression whose values land on halves (round is half up,
+#: -0.5 rounds to 0), in double and in float
+CAST = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <RegressionModel functionName="regression"{{context}}>
+    {SCHEMA}
+    <Targets><Target field="y" rescaleFactor="2" rescaleConstant="-0.25" castInteger="{{cast}}"/></Targets>
+    <RegressionTable intercept="0.125">
+      <NumericPredictor name="a" coefficient="0.25"/><NumericPredictor name="b" coefficient="0.125"/>
+    </RegressionTable>
+  </RegressionModel>
+""" + TAIL
+CAST_ROUND = CAST.format(context="", cast="round")
+CAST_CEILING = CAST.format(context="", cast="ceiling")
+CAST_FLOOR = CAST.format(context="", cast="floor")
+CAST_ROUND_FLOAT = CAST.format(context=' mathContext="float"', cast="round")
+
+
 #: an average of classification trees whose distributions tie exactly (0.5 / 0.5) where
 #: a <= 0 and b > 4: the evaluator's winner is the first maximum in ScoreDistribution order
 #: ("1" first, not the target's declared order); leaves by record counts and by
@@ -479,7 +496,8 @@ def _boundaries() -> pd.DataFrame:
                                   "SOFTMAX_FLOAT", "LOGIT_FLOAT", "TIES_FLOAT", "WEIGHTED",
                                   "WEIGHTED_SUM", "BRANCHES", "BRANCHES_FLOAT", "MISSING_DEFAULT",
                                   "MISSING_NULL", "MISSING_LAST", "NORMS", "VOTES",
-                                  "TIED_VOTES"])
+                                  "TIED_VOTES", "CAST_ROUND", "CAST_CEILING", "CAST_FLOOR",
+                                  "CAST_ROUND_FLOAT"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"

@@ -828,8 +828,8 @@ final class PlanCompiler {
             throw new Unsupported("Targets with more than one Target");
         }
         Target target = targets.getTargets().get(0);
-        if (target.getCastInteger() != null || target.hasTargetValues()) {
-            throw new Unsupported("Target@castInteger or TargetValues");
+        if (target.hasTargetValues()) {
+            throw new Unsupported("TargetValues");
         }
         return target;
     }
@@ -844,6 +844,11 @@ final class PlanCompiler {
         boolean restrict = target.getMin() != null || target.getMax() != null;
         double factor = target.getRescaleFactor().doubleValue();
         double constant = target.getRescaleConstant().doubleValue();
+        // castInteger: Math.round (of a float in float: half up, as the evaluator's
+        // FloatValue), Math.ceil or Math.floor of the rescaled value
+        int cast = (target.getCastInteger() == null) ? 0
+            : (target.getCastInteger() == Target.CastInteger.ROUND) ? 1
+            : (target.getCastInteger() == Target.CastInteger.CEILING) ? 2 : 3;
         return new ModelStep() {
             public int width() {
                 return 1;
@@ -857,7 +862,19 @@ final class PlanCompiler {
                     if (restrict) {
                         x = PlanArith.restrict(single, x, low, high);
                     }
-                    values[i] = PlanArith.add(single, PlanArith.mul(single, x, factor), constant);
+                    x = PlanArith.add(single, PlanArith.mul(single, x, factor), constant);
+                    if (x != x) {
+                        values[i] = x; // no value: deferred (Math.round would make it 0)
+                        continue;
+                    }
+                    if (cast == 1) {
+                        x = single ? (double) Math.round((float) x) : (double) Math.round(x);
+                    } else if (cast == 2) {
+                        x = Math.ceil(x); // exact: a float's ceiling is a float
+                    } else if (cast == 3) {
+                        x = Math.floor(x);
+                    }
+                    values[i] = x;
                 }
             }
         };
