@@ -248,6 +248,38 @@ CAST_FLOOR = CAST.format(context="", cast="floor")
 CAST_ROUND_FLOAT = CAST.format(context=' mathContext="float"', cast="round")
 
 
+#: output fields made by expressions of the ones before them (as an IsolationForest's): a
+#: quotient, a logarithm (of a negative value too), a decision flag, a label chosen by it,
+#: an integer by rounding
+OUTPUTS = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <RegressionModel functionName="regression">
+    {SCHEMA}
+    <Output>
+      <OutputField name="raw" optype="continuous" dataType="double" isFinalResult="false"/>
+      <OutputField name="half" optype="continuous" dataType="double" feature="transformedValue">
+        <Apply function="/"><FieldRef field="raw"/><Constant dataType="integer">2</Constant></Apply>
+      </OutputField>
+      <OutputField name="logged" optype="continuous" dataType="float" feature="transformedValue">
+        <Apply function="ln"><FieldRef field="half"/></Apply>
+      </OutputField>
+      <OutputField name="high" optype="categorical" dataType="boolean" feature="decision">
+        <Apply function="greaterThan"><FieldRef field="half"/><Constant dataType="double">0.5</Constant></Apply>
+      </OutputField>
+      <OutputField name="band" optype="categorical" dataType="string" feature="transformedValue">
+        <Apply function="if"><FieldRef field="high"/><Constant>upper</Constant><Constant>lower</Constant></Apply>
+      </OutputField>
+      <OutputField name="rounded" optype="continuous" dataType="integer" feature="transformedValue">
+        <Apply function="round"><Apply function="*"><FieldRef field="raw"/><Constant dataType="double">10</Constant></Apply></Apply>
+      </OutputField>
+    </Output>
+    <RegressionTable intercept="0.125">
+      <NumericPredictor name="a" coefficient="0.5"/><NumericPredictor name="b" coefficient="0.25"/>
+      <CategoricalPredictor name="c" value="red" coefficient="0.5"/>
+    </RegressionTable>
+  </RegressionModel>
+""" + TAIL
+
+
 #: an average of classification trees whose distributions tie exactly (0.5 / 0.5) where
 #: a <= 0 and b > 4: the evaluator's winner is the first maximum in ScoreDistribution order
 #: ("1" first, not the target's declared order); leaves by record counts and by
@@ -497,7 +529,7 @@ def _boundaries() -> pd.DataFrame:
                                   "WEIGHTED_SUM", "BRANCHES", "BRANCHES_FLOAT", "MISSING_DEFAULT",
                                   "MISSING_NULL", "MISSING_LAST", "NORMS", "VOTES",
                                   "TIED_VOTES", "CAST_ROUND", "CAST_CEILING", "CAST_FLOOR",
-                                  "CAST_ROUND_FLOAT"])
+                                  "CAST_ROUND_FLOAT", "OUTPUTS"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"

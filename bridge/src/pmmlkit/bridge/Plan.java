@@ -157,6 +157,8 @@ public final class Plan {
     /** Per output key: a MapValues of the predicted category (its number per category index;
      * NaN where the table has none: deferred), else null. */
     private final double[][] mappedOutputs;
+    /** Output fields made by expressions (outputs[j] = -2 - their place in its chain), or null. */
+    private final PlanOutputs expressions;
     /** For a classification: the categories, typed, in result order; else null. */
     private final List<Object> categories;
     private final int numericSlots;
@@ -168,7 +170,8 @@ public final class Plan {
 
     private Plan(PlanCompiler compiler, ModelStep model, int[] outputs, boolean[] floatOutputs,
             double[][] mappedOutputs,
-            List<Object> categories, String summary) {
+            List<Object> categories, PlanOutputs expressions, String summary) {
+        this.expressions = expressions;
         this.steps = compiler.steps;
         this.model = model;
         this.outputs = outputs;
@@ -224,9 +227,21 @@ public final class Plan {
                 }
             }
         }
+        List<OutputField> topOutputs = (top.getOutput() != null && top.getOutput().hasOutputFields())
+            ? top.getOutput().getOutputFields() : java.util.Collections.<OutputField>emptyList();
+        int lastExpression = -1;
         for (int j = 0; j < keys.length; j++) {
             String key = keys[j];
             OutputField field = declared.get(key);
+            if (field != null && PlanOutputs.isExpression(field)) {
+                int at = topOutputs.indexOf(field);
+                if (at < 0 || lastOfChain(top) != null) {
+                    throw new Unsupported("OutputField " + key + " with an expression in a model chain");
+                }
+                outputs[j] = -2 - at; // the chain's value
+                lastExpression = Math.max(lastExpression, at);
+                continue;
+            }
             if (field == null) {
                 if (!Objects.equals(key, target)) {
                     throw new Unsupported("output " + key + " is neither the target nor an OutputField");
@@ -259,12 +274,14 @@ public final class Plan {
                 throw new Unsupported("OutputField " + key + " with an expression or segmentId");
             }
         }
+        PlanOutputs expressions = (lastExpression >= 0)
+            ? PlanOutputs.build(topOutputs, lastExpression, categories, compiler.targetDataType(top)) : null;
         compiler.treeTable.freeze();
         String summary = describe(top);
         if (compiler.trees > 0) {
             summary += ", " + compiler.levelTrees + " of " + compiler.trees + " trees walked level by level";
         }
-        return new Plan(compiler, model, outputs, floats, mapped, categories, summary);
+        return new Plan(compiler, model, outputs, floats, mapped, categories, expressions, summary);
     }
 
     private static Model lastOfChain(Model model) {
@@ -533,10 +550,28 @@ public final class Plan {
                 any = true;
                 continue;
             }
+            Object[] made = null;
+            if (expressions != null) {
+                Object predicted = (categories != null) ? categories.get(winner) : (Object) results[0][i];
+                made = expressions.values(predicted, results, i);
+                if (made == null) {
+                    deferred[i] = true;
+                    any = true;
+                    continue;
+                }
+            }
             for (int j = 0; j < outputs.length; j++) {
                 Object value;
                 double number;
-                if (mappedOutputs[j] != null) {
+                if (outputs[j] <= -2) {
+                    value = made[-2 - outputs[j]];
+                    number = Double.NaN;
+                    if (value == null) { // a missing value: the evaluator's to give
+                        deferred[i] = true;
+                        any = true;
+                        break;
+                    }
+                } else if (mappedOutputs[j] != null) {
                     number = mappedOutputs[j][winner];
                     value = null;
                 } else if (outputs[j] >= 0) {
