@@ -280,6 +280,37 @@ OUTPUTS = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f""
 """ + TAIL
 
 
+#: derived fields the columnar steps do not cover, computed per row by JPMML's ExpressionUtil:
+#: an if of a comparison, a test of a category, min/max/abs/exp, an integer by rounding, and
+#: a product of such a field with an input (a columnar step over a row-wise one)
+ROWWISE = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <RegressionModel functionName="regression">
+    {SCHEMA}
+    <LocalTransformations>
+      <DerivedField name="clipped" optype="continuous" dataType="double">
+        <Apply function="if"><Apply function="greaterThan"><FieldRef field="a"/><Constant>0.75</Constant></Apply>
+          <Apply function="min"><FieldRef field="a"/><Constant>1.5</Constant></Apply>
+          <Apply function="abs"><FieldRef field="b"/></Apply></Apply>
+      </DerivedField>
+      <DerivedField name="redness" optype="continuous" dataType="float">
+        <Apply function="if"><Apply function="equal"><FieldRef field="c"/><Constant>red</Constant></Apply>
+          <Apply function="exp"><FieldRef field="b"/></Apply><Constant dataType="double">-0.5</Constant></Apply>
+      </DerivedField>
+      <DerivedField name="steps" optype="continuous" dataType="integer">
+        <Apply function="round"><Apply function="max"><FieldRef field="a"/><FieldRef field="b"/></Apply></Apply>
+      </DerivedField>
+      <DerivedField name="scaled" optype="continuous" dataType="double">
+        <Apply function="*"><FieldRef field="clipped"/><FieldRef field="b"/></Apply>
+      </DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0.125">
+      <NumericPredictor name="scaled" coefficient="0.5"/><NumericPredictor name="redness" coefficient="0.25"/>
+      <NumericPredictor name="steps" coefficient="1.5"/>
+    </RegressionTable>
+  </RegressionModel>
+""" + TAIL
+
+
 #: an average of classification trees whose distributions tie exactly (0.5 / 0.5) where
 #: a <= 0 and b > 4: the evaluator's winner is the first maximum in ScoreDistribution order
 #: ("1" first, not the target's declared order); leaves by record counts and by
@@ -529,7 +560,7 @@ def _boundaries() -> pd.DataFrame:
                                   "WEIGHTED_SUM", "BRANCHES", "BRANCHES_FLOAT", "MISSING_DEFAULT",
                                   "MISSING_NULL", "MISSING_LAST", "NORMS", "VOTES",
                                   "TIED_VOTES", "CAST_ROUND", "CAST_CEILING", "CAST_FLOOR",
-                                  "CAST_ROUND_FLOAT", "OUTPUTS"])
+                                  "CAST_ROUND_FLOAT", "OUTPUTS", "ROWWISE"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"

@@ -371,10 +371,19 @@ final class PlanCompiler {
             });
             return new Sym(true, slot, dataType, null);
         }
-        if (opType != OpType.CONTINUOUS || (dataType != DataType.DOUBLE && dataType != DataType.FLOAT)) {
+        if (opType != OpType.CONTINUOUS || (dataType != DataType.DOUBLE && dataType != DataType.FLOAT
+                && dataType != DataType.INTEGER)) {
             throw new Unsupported("DerivedField " + field.getName() + " (" + opType.value() + " " + dataType.value() + ")");
         }
-        Operand value = expression(field.requireExpression(), scope);
+        Operand value;
+        try {
+            if (dataType == DataType.INTEGER) {
+                throw new Unsupported("DerivedField " + field.getName() + " (continuous integer)");
+            }
+            value = expression(field.requireExpression(), scope);
+        } catch (Unsupported columnar) {
+            return rowWise(field, scope, columnar);
+        }
         int slot = numericSlots++;
         boolean toFloat = (dataType == DataType.FLOAT) && value.dataType != DataType.FLOAT;
         steps.add(block -> {
@@ -389,6 +398,98 @@ final class PlanCompiler {
             }
         });
         return new Sym(true, slot, dataType, null);
+    }
+
+    /**
+     * A continuous derived field whose expression the columnar steps do not cover (an
+     * {@code if}, a comparison, any built-in function): per row, JPMML's own ExpressionUtil
+     * evaluates it over the values it reads, each given as the evaluator holds it (a number
+     * of its field's type, a category, or missing), and the result is cast to the field's
+     * type as the evaluator casts it. A row where it fails, or gives a NaN or an infinite
+     * number, is deferred; a missing result is a missing value. Only Apply, Constant and
+     * FieldRef, with functions JPMML knows, are taken; else {@code why} stands.
+     */
+    Sym rowWise(DerivedField field, Scope scope, Unsupported why) throws Unsupported {
+        List<String> names = new ArrayList<>();
+        if (!rowWiseExpression(field.requireExpression(), names)) {
+            throw why;
+        }
+        int count = names.size();
+        Sym[] reads = new Sym[count];
+        for (int r = 0; r < count; r++) {
+            reads[r] = resolve(scope, names.get(r));
+        }
+        String[] keys = names.toArray(new String[0]);
+        int slot = numericSlots++;
+        steps.add(block -> {
+            double[] out = block.numbers[slot];
+            for (int i = 0; i < block.n; i++) {
+                if (block.deferred[i]) {
+                    out[i] = Double.NaN;
+                    continue;
+                }
+                org.jpmml.evaluator.VirtualEvaluationContext context = new org.jpmml.evaluator.VirtualEvaluationContext();
+                double x;
+                try {
+                    for (int r = 0; r < count; r++) {
+                        Sym sym = reads[r];
+                        org.jpmml.evaluator.FieldValue value;
+                        if (sym.numeric) {
+                            double v = block.numbers[sym.slot][i];
+                            value = (v != v) ? null : org.jpmml.evaluator.FieldValueUtil.create(
+                                OpType.CONTINUOUS, sym.dataType, v);
+                        } else {
+                            int code = block.codes[sym.slot][i];
+                            value = (code < 0) ? null : org.jpmml.evaluator.FieldValueUtil.create(
+                                OpType.CATEGORICAL, sym.dataType, sym.categories.get(code));
+                        }
+                        context.declareInternal(keys[r], value);
+                    }
+                    org.jpmml.evaluator.FieldValue result = org.jpmml.evaluator.ExpressionUtil.evaluate(field, context);
+                    x = (result == null) ? Double.NaN : result.asNumber().doubleValue() + 0d;
+                    if ((result != null && x != x) || Double.isInfinite(x)) {
+                        block.deferred[i] = true;
+                    }
+                } catch (RuntimeException e) {
+                    block.deferred[i] = true;
+                    x = Double.NaN;
+                }
+                out[i] = x;
+            }
+        });
+        return new Sym(true, slot, field.requireDataType(), null);
+    }
+
+    /** Whether an expression is Apply of known functions, Constant and FieldRef only
+     * (collecting the fields it reads). */
+    private static boolean rowWiseExpression(Expression expression, List<String> names) {
+        if (expression instanceof Constant) {
+            return true;
+        }
+        if (expression instanceof FieldRef) {
+            String name = ((FieldRef) expression).requireField();
+            if (!names.contains(name)) {
+                names.add(name);
+            }
+            return true;
+        }
+        if (expression instanceof Apply) {
+            Apply apply = (Apply) expression;
+            try {
+                if (org.jpmml.evaluator.FunctionRegistry.getFunction(apply.requireFunction()) == null) {
+                    return false;
+                }
+            } catch (RuntimeException e) {
+                return false;
+            }
+            for (Expression argument : apply.getExpressions()) {
+                if (!rowWiseExpression(argument, names)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        return false;
     }
 
     /**
