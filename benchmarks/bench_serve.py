@@ -400,6 +400,16 @@ def main() -> None:
                 "--v2-grpc-port", "0"],
             f"http://127.0.0.1:{port}/v1/models/gbm:predict",
             f"http://127.0.0.1:{port}/v2/health/ready", "tf"))
+    if "pmmlkit-noplan" in wanted:  # what the columnar plan buys a server
+        port = free_port()
+        contenders.append(Contender(
+            "pmmlkit serve, PMMLKIT_PLAN=off", [
+                PY, "-m", "pmmlkit", "serve", str(data["repo"]), "--model", "gbm", "--port",
+                str(port), "--poll", "0", "--log-level", "warning", "--grpc-port", "0",
+                "--v2-grpc-port", "0"],
+            f"http://127.0.0.1:{port}/v1/models/gbm:predict",
+            f"http://127.0.0.1:{port}/v2/health/ready", "tf",
+            env={**os.environ, "PMMLKIT_PLAN": "off"}))
     if "pmmlkit-nobatch" in wanted:  # what coalescing buys: one request, one JVM call
         port = free_port()
         contenders.append(Contender(
