@@ -887,7 +887,8 @@ def test_exact_ties_take_the_evaluators_winner(tmp_path):
     assert got["y"].tolist() == [1, 1, 1]
 
 
-@pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "TIES_FLOAT"])
+@pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "TIES_FLOAT", "MISSING_NULL", "PREPARED",
+                                  "ROWWISE", "VOTES", "OUTPUTS"])
 def test_single_records_through_the_serving_plan(tmp_path, name):
     """``Model.score`` takes the plan once it serves: each record, or its refusal, is the
     evaluator's."""
@@ -910,6 +911,14 @@ def test_single_records_through_the_serving_plan(tmp_path, name):
         for column in model.schema.columns:
             key = column.name if column.kind == "probability" else column.key
             assert _same(got[column.name], want.get(key)), (record, column.name)
+    # the categories travelled as their indexes (each text looked up once); an unknown
+    # text travelled as itself, for the evaluator
+    coded = dict(model._handle._row_call().coded)
+    if name == "MISSING_NULL":  # its trees read no category
+        assert not coded
+        return
+    assert {t for t, k in coded[2].items() if k >= 0} == {"red", "green", "blue"}, coded
+    assert coded[2]["purple"] == -1 and coded[2]["Red"] == -1
 
 
 def test_a_plan_that_defers_almost_every_row_gives_up_its_check(tmp_path):

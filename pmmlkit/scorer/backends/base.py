@@ -37,6 +37,13 @@ class _RowCall:
     out_texts: Any  # String[]
     numbers_py: list[float]
     objects_py: list[Any]
+    #: the plan's categorical inputs (schema positions), each with the category index of
+    #: every text seen (-1: the text travels raw), up to :data:`_CODES_PER_INPUT`
+    coded: list[tuple[int, dict[str, int]]]
+
+
+#: distinct texts remembered per categorical input of a single-row call
+_CODES_PER_INPUT = 4096
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,23 @@ class Handle:
         scored with one argument-free JNI call; results come back the same way.
         """
         call = self._row_call()
+        if call.coded:
+            # a text of a plan's categorical input travels as its category's index (looked up
+            # in the JVM once per distinct text): no string crosses into the JVM per record
+            copied = False
+            for k, known in call.coded:
+                value = objects[k]
+                if value.__class__ is str:
+                    code = known.get(value)
+                    if code is None:
+                        code = int(call.java.category(k, value))
+                        if len(known) < _CODES_PER_INPUT:
+                            known[value] = code
+                    if code >= 0:
+                        if not copied:  # the caller's lists stay as they were
+                            numbers, objects, copied = list(numbers), list(objects), True
+                        numbers[k] = float(code)
+                        objects[k] = None
         if numbers:
             call.numbers[:] = numbers
         staged = call.objects_py
@@ -150,8 +174,9 @@ class Handle:
             self._local.generation = self._generation
             java = self._jpype.JClass("pmmlkit.bridge.RowCall")(
                 self._scorer, self._plan, self._n_inputs, self._layout, self._java_out_kinds)
+            coded = [(int(k), {}) for k in java.codedInputs()]
             call = _RowCall(java, java.numbers, java.objects, java.outNumbers, java.outTexts,
-                            [_NAN] * self._n_inputs, [None] * self._n_inputs)
+                            [_NAN] * self._n_inputs, [None] * self._n_inputs, coded)
             self._local.call = call
         return call
 

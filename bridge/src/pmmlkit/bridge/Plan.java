@@ -464,6 +464,18 @@ public final class Plan {
         return inputCategories[c] != null;
     }
 
+    /** The category index of a raw value of the categorical input column {@code c} (-1: the
+     * evaluator decides the row), as {@link #categoryMaps} finds it. */
+    int categoryOf(int c, Object value) {
+        return category(inputFields[c], inputCategories[c], value);
+    }
+
+    /** Category {@code k} of the categorical input column {@code c}, typed: a value the
+     * evaluator prepares into that very category. */
+    Object inputCategory(int c, int k) {
+        return inputCategories[c].get(k);
+    }
+
     private static int category(InputField field, List<Object> categories, Object value) {
         if (value == null) {
             return -1;

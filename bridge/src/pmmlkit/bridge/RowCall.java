@@ -4,8 +4,10 @@ package pmmlkit.bridge;
  * A reusable single-row call: Python fills {@link #numbers} and {@link #objects} in place and
  * calls {@link #run()} with no arguments, so one record costs one JNI call plus the copies.
  * Evaluator input i reads {@code objects[layout[i]]} when it is set, else
- * {@code numbers[layout[i]]} (NaN = missing). Not thread-safe: pmmlkit keeps one per Python
- * thread.
+ * {@code numbers[layout[i]]} (NaN = missing). A categorical input of the plan
+ * ({@link #codedInputs}) may instead carry its category's index in {@code numbers} (from
+ * {@link #category}), so no text crosses into the JVM per record. Not thread-safe: pmmlkit
+ * keeps one per Python thread.
  */
 public final class RowCall {
 
@@ -63,6 +65,32 @@ public final class RowCall {
         this.row = new Object[layout.length];
     }
 
+    /** The schema positions whose category index {@link #numbers} may carry. */
+    public int[] codedInputs() {
+        int count = 0;
+        for (int i = 0; i < layout.length; i++) {
+            count += (maps[i] != null) ? 1 : 0;
+        }
+        int[] out = new int[count];
+        for (int i = 0, j = 0; i < layout.length; i++) {
+            if (maps[i] != null) {
+                out[j++] = layout[i];
+            }
+        }
+        return out;
+    }
+
+    /** The category index of {@code value} at schema position {@code k} (one of
+     * {@link #codedInputs}), or -1 where the evaluator decides (the value then travels raw). */
+    public int category(int k, Object value) {
+        for (int i = 0; i < layout.length; i++) {
+            if (layout[i] == k && maps[i] != null) {
+                return plan.categoryOf(i, value);
+            }
+        }
+        return -1;
+    }
+
     /** Scores the row held in the input arrays; returns null when scored, else the reason. */
     public String run() {
         found[0] = new FieldProblem[0];
@@ -75,7 +103,13 @@ public final class RowCall {
             Object value = objects[k];
             if (value == null) {
                 double number = numbers[k];
-                value = Double.isNaN(number) ? null : (Object) number;
+                if (Double.isNaN(number)) {
+                    value = null;
+                } else if (maps[i] != null) { // a category's index: the category itself
+                    value = plan.inputCategory(i, (int) number);
+                } else {
+                    value = number;
+                }
             }
             row[i] = value;
         }
@@ -86,19 +120,31 @@ public final class RowCall {
 
     /** The row as a one-row chunk through the plan; false when the plan defers it. */
     private boolean planned() {
+        boolean raw = false;
         for (int i = 0; i < layout.length; i++) {
             int k = layout[i];
             Object value = objects[k];
+            if (value == null && maps[i] != null && !Double.isNaN(numbers[k])) {
+                // a category's index: the one-row map names it
+                columnNumbers[i][0] = Double.NaN;
+                columnCodes[i][0] = 0;
+                maps[i][0] = (int) numbers[k];
+                columnValues[i][0] = plan.inputCategory(i, maps[i][0]);
+                continue;
+            }
             if (value == null) {
-                columnNumbers[i][0] = numbers[k]; // NaN: missing, which the plan defers
+                columnNumbers[i][0] = numbers[k]; // NaN: missing
                 columnCodes[i][0] = -1;
             } else {
                 columnNumbers[i][0] = Double.NaN;
                 columnCodes[i][0] = 0;
+                raw |= maps[i] != null;
             }
             columnValues[i][0] = value;
         }
-        plan.rowCategoryMaps(columns, maps);
+        if (raw) {
+            plan.rowCategoryMaps(columns, maps);
+        }
         if (plan.scoreBlock(columns, maps, 0, 1, outKinds, planOut) != null) {
             return false;
         }
