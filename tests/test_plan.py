@@ -724,7 +724,7 @@ VOTES = HEAD.format(y_optype="categorical", y_type="string",
     <Segmentation multipleModelMethod="weightedMajorityVote">""" + _voter(
     1, "a", "lessOrEqual", "0.75", "p", "q", "0.1") + _voter(
     2, "b", "greaterThan", "2.5", "q", "p", "0.2") + _voter(
-    3, "a", "greaterThan", "1.5", "r", "p", "0.3") + f"""
+    3, "a", "greaterThan", "1.5", "r", "p", "0.3") + """
       <Segment id="4" weight="0.3"><True/>
         <RegressionModel functionName="classification" normalizationMethod="softmax">
           <MiningSchema><MiningField name="y" usageType="target"/><MiningField name="a"/>

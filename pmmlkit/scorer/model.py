@@ -111,7 +111,7 @@ class Model:
         refused: list[RowError] = []
         get = record.get
         for encoder in self._encoders:
-            value = get(encoder.name)
+            value: Any = get(encoder.name)
             kind = value.__class__
             # the two commonest cases of encoder.scalar, inline (a record is microseconds)
             if kind is float and encoder.numeric:

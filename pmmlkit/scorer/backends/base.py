@@ -174,7 +174,7 @@ class Handle:
             self._local.generation = self._generation
             java = self._jpype.JClass("pmmlkit.bridge.RowCall")(
                 self._scorer, self._plan, self._n_inputs, self._layout, self._java_out_kinds)
-            coded = [(int(k), {}) for k in java.codedInputs()]
+            coded: list[tuple[int, dict[str, int]]] = [(int(k), {}) for k in java.codedInputs()]
             call = _RowCall(java, java.numbers, java.objects, java.outNumbers, java.outTexts,
                             [_NAN] * self._n_inputs, [None] * self._n_inputs, coded)
             self._local.call = call
