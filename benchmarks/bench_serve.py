@@ -391,34 +391,23 @@ def main() -> None:
             f"http://127.0.0.1:{port}/v2/health/ready", "tf",
             grpc={"grpc-tf": f"127.0.0.1:{tf_port}", "grpc-v2": f"127.0.0.1:{v2_port}"}
             if args.grpc else None))
-    if "pmmlkit-nogrpc" in wanted:  # what the gRPC servers in the process cost REST
+    # pmmlkit without one of its parts, REST only: what the gRPC servers in the process cost
+    # REST, what the columnar plan buys a server, what coalescing buys (one request, one call)
+    variants = {"pmmlkit-nogrpc": ("pmmlkit serve, gRPC off", [], None),
+                "pmmlkit-noplan": ("pmmlkit serve, PMMLKIT_PLAN=off", [],
+                                   {**os.environ, "PMMLKIT_PLAN": "off"}),
+                "pmmlkit-nobatch": ("pmmlkit serve, no coalescing",
+                                    ["--max-batch-rows", "1", "--batch-wait-ms", "0"], None)}
+    for key, (title, extra, env) in variants.items():
+        if key not in wanted:
+            continue
         port = free_port()
         contenders.append(Contender(
-            "pmmlkit serve, gRPC off", [
-                PY, "-m", "pmmlkit", "serve", str(data["repo"]), "--model", "gbm", "--port",
-                str(port), "--poll", "0", "--log-level", "warning", "--grpc-port", "0",
-                "--v2-grpc-port", "0"],
+            title, [PY, "-m", "pmmlkit", "serve", str(data["repo"]), "--model", "gbm", "--port",
+                    str(port), "--poll", "0", "--log-level", "warning", *extra, "--grpc-port", "0",
+                    "--v2-grpc-port", "0"],
             f"http://127.0.0.1:{port}/v1/models/gbm:predict",
-            f"http://127.0.0.1:{port}/v2/health/ready", "tf"))
-    if "pmmlkit-noplan" in wanted:  # what the columnar plan buys a server
-        port = free_port()
-        contenders.append(Contender(
-            "pmmlkit serve, PMMLKIT_PLAN=off", [
-                PY, "-m", "pmmlkit", "serve", str(data["repo"]), "--model", "gbm", "--port",
-                str(port), "--poll", "0", "--log-level", "warning", "--grpc-port", "0",
-                "--v2-grpc-port", "0"],
-            f"http://127.0.0.1:{port}/v1/models/gbm:predict",
-            f"http://127.0.0.1:{port}/v2/health/ready", "tf",
-            env={**os.environ, "PMMLKIT_PLAN": "off"}))
-    if "pmmlkit-nobatch" in wanted:  # what coalescing buys: one request, one JVM call
-        port = free_port()
-        contenders.append(Contender(
-            "pmmlkit serve, no coalescing", [
-                PY, "-m", "pmmlkit", "serve", str(data["repo"]), "--model", "gbm", "--port",
-                str(port), "--poll", "0", "--log-level", "warning", "--max-batch-rows", "1",
-                "--batch-wait-ms", "0", "--grpc-port", "0", "--v2-grpc-port", "0"],
-            f"http://127.0.0.1:{port}/v1/models/gbm:predict",
-            f"http://127.0.0.1:{port}/v2/health/ready", "tf"))
+            f"http://127.0.0.1:{port}/v2/health/ready", "tf", env=env))
     if venv_python is not None and "mlserver" in wanted:
         port = free_port()
         settings = folder / "mlserver"
