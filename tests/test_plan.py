@@ -311,6 +311,46 @@ ROWWISE = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f""
 """ + TAIL
 
 
+#: selectFirst: each row takes the first segment whose predicate holds (a category, a set of
+#: them, a number's comparison on the documents' boundary values, then True); a row whose
+#: first tests meet a missing value is the evaluator's
+SELECT_FIRST = HEAD.format(y_optype="continuous", y_type="double", y_values="") + f"""
+  <MiningModel functionName="regression">
+    {SCHEMA}
+    <Segmentation multipleModelMethod="selectFirst">
+      <Segment id="red"><SimplePredicate field="c" operator="equal" value="red"/>
+        <RegressionModel functionName="regression">
+          <MiningSchema><MiningField name="y" usageType="target"/><MiningField name="a"/></MiningSchema>
+          <RegressionTable intercept="0.5"><NumericPredictor name="a" coefficient="2"/></RegressionTable>
+        </RegressionModel>
+      </Segment>
+      <Segment id="high"><SimplePredicate field="a" operator="greaterOrEqual" value="0.75"/>
+        <TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction">
+          <MiningSchema><MiningField name="y" usageType="target"/><MiningField name="b"/></MiningSchema>
+          <Node score="1.25"><True/>
+            <Node score="-3"><SimplePredicate field="b" operator="lessThan" value="2.5"/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+      <Segment id="green"><SimpleSetPredicate field="c" booleanOperator="isIn">
+          <Array type="string" n="1">green</Array></SimpleSetPredicate>
+        <RegressionModel functionName="regression">
+          <MiningSchema><MiningField name="y" usageType="target"/><MiningField name="b"/></MiningSchema>
+          <RegressionTable intercept="-0.25"><NumericPredictor name="b" coefficient="0.125"/></RegressionTable>
+        </RegressionModel>
+      </Segment>
+      <Segment id="rest"><True/>
+        <RegressionModel functionName="regression">
+          <MiningSchema><MiningField name="y" usageType="target"/><MiningField name="a"/><MiningField name="b"/></MiningSchema>
+          <RegressionTable intercept="7"><NumericPredictor name="a" coefficient="-1"/>
+            <NumericPredictor name="b" coefficient="0.5"/></RegressionTable>
+        </RegressionModel>
+      </Segment>
+    </Segmentation>
+  </MiningModel>
+""" + TAIL
+
+
 #: an average of classification trees whose distributions tie exactly (0.5 / 0.5) where
 #: a <= 0 and b > 4: the evaluator's winner is the first maximum in ScoreDistribution order
 #: ("1" first, not the target's declared order); leaves by record counts and by
@@ -560,7 +600,8 @@ def _boundaries() -> pd.DataFrame:
                                   "WEIGHTED_SUM", "BRANCHES", "BRANCHES_FLOAT", "MISSING_DEFAULT",
                                   "MISSING_NULL", "MISSING_LAST", "NORMS", "VOTES",
                                   "TIED_VOTES", "CAST_ROUND", "CAST_CEILING", "CAST_FLOOR",
-                                  "CAST_ROUND_FLOAT", "OUTPUTS", "ROWWISE"])
+                                  "CAST_ROUND_FLOAT", "OUTPUTS", "ROWWISE",
+                                  "SELECT_FIRST"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"
@@ -888,7 +929,7 @@ def test_exact_ties_take_the_evaluators_winner(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["TREES", "SOFTMAX", "TIES_FLOAT", "MISSING_NULL", "PREPARED",
-                                  "ROWWISE", "VOTES", "OUTPUTS"])
+                                  "ROWWISE", "VOTES", "OUTPUTS", "SELECT_FIRST"])
 def test_single_records_through_the_serving_plan(tmp_path, name):
     """``Model.score`` takes the plan once it serves: each record, or its refusal, is the
     evaluator's."""

@@ -40,12 +40,15 @@ final class PlanEnsembles {
             throw new Unsupported("Segmentation with LocalTransformations");
         }
         List<Segment> segments = segmentation.requireSegments();
+        Segmentation.MultipleModelMethod method = segmentation.requireMultipleModelMethod();
+        if (method == Segmentation.MultipleModelMethod.SELECT_FIRST) {
+            return selectFirst(c, model, segments, scope);
+        }
         for (Segment segment : segments) {
             if (!(segment.requirePredicate() instanceof True)) {
                 throw new Unsupported("a Segment whose predicate is not True");
             }
         }
-        Segmentation.MultipleModelMethod method = segmentation.requireMultipleModelMethod();
         if (method == Segmentation.MultipleModelMethod.MODEL_CHAIN) {
             return chain(c, model, segments, scope);
         }
@@ -165,6 +168,206 @@ final class PlanEnsembles {
             }
             if (!plain) {
                 throw new Unsupported("a segment's OutputField " + field.getName());
+            }
+        }
+    }
+
+    /**
+     * selectFirst (MiningModelEvaluator.selectFirst): each row takes the results of the first
+     * segment whose predicate is true. A predicate that meets a missing value (unknown), or a
+     * row no segment takes, is the evaluator's to judge: deferred. Every segment is computed
+     * over the block; a row reads its own segment's.
+     */
+    static ModelStep selectFirst(PlanCompiler c, MiningModel model, List<Segment> segments,
+            PlanCompiler.Scope scope) throws Unsupported {
+        if (c.target(model) != null) {
+            throw new Unsupported("Targets on a selectFirst");
+        }
+        int count = segments.size();
+        ModelStep[] parts = new ModelStep[count];
+        SegmentTest[] tests = new SegmentTest[count];
+        boolean classification = model.requireMiningFunction() == MiningFunction.CLASSIFICATION;
+        List<Object> categories = null;
+        DataType saved = c.inheritedTarget;
+        c.inheritedTarget = c.targetDataType(model);
+        for (int s = 0; s < count; s++) {
+            tests[s] = SegmentTest.of(segments.get(s).requirePredicate(), scope);
+            Model inner = segments.get(s).requireModel();
+            if (inner.requireMiningFunction() != model.requireMiningFunction()) {
+                throw new Unsupported("a selectFirst segment of another mining function");
+            }
+            if (inner.getOutput() != null && inner.getOutput().hasOutputFields()) {
+                throw new Unsupported("a selectFirst segment with its own output fields");
+            }
+            parts[s] = c.model(inner, c.scope(scope, inner), c.targetDataType(inner));
+            if (classification) {
+                if (parts[s].categories() == null
+                        || (categories != null && !categories.equals(parts[s].categories()))) {
+                    throw new Unsupported("selectFirst segments with different categories");
+                }
+                categories = parts[s].categories();
+            }
+        }
+        c.inheritedTarget = saved;
+        int width = parts[0].width();
+        for (ModelStep part : parts) {
+            if (part.width() != width) {
+                throw new Unsupported("selectFirst segments of different widths");
+            }
+        }
+        List<Object> chosenCategories = categories;
+        return new ModelStep() {
+            public int width() {
+                return width;
+            }
+
+            public List<Object> categories() {
+                return chosenCategories;
+            }
+
+            public void run(Block block, double[][] out) {
+                int n = block.n;
+                int[] chosen = new int[n];
+                java.util.Arrays.fill(chosen, -1);
+                boolean[] open = new boolean[n];
+                java.util.Arrays.fill(open, true);
+                for (int s = 0; s < count; s++) {
+                    for (int i = 0; i < n; i++) {
+                        if (!open[i]) {
+                            continue;
+                        }
+                        int holds = tests[s].test(block, i); // 1 true, 0 false, -1 unknown
+                        if (holds != 0) {
+                            chosen[i] = (holds > 0) ? s : -1;
+                            open[i] = false;
+                        }
+                    }
+                }
+                for (int j = 0; j < width; j++) {
+                    java.util.Arrays.fill(out[j], 0, n, Double.NaN); // no segment: deferred
+                }
+                double[][] part = new double[width][n];
+                for (int s = 0; s < count; s++) {
+                    boolean any = false;
+                    for (int i = 0; i < n && !any; i++) {
+                        any = chosen[i] == s;
+                    }
+                    if (!any) {
+                        continue;
+                    }
+                    parts[s].run(block, part);
+                    for (int i = 0; i < n; i++) {
+                        if (chosen[i] == s) {
+                            for (int j = 0; j < width; j++) {
+                                out[j][i] = part[j][i];
+                            }
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    /** A Segment's predicate over one row: True, False, or one comparison of a field. */
+    static final class SegmentTest {
+        private final int kind; // 0 true, 1 false, 2 number, 3 category equal, 4 category not equal, 5 in, 6 not in
+        private final int slot;
+        private final int operator;
+        private final double value;
+        private final boolean[] members;
+
+        private SegmentTest(int kind, int slot, int operator, double value, boolean[] members) {
+            this.kind = kind;
+            this.slot = slot;
+            this.operator = operator;
+            this.value = value;
+            this.members = members;
+        }
+
+        static SegmentTest of(org.dmg.pmml.Predicate predicate, PlanCompiler.Scope scope) throws Unsupported {
+            if (predicate instanceof True) {
+                return new SegmentTest(0, 0, 0, 0, null);
+            }
+            if (predicate instanceof org.dmg.pmml.False) {
+                return new SegmentTest(1, 0, 0, 0, null);
+            }
+            if (predicate instanceof org.dmg.pmml.SimplePredicate) {
+                org.dmg.pmml.SimplePredicate simple = (org.dmg.pmml.SimplePredicate) predicate;
+                Sym sym = scope.resolve(simple.requireField());
+                org.dmg.pmml.SimplePredicate.Operator operator = simple.requireOperator();
+                if (operator == org.dmg.pmml.SimplePredicate.Operator.IS_MISSING
+                        || operator == org.dmg.pmml.SimplePredicate.Operator.IS_NOT_MISSING) {
+                    throw new Unsupported("a Segment's SimplePredicate@operator=" + operator.value());
+                }
+                if (sym.numeric) {
+                    double value = ((Number) org.jpmml.evaluator.TypeUtil.parseOrCast(sym.dataType,
+                        simple.requireValue())).doubleValue();
+                    return new SegmentTest(2, sym.slot, operator.ordinal(), value, null);
+                }
+                if (operator != org.dmg.pmml.SimplePredicate.Operator.EQUAL
+                        && operator != org.dmg.pmml.SimplePredicate.Operator.NOT_EQUAL) {
+                    throw new Unsupported("a Segment's SimplePredicate@operator=" + operator.value()
+                        + " on a categorical field");
+                }
+                int at = Plan.indexOf(sym.categories, simple.requireValue(), sym.dataType);
+                int kind = (operator == org.dmg.pmml.SimplePredicate.Operator.EQUAL) ? 3 : 4;
+                return new SegmentTest(kind, sym.slot, 0, at, null);
+            }
+            if (predicate instanceof org.dmg.pmml.SimpleSetPredicate) {
+                org.dmg.pmml.SimpleSetPredicate set = (org.dmg.pmml.SimpleSetPredicate) predicate;
+                Sym sym = scope.resolve(set.requireField());
+                if (sym.numeric) {
+                    throw new Unsupported("a Segment's SimpleSetPredicate on a number");
+                }
+                boolean[] members = new boolean[sym.categories.size()];
+                for (Object value : org.jpmml.evaluator.ArrayUtil.getContent(set.requireArray())) {
+                    int at = Plan.indexOf(sym.categories, value, sym.dataType);
+                    if (at >= 0) {
+                        members[at] = true;
+                    }
+                }
+                boolean in = set.requireBooleanOperator() == org.dmg.pmml.SimpleSetPredicate.BooleanOperator.IS_IN;
+                return new SegmentTest(in ? 5 : 6, sym.slot, 0, 0, members);
+            }
+            throw new Unsupported("a Segment's " + predicate.getClass().getSimpleName());
+        }
+
+        /** 1 where the predicate holds, 0 where it does not, -1 where it meets a missing value. */
+        int test(Block block, int i) {
+            switch (kind) {
+                case 0:
+                    return 1;
+                case 1:
+                    return 0;
+                case 2: {
+                    double x = block.numbers[slot][i];
+                    if (x != x) {
+                        return -1;
+                    }
+                    // the evaluator compares its value with the threshold (IEEE: no -0 held)
+                    boolean holds;
+                    switch (org.dmg.pmml.SimplePredicate.Operator.values()[operator]) {
+                        case EQUAL: holds = x == value; break;
+                        case NOT_EQUAL: holds = x != value; break;
+                        case LESS_THAN: holds = x < value; break;
+                        case LESS_OR_EQUAL: holds = x <= value; break;
+                        case GREATER_THAN: holds = x > value; break;
+                        default: holds = x >= value; break;
+                    }
+                    return holds ? 1 : 0;
+                }
+                default: {
+                    int code = block.codes[slot][i];
+                    if (code < 0) {
+                        return -1;
+                    }
+                    switch (kind) {
+                        case 3: return (code == (int) value) ? 1 : 0;
+                        case 4: return (code != (int) value) ? 1 : 0;
+                        case 5: return members[code] ? 1 : 0;
+                        default: return members[code] ? 0 : 1;
+                    }
+                }
             }
         }
     }
