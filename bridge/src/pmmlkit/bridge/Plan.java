@@ -144,16 +144,6 @@ public final class Plan {
         default double[] leafScores() {
             return null;
         }
-
-        /** A classification tree's level-by-level form (its results per category:
-         * {@link #leafDistributions}, NaN where it gives none), or null. */
-        default PlanTrees.Compact classificationCompact() {
-            return null;
-        }
-
-        default double[][] leafDistributions() {
-            return null;
-        }
     }
 
     // -- the plan ------------------------------------------------------------------------

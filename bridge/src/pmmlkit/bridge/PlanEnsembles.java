@@ -575,16 +575,6 @@ final class PlanEnsembles {
                 }
                 double[][] part = new double[k + 1][block.n];
                 for (int s = 0; s < parts.length; s++) {
-                    if (s + 1 < parts.length && perms[s] == null && perms[s + 1] == null
-                            && parts[s].classificationCompact() != null
-                            && parts[s + 1].classificationCompact() != null
-                            && parts[s].classificationCompact().table == parts[s + 1].classificationCompact().table) {
-                        // two trees a pass, each category's sum still in segment order
-                        parts[s].classificationCompact().addTwo(block, parts[s].leafDistributions(),
-                                parts[s + 1].classificationCompact(), parts[s + 1].leafDistributions(), out, single);
-                        s++;
-                        continue;
-                    }
                     if (perms[s] == null && parts[s].accumulate(block, out, single)) {
                         continue;
                     }

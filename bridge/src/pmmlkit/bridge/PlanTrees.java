@@ -147,14 +147,6 @@ final class PlanTrees {
                 return classification ? null : compact;
             }
 
-            public Compact classificationCompact() {
-                return classification ? compact : null;
-            }
-
-            public double[][] leafDistributions() {
-                return leafDistribution;
-            }
-
             public double[] leafScores() {
                 return leafScore;
             }
@@ -630,39 +622,6 @@ final class PlanTrees {
          */
         void sumTwo(Block block, double[] scores, Compact other, double[] otherScores,
                 double[] total, boolean single) {
-            walkTwo(block, other);
-            int[] at = block.steps;
-            int[] at2 = block.steps2();
-            for (int i = 0; i < block.n; i++) {
-                total[i] = PlanArith.add(single, PlanArith.add(single, total[i], scores[at[i]]),
-                        otherScores[at2[i]]);
-            }
-        }
-
-        /**
-         * Adds the leaf distributions of two classification trees walked side by side to
-         * {@code totals}, per category this tree's then {@code other}'s (an average's order).
-         */
-        void addTwo(Block block, double[][] distributions, Compact other, double[][] otherDistributions,
-                double[][] totals, boolean single) {
-            walkTwo(block, other);
-            int[] at = block.steps;
-            int[] at2 = block.steps2();
-            for (int c = 0; c < totals.length; c++) {
-                double[] total = totals[c];
-                double[] first = distributions[c];
-                double[] second = otherDistributions[c];
-                for (int i = 0; i < block.n; i++) {
-                    total[i] = PlanArith.add(single, PlanArith.add(single, total[i], first[at[i]]),
-                            second[at2[i]]);
-                }
-            }
-        }
-
-        /** Walks this tree and {@code other} side by side: each level steps both trees for a
-         * row, twice the independent work per pass; the last steps land in the block's
-         * {@code steps} and {@code steps2}. */
-        private void walkTwo(Block block, Compact other) {
             int n = block.n;
             int[] at = block.steps;
             int[] at2 = block.steps2();
@@ -689,6 +648,10 @@ final class PlanTrees {
                     at[i] = (x != x) ? miss[a] : next;
                     at2[i] = (x2 != x2) ? miss2[a2] : next2;
                 }
+            }
+            for (int i = 0; i < n; i++) {
+                total[i] = PlanArith.add(single, PlanArith.add(single, total[i], scores[at[i]]),
+                        otherScores[at2[i]]);
             }
         }
 
