@@ -137,11 +137,12 @@ def test_export_reproduces_spark(tmp_path, frames, fitted, case):
             assert np.max(np.abs(got - probabilities[:, i])) < 1e-9
 
 
-@pytest.mark.parametrize("case", ["logreg", "gbt"])
+@pytest.mark.parametrize("case", ["logreg", "gbt", "mlp"])
 def test_spark_export_serves_the_columnar_plan_exactly(tmp_path, frames, fitted, dataset, case):
     """JPMML-SparkML's documents (Bucketizer bins, label-index MapValues outputs, weighted
-    sums) get the columnar plan, which gives the raw evaluator's numbers to the last bit,
-    bins' margins and unknown categories included."""
+    sums, a neural network's logistic layers and softmax) get the columnar plan, which gives
+    the raw evaluator's numbers to the last bit, bins' margins and unknown categories
+    included."""
     from tests.test_plan import _check_against_raw, _computed_by_plan
 
     train, _ = frames

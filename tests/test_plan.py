@@ -351,6 +351,67 @@ SELECT_FIRST = HEAD.format(y_optype="continuous", y_type="double", y_values="") 
 """ + TAIL
 
 
+def _network(function: str, layers: str, outputs: str, extra: str = "") -> str:
+    """A NeuralNetwork on a, b and red (NormDiscrete), with ``layers`` and ``outputs``."""
+    return f"""
+  <NeuralNetwork functionName="{function}" activationFunction="tanh"{extra}>
+    {SCHEMA}
+    <NeuralInputs>
+      <NeuralInput id="in/a"><DerivedField optype="continuous" dataType="double"><FieldRef field="a"/></DerivedField></NeuralInput>
+      <NeuralInput id="in/b"><DerivedField optype="continuous" dataType="float"><FieldRef field="b"/></DerivedField></NeuralInput>
+      <NeuralInput id="in/red"><DerivedField optype="continuous" dataType="double"><NormDiscrete field="c" value="red"/></DerivedField></NeuralInput>
+    </NeuralInputs>
+    {layers}
+    <NeuralOutputs>{outputs}</NeuralOutputs>
+  </NeuralNetwork>
+"""
+
+
+_HIDDEN = """
+    <NeuralLayer>
+      <Neuron id="h/1" bias="0.25"><Con from="in/a" weight="0.75"/><Con from="in/b" weight="-1.5"/></Neuron>
+      <Neuron id="h/2"><Con from="in/a" weight="-0.3"/><Con from="in/red" weight="2"/></Neuron>
+    </NeuralLayer>
+    <NeuralLayer activationFunction="rectifier">
+      <Neuron id="r/1" bias="-0.1"><Con from="h/1" weight="1.1"/><Con from="h/2" weight="0.9"/></Neuron>
+      <Neuron id="r/2" bias="0.2"><Con from="h/1" weight="-0.7"/><Con from="in/b" weight="0.125"/></Neuron>
+    </NeuralLayer>"""
+
+#: a regression network: tanh (the network's), rectifier and identity layers, a neuron without
+#: a bias, a float input, Targets rescaling
+NEURAL = HEAD.format(y_optype="continuous", y_type="double", y_values="") + _network(
+    "regression", _HIDDEN + """
+    <NeuralLayer activationFunction="identity">
+      <Neuron id="out" bias="0.5"><Con from="r/1" weight="1.5"/><Con from="r/2" weight="-2"/></Neuron>
+    </NeuralLayer>""", """
+      <NeuralOutput outputNeuron="out"><DerivedField optype="continuous" dataType="double">
+        <FieldRef field="y"/></DerivedField></NeuralOutput>""").replace(
+    "<NeuralInputs>", '<Targets><Target field="y" rescaleFactor="3" rescaleConstant="-1"/></Targets>\n'
+    "    <NeuralInputs>") + TAIL
+
+#: a three-class network whose output layer is logistic with simplemax normalization
+NEURAL_CLASSES = HEAD.format(y_optype="categorical", y_type="string",
+                             y_values='<Value value="p"/><Value value="q"/><Value value="r"/>') + _network(
+    "classification", _HIDDEN + """
+    <NeuralLayer activationFunction="logistic" normalizationMethod="simplemax">
+      <Neuron id="o/p"><Con from="r/1" weight="1.5"/></Neuron>
+      <Neuron id="o/q" bias="0.1"><Con from="r/2" weight="-2"/><Con from="h/2" weight="0.5"/></Neuron>
+      <Neuron id="o/r" bias="-0.3"><Con from="r/1" weight="0.25"/></Neuron>
+    </NeuralLayer>""", """
+      <NeuralOutput outputNeuron="o/p"><DerivedField optype="categorical" dataType="string">
+        <NormDiscrete field="y" value="p"/></DerivedField></NeuralOutput>
+      <NeuralOutput outputNeuron="o/q"><DerivedField optype="categorical" dataType="string">
+        <NormDiscrete field="y" value="q"/></DerivedField></NeuralOutput>
+      <NeuralOutput outputNeuron="o/r"><DerivedField optype="categorical" dataType="string">
+        <NormDiscrete field="y" value="r"/></DerivedField></NeuralOutput>""").replace(
+    "<NeuralInputs>", """<Output>
+      <OutputField name="P(p)" optype="continuous" dataType="double" feature="probability" value="p"/>
+      <OutputField name="P(q)" optype="continuous" dataType="double" feature="probability" value="q"/>
+      <OutputField name="P(r)" optype="continuous" dataType="double" feature="probability" value="r"/>
+    </Output>
+    <NeuralInputs>""") + TAIL
+
+
 #: an average of classification trees whose distributions tie exactly (0.5 / 0.5) where
 #: a <= 0 and b > 4: the evaluator's winner is the first maximum in ScoreDistribution order
 #: ("1" first, not the target's declared order); leaves by record counts and by
@@ -601,7 +662,7 @@ def _boundaries() -> pd.DataFrame:
                                   "MISSING_NULL", "MISSING_LAST", "NORMS", "VOTES",
                                   "TIED_VOTES", "CAST_ROUND", "CAST_CEILING", "CAST_FLOOR",
                                   "CAST_ROUND_FLOAT", "OUTPUTS", "ROWWISE",
-                                  "SELECT_FIRST"])
+                                  "SELECT_FIRST", "NEURAL", "NEURAL_CLASSES"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"

@@ -917,6 +917,9 @@ final class PlanCompiler {
         if (model instanceof MiningModel) {
             return PlanEnsembles.mining(this, (MiningModel) model, scope);
         }
+        if (model instanceof org.dmg.pmml.neural_network.NeuralNetwork) {
+            return PlanNeural.network(this, (org.dmg.pmml.neural_network.NeuralNetwork) model, scope);
+        }
         throw new Unsupported(model.getClass().getSimpleName());
     }
 
