@@ -222,9 +222,10 @@ def _check_against_jpmml(path: Path, source: Path, scored: pd.DataFrame,
 #: the cases whose documents the columnar plan serves: imputed and missing values, ordinal
 #: and target encodings (MapValues), boolean categories, XGBoost's float inputs, LightGBM, a
 #: soft vote of a logistic regression and a tree (their categories in different orders), an
-#: isolation forest (outputs computed by expressions of other outputs), a neural network
+#: isolation forest (outputs computed by expressions of other outputs), a neural network, a
+#: domain of intervals (a value outside is the evaluator's to refuse)
 PLANNED = ["logistic_bool_onehot", "logistic_unknown_ignored_missing", "histgb_missing",
-           "forest_ordinal", "voting_soft", "isolation_forest", "mlp",
+           "forest_ordinal", "voting_soft", "isolation_forest", "mlp", "continuous_domain",
            "target_encoder", "category_encoders_target", "category_encoders_count",
            "tree_multiclass", "gbm_regressor", "xgboost_classifier", "xgboost_regressor",
            "lightgbm_classifier"]

@@ -412,6 +412,27 @@ NEURAL_CLASSES = HEAD.format(y_optype="categorical", y_type="string",
     <NeuralInputs>""") + TAIL
 
 
+#: DataFields with Intervals: a value strictly inside one is computed; outside, or on a margin
+#: (each closure), it is the evaluator's to refuse or take as it is
+DOMAIN = HEAD.replace(
+    '<DataField name="a" optype="continuous" dataType="double"/>',
+    '<DataField name="a" optype="continuous" dataType="double">'
+    '<Interval closure="closedOpen" leftMargin="-3" rightMargin="0.75"/>'
+    '<Interval closure="openClosed" leftMargin="1" rightMargin="1.5"/>'
+    '<Interval closure="closedClosed" leftMargin="1e300"/></DataField>').replace(
+    '<DataField name="b" optype="continuous" dataType="double"/>',
+    '<DataField name="b" optype="continuous" dataType="float">'
+    '<Interval closure="openOpen" leftMargin="-1.5" rightMargin="7"/></DataField>').format(
+    y_optype="continuous", y_type="double", y_values="") + f"""
+  <RegressionModel functionName="regression">
+    {SCHEMA.replace('<MiningField name="b"/>', '<MiningField name="b" invalidValueTreatment="asIs"/>')}
+    <RegressionTable intercept="0.125">
+      <NumericPredictor name="a" coefficient="0.5"/><NumericPredictor name="b" coefficient="0.25"/>
+    </RegressionTable>
+  </RegressionModel>
+""" + TAIL
+
+
 #: an average of classification trees whose distributions tie exactly (0.5 / 0.5) where
 #: a <= 0 and b > 4: the evaluator's winner is the first maximum in ScoreDistribution order
 #: ("1" first, not the target's declared order); leaves by record counts and by
@@ -662,7 +683,7 @@ def _boundaries() -> pd.DataFrame:
                                   "MISSING_NULL", "MISSING_LAST", "NORMS", "VOTES",
                                   "TIED_VOTES", "CAST_ROUND", "CAST_CEILING", "CAST_FLOOR",
                                   "CAST_ROUND_FLOAT", "OUTPUTS", "ROWWISE",
-                                  "SELECT_FIRST", "NEURAL", "NEURAL_CLASSES"])
+                                  "SELECT_FIRST", "NEURAL", "NEURAL_CLASSES", "DOMAIN"])
 def test_hand_written_documents_bit_for_bit(tmp_path, name):
     xml = globals()[name]
     path = tmp_path / f"{name}.pmml"

@@ -179,8 +179,20 @@ final class PlanCompiler {
         if (field == null || column == null || inputField == null) {
             throw new Unsupported("field " + name + " is not a model input");
         }
+        // a continuous field's Intervals: a value strictly inside one is valid; any other
+        // (outside, or on a margin, where the closure decides) is the evaluator's to judge
+        double[][] intervals = null;
         if (field.hasIntervals()) {
-            throw new Unsupported("DataField " + name + " with Intervals");
+            if (field.requireOpType() != OpType.CONTINUOUS) {
+                throw new Unsupported("DataField " + name + " with Intervals");
+            }
+            List<org.dmg.pmml.Interval> list = field.getIntervals();
+            intervals = new double[2][list.size()];
+            for (int k = 0; k < list.size(); k++) {
+                org.dmg.pmml.Interval interval = list.get(k);
+                intervals[0][k] = (interval.getLeftMargin() != null) ? interval.getLeftMargin().doubleValue() : Double.NEGATIVE_INFINITY;
+                intervals[1][k] = (interval.getRightMargin() != null) ? interval.getRightMargin().doubleValue() : Double.POSITIVE_INFINITY;
+            }
         }
         OpType opType = field.requireOpType();
         DataType dataType = field.requireDataType();
@@ -217,7 +229,8 @@ final class PlanCompiler {
             int slot = numericSlots++;
             sym = new Sym(true, slot, dataType, null);
             double missing = instead;
-            steps.add(block -> readNumbers(block, c, slot, single, missing, missingInvalid));
+            double[][] valid = intervals;
+            steps.add(block -> readNumbers(block, c, slot, single, missing, missingInvalid, valid));
         } else if (opType == OpType.CATEGORICAL && (dataType == DataType.STRING
                 || dataType == DataType.INTEGER || dataType == DataType.BOOLEAN)) {
             // each distinct value is prepared by the evaluator once (Plan.category): a text,
@@ -264,7 +277,7 @@ final class PlanCompiler {
      * number are deferred: the evaluator parses and judges them.
      */
     private static void readNumbers(Block block, int column, int slot, boolean single, double missing,
-            boolean deferMissing) {
+            boolean deferMissing, double[][] intervals) {
         InputColumn input = block.columns[column];
         double[] numbers = input.numbers();
         int[] codes = input.codes();
@@ -275,10 +288,12 @@ final class PlanCompiler {
             if (codes != null && codes[r] >= 0) {
                 deferred[i] = true;
             } else if (x != x) {
-                x = missing;
+                x = missing; // a replacement is not judged against the Intervals
                 if (deferMissing) {
                     deferred[i] = true;
                 }
+            } else if (intervals != null && !inside(intervals, x, single)) {
+                deferred[i] = true;
             }
             x = single ? (double) toFloat(x) : x + 0d;
             if (Double.isInfinite(x)) {
@@ -286,6 +301,20 @@ final class PlanCompiler {
             }
             out[i] = x;
         }
+    }
+
+    /** Whether {@code x} (and, for a float field, its float) lies strictly inside one of the
+     * intervals ({@code intervals[0]} the left margins, {@code [1]} the right ones). */
+    private static boolean inside(double[][] intervals, double x, boolean single) {
+        double y = single ? (double) toFloat(x) : x;
+        for (int k = 0; k < intervals[0].length; k++) {
+            double low = intervals[0][k];
+            double high = intervals[1][k];
+            if (x > low && x < high && y > low && y < high) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
