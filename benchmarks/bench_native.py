@@ -59,6 +59,9 @@ def _estimators() -> dict[str, Any]:
                                            random_state=0)
     out["lightgbm"] = lightgbm.LGBMClassifier(n_estimators=100, n_jobs=2, random_state=0,
                                               verbose=-1)
+    from sklearn.neural_network import MLPClassifier
+
+    out["mlp"] = MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=200, random_state=0)
     return out
 
 
