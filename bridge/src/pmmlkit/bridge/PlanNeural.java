@@ -203,15 +203,30 @@ final class PlanNeural {
                             }
                         }
                         double b = bias[j];
-                        for (int i = 0; i < n; i++) {
-                            double v = (b == b) ? z[i] + b : z[i];
-                            switch (kind) {
-                                case LOGISTIC: v = 1d / (1d + Math.exp(-v)); break;
-                                case TANH: v = Math.tanh(v); break;
-                                case RECTIFIER: v = Math.max(v, 0); break;
-                                default: break;
+                        if (b == b) {
+                            for (int i = 0; i < n; i++) {
+                                z[i] += b;
                             }
-                            z[i] = v;
+                        }
+                        // one loop per activation, so the JIT can vectorize each
+                        switch (kind) {
+                            case LOGISTIC:
+                                for (int i = 0; i < n; i++) {
+                                    z[i] = 1d / (1d + Math.exp(-z[i]));
+                                }
+                                break;
+                            case TANH:
+                                for (int i = 0; i < n; i++) {
+                                    z[i] = Math.tanh(z[i]);
+                                }
+                                break;
+                            case RECTIFIER:
+                                for (int i = 0; i < n; i++) {
+                                    z[i] = Math.max(z[i], 0);
+                                }
+                                break;
+                            default:
+                                break;
                         }
                     }
                     int norm = normalizations.get(l);
