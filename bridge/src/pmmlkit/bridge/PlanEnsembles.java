@@ -268,107 +268,31 @@ final class PlanEnsembles {
         };
     }
 
-    /** A Segment's predicate over one row: True, False, or one comparison of a field. */
+    /** A Segment's predicate over one row: the trees' tests (PlanTrees.Test), with what the
+     * trees do not need, a missing value's answer. */
     static final class SegmentTest {
-        private final int kind; // 0 true, 1 false, 2 number, 3 category equal, 4 category not equal, 5 in, 6 not in
-        private final int slot;
-        private final int operator;
-        private final double value;
-        private final boolean[] members;
+        private final PlanTrees.Test test;
 
-        private SegmentTest(int kind, int slot, int operator, double value, boolean[] members) {
-            this.kind = kind;
-            this.slot = slot;
-            this.operator = operator;
-            this.value = value;
-            this.members = members;
+        private SegmentTest(PlanTrees.Test test) {
+            this.test = test;
         }
 
         static SegmentTest of(org.dmg.pmml.Predicate predicate, PlanCompiler.Scope scope) throws Unsupported {
-            if (predicate instanceof True) {
-                return new SegmentTest(0, 0, 0, 0, null);
-            }
-            if (predicate instanceof org.dmg.pmml.False) {
-                return new SegmentTest(1, 0, 0, 0, null);
-            }
-            if (predicate instanceof org.dmg.pmml.SimplePredicate) {
-                org.dmg.pmml.SimplePredicate simple = (org.dmg.pmml.SimplePredicate) predicate;
-                Sym sym = scope.resolve(simple.requireField());
-                org.dmg.pmml.SimplePredicate.Operator operator = simple.requireOperator();
-                if (operator == org.dmg.pmml.SimplePredicate.Operator.IS_MISSING
-                        || operator == org.dmg.pmml.SimplePredicate.Operator.IS_NOT_MISSING) {
-                    throw new Unsupported("a Segment's SimplePredicate@operator=" + operator.value());
-                }
-                if (sym.numeric) {
-                    double value = ((Number) org.jpmml.evaluator.TypeUtil.parseOrCast(sym.dataType,
-                        simple.requireValue())).doubleValue();
-                    return new SegmentTest(2, sym.slot, operator.ordinal(), value, null);
-                }
-                if (operator != org.dmg.pmml.SimplePredicate.Operator.EQUAL
-                        && operator != org.dmg.pmml.SimplePredicate.Operator.NOT_EQUAL) {
-                    throw new Unsupported("a Segment's SimplePredicate@operator=" + operator.value()
-                        + " on a categorical field");
-                }
-                int at = Plan.indexOf(sym.categories, simple.requireValue(), sym.dataType);
-                int kind = (operator == org.dmg.pmml.SimplePredicate.Operator.EQUAL) ? 3 : 4;
-                return new SegmentTest(kind, sym.slot, 0, at, null);
-            }
-            if (predicate instanceof org.dmg.pmml.SimpleSetPredicate) {
-                org.dmg.pmml.SimpleSetPredicate set = (org.dmg.pmml.SimpleSetPredicate) predicate;
-                Sym sym = scope.resolve(set.requireField());
-                if (sym.numeric) {
-                    throw new Unsupported("a Segment's SimpleSetPredicate on a number");
-                }
-                boolean[] members = new boolean[sym.categories.size()];
-                for (Object value : org.jpmml.evaluator.ArrayUtil.getContent(set.requireArray())) {
-                    int at = Plan.indexOf(sym.categories, value, sym.dataType);
-                    if (at >= 0) {
-                        members[at] = true;
-                    }
-                }
-                boolean in = set.requireBooleanOperator() == org.dmg.pmml.SimpleSetPredicate.BooleanOperator.IS_IN;
-                return new SegmentTest(in ? 5 : 6, sym.slot, 0, 0, members);
-            }
-            throw new Unsupported("a Segment's " + predicate.getClass().getSimpleName());
+            return new SegmentTest(PlanTrees.test(predicate, scope));
         }
 
         /** 1 where the predicate holds, 0 where it does not, -1 where it meets a missing value. */
         int test(Block block, int i) {
-            switch (kind) {
-                case 0:
-                    return 1;
-                case 1:
-                    return 0;
-                case 2: {
-                    double x = block.numbers[slot][i];
-                    if (x != x) {
-                        return -1;
-                    }
-                    // the evaluator compares its value with the threshold (IEEE: no -0 held)
-                    boolean holds;
-                    switch (org.dmg.pmml.SimplePredicate.Operator.values()[operator]) {
-                        case EQUAL: holds = x == value; break;
-                        case NOT_EQUAL: holds = x != value; break;
-                        case LESS_THAN: holds = x < value; break;
-                        case LESS_OR_EQUAL: holds = x <= value; break;
-                        case GREATER_THAN: holds = x > value; break;
-                        default: holds = x >= value; break;
-                    }
-                    return holds ? 1 : 0;
+            if (test.numeric()) {
+                double x = block.numbers[test.slot][i];
+                if (x != x) {
+                    return -1;
                 }
-                default: {
-                    int code = block.codes[slot][i];
-                    if (code < 0) {
-                        return -1;
-                    }
-                    switch (kind) {
-                        case 3: return (code == (int) value) ? 1 : 0;
-                        case 4: return (code != (int) value) ? 1 : 0;
-                        case 5: return members[code] ? 1 : 0;
-                        default: return members[code] ? 0 : 1;
-                    }
-                }
+            } else if (test.kind != PlanTrees.Flat.TRUE && test.kind != PlanTrees.Flat.FALSE
+                    && block.codes[test.slot][i] < 0) {
+                return -1;
             }
+            return PlanTrees.holds(test.kind, test.slot, test.threshold, block.numbers, block.codes, i) ? 1 : 0;
         }
     }
 

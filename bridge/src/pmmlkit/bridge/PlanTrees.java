@@ -678,6 +678,89 @@ final class PlanTrees {
         }
     }
 
+    /** One predicate as a Flat test: its kind, the slot it reads, its threshold (a category's
+     * index, or a set of them as a double's bits) and the field's category count. */
+    static final class Test {
+        final int kind;
+        final int slot;
+        final double threshold;
+        final int categories;
+
+        Test(int kind, int slot, double threshold, int categories) {
+            this.kind = kind;
+            this.slot = slot;
+            this.threshold = threshold;
+            this.categories = categories;
+        }
+
+        /** Whether it reads a number (else a category, or nothing). */
+        boolean numeric() {
+            return kind >= Flat.LESS_THAN && kind <= Flat.NOT_EQUAL;
+        }
+    }
+
+    /** True, False, one comparison of a field, or a set of categories, as a {@link Test}. */
+    static Test test(Predicate predicate, PlanCompiler.Scope scope) throws Unsupported {
+        if (predicate instanceof True) {
+            return new Test(Flat.TRUE, 0, 0d, 0);
+        }
+        if (predicate instanceof False) {
+            return new Test(Flat.FALSE, 0, 0d, 0);
+        }
+        if (predicate instanceof org.dmg.pmml.SimpleSetPredicate) {
+            return setTest((org.dmg.pmml.SimpleSetPredicate) predicate, scope);
+        }
+        if (!(predicate instanceof SimplePredicate)) {
+            throw new Unsupported(predicate.getClass().getSimpleName());
+        }
+        SimplePredicate simple = (SimplePredicate) predicate;
+        Sym sym = scope.resolve(simple.requireField());
+        SimplePredicate.Operator operator = simple.requireOperator();
+        if (sym.numeric) {
+            int k;
+            switch (operator) {
+                case LESS_THAN: k = Flat.LESS_THAN; break;
+                case LESS_OR_EQUAL: k = Flat.LESS_OR_EQUAL; break;
+                case GREATER_THAN: k = Flat.GREATER_THAN; break;
+                case GREATER_OR_EQUAL: k = Flat.GREATER_OR_EQUAL; break;
+                case EQUAL: k = Flat.EQUAL; break;
+                case NOT_EQUAL: k = Flat.NOT_EQUAL; break;
+                default: throw new Unsupported("SimplePredicate@operator=" + operator.value());
+            }
+            Number value = (Number) TypeUtil.parseOrCast(sym.dataType, simple.requireValue());
+            return new Test(k, sym.slot, value.doubleValue(), 0);
+        }
+        if (operator != SimplePredicate.Operator.EQUAL && operator != SimplePredicate.Operator.NOT_EQUAL) {
+            throw new Unsupported("SimplePredicate@operator=" + operator.value() + " on a categorical field");
+        }
+        int at = indexOf(sym.categories, simple.requireValue(), sym.dataType);
+        // -1: a category no row has, never equal
+        return new Test(operator == SimplePredicate.Operator.EQUAL ? Flat.IS : Flat.IS_NOT, sym.slot,
+                at, sym.categories.size());
+    }
+
+    /** isIn / isNotIn on a categorical field: a bit set of its categories. */
+    private static Test setTest(org.dmg.pmml.SimpleSetPredicate predicate, PlanCompiler.Scope scope) throws Unsupported {
+        Sym sym = scope.resolve(predicate.requireField());
+        if (sym.numeric) {
+            throw new Unsupported("SimpleSetPredicate on the continuous field " + predicate.requireField());
+        }
+        // the set travels as a double's bits: 52 categories keep it from being a NaN
+        if (sym.categories.size() > 52) {
+            throw new Unsupported("SimpleSetPredicate on a field of more than 52 categories");
+        }
+        long members = 0L;
+        for (Object value : org.jpmml.evaluator.ArrayUtil.getContent(predicate.requireArray())) {
+            int at = indexOf(sym.categories, value, sym.dataType);
+            if (at >= 0) {
+                members |= 1L << at;
+            }
+        }
+        boolean in = predicate.requireBooleanOperator() == org.dmg.pmml.SimpleSetPredicate.BooleanOperator.IS_IN;
+        return new Test(in ? Flat.IN : Flat.NOT_IN, sym.slot, Double.longBitsToDouble(members),
+                sym.categories.size());
+    }
+
     static boolean holds(int kind, int slot, double threshold, double[][] numbers, int[][] codes, int i) {
         switch (kind) {
             case Flat.TRUE: return true;
@@ -828,78 +911,11 @@ final class PlanTrees {
         }
 
         private void predicate(Predicate predicate, PlanCompiler.Scope scope) throws Unsupported {
-            categoryCount.add(0);
-            if (predicate instanceof True) {
-                kind.add(TRUE);
-                slot.add(0);
-                threshold.add(0d);
-                return;
-            }
-            if (predicate instanceof False) {
-                kind.add(FALSE);
-                slot.add(0);
-                threshold.add(0d);
-                return;
-            }
-            if (predicate instanceof org.dmg.pmml.SimpleSetPredicate) {
-                setPredicate((org.dmg.pmml.SimpleSetPredicate) predicate, scope);
-                return;
-            }
-            if (!(predicate instanceof SimplePredicate)) {
-                throw new Unsupported(predicate.getClass().getSimpleName());
-            }
-            SimplePredicate simple = (SimplePredicate) predicate;
-            Sym sym = scope.resolve(simple.requireField());
-            SimplePredicate.Operator operator = simple.requireOperator();
-            if (sym.numeric) {
-                int k;
-                switch (operator) {
-                    case LESS_THAN: k = LESS_THAN; break;
-                    case LESS_OR_EQUAL: k = LESS_OR_EQUAL; break;
-                    case GREATER_THAN: k = GREATER_THAN; break;
-                    case GREATER_OR_EQUAL: k = GREATER_OR_EQUAL; break;
-                    case EQUAL: k = EQUAL; break;
-                    case NOT_EQUAL: k = NOT_EQUAL; break;
-                    default: throw new Unsupported("SimplePredicate@operator=" + operator.value());
-                }
-                Number value = (Number) TypeUtil.parseOrCast(sym.dataType, simple.requireValue());
-                kind.add(k);
-                slot.add(sym.slot);
-                threshold.add(value.doubleValue());
-                return;
-            }
-            if (operator != SimplePredicate.Operator.EQUAL && operator != SimplePredicate.Operator.NOT_EQUAL) {
-                throw new Unsupported("SimplePredicate@operator=" + operator.value() + " on a categorical field");
-            }
-            int at = indexOf(sym.categories, simple.requireValue(), sym.dataType);
-            categoryCount.set(categoryCount.size() - 1, sym.categories.size());
-            kind.add(operator == SimplePredicate.Operator.EQUAL ? IS : IS_NOT);
-            slot.add(sym.slot);
-            threshold.add((double) at); // -1: a category no row has, never equal
-        }
-
-        /** isIn / isNotIn on a categorical field: a bit set of its categories. */
-        private void setPredicate(org.dmg.pmml.SimpleSetPredicate predicate, PlanCompiler.Scope scope) throws Unsupported {
-            Sym sym = scope.resolve(predicate.requireField());
-            if (sym.numeric) {
-                throw new Unsupported("SimpleSetPredicate on the continuous field " + predicate.requireField());
-            }
-            // the set travels as a double's bits: 52 categories keep it from being a NaN
-            if (sym.categories.size() > 52) {
-                throw new Unsupported("SimpleSetPredicate on a field of more than 52 categories");
-            }
-            long members = 0L;
-            for (Object value : org.jpmml.evaluator.ArrayUtil.getContent(predicate.requireArray())) {
-                int at = indexOf(sym.categories, value, sym.dataType);
-                if (at >= 0) {
-                    members |= 1L << at;
-                }
-            }
-            categoryCount.set(categoryCount.size() - 1, sym.categories.size());
-            boolean in = predicate.requireBooleanOperator() == org.dmg.pmml.SimpleSetPredicate.BooleanOperator.IS_IN;
-            kind.add(in ? IN : NOT_IN);
-            slot.add(sym.slot);
-            threshold.add(Double.longBitsToDouble(members));
+            Test test = test(predicate, scope);
+            categoryCount.add(test.categories);
+            kind.add(test.kind);
+            slot.add(test.slot);
+            threshold.add(test.threshold);
         }
 
         int[] toInts(List<Integer> values) {
