@@ -490,8 +490,9 @@ final class PlanCompiler {
     }
 
     /** Whether an expression is Apply of known functions, Constant and FieldRef only
-     * (collecting the fields it reads). */
-    private static boolean rowWiseExpression(Expression expression, List<String> names) {
+     * (collecting the fields it reads): what JPMML's ExpressionUtil can evaluate per row over
+     * a context holding just those fields. */
+    static boolean rowWiseExpression(Expression expression, List<String> names) {
         if (expression instanceof Constant) {
             return true;
         }

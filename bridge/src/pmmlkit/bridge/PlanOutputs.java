@@ -3,11 +3,8 @@ package pmmlkit.bridge;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.dmg.pmml.Apply;
-import org.dmg.pmml.Constant;
 import org.dmg.pmml.DataType;
 import org.dmg.pmml.Expression;
-import org.dmg.pmml.FieldRef;
 import org.dmg.pmml.OpType;
 import org.dmg.pmml.OutputField;
 import org.dmg.pmml.ResultFeature;
@@ -82,29 +79,18 @@ final class PlanOutputs {
         return new PlanOutputs(fields, kinds, categoryOf);
     }
 
-    /** An expression of constants and earlier output fields, through functions. */
+    /** An expression JPMML evaluates per row (PlanCompiler.rowWiseExpression) of constants
+     * and the output fields before it. */
     private static void check(Expression expression, List<String> before, String what) throws Unsupported {
-        if (expression instanceof Constant) {
-            return;
+        List<String> reads = new ArrayList<>();
+        if (!PlanCompiler.rowWiseExpression(expression, reads)) {
+            throw new Unsupported(what + ": an expression other than Apply, Constant and FieldRef");
         }
-        if (expression instanceof FieldRef) {
-            FieldRef ref = (FieldRef) expression;
-            if (!before.contains(ref.requireField()) || ref.getMapMissingTo() != null) {
-                throw new Unsupported(what + " of the field " + ref.requireField());
+        for (String name : reads) {
+            if (!before.contains(name)) {
+                throw new Unsupported(what + " of the field " + name);
             }
-            return;
         }
-        if (expression instanceof Apply) {
-            Apply apply = (Apply) expression;
-            if (apply.getMapMissingTo() != null || apply.getDefaultValue() != null) {
-                throw new Unsupported(what + ": Apply with mapMissingTo or defaultValue");
-            }
-            for (Expression argument : apply.getExpressions()) {
-                check(argument, before, what);
-            }
-            return;
-        }
-        throw new Unsupported(what + ": " + expression.getClass().getSimpleName());
     }
 
     /**
